@@ -1,0 +1,2 @@
+//! Ferro core library.
+pub mod http;
