@@ -1,0 +1,356 @@
+//! Network parameters and the genesis file (PROTOCOL.md section 7).
+
+use super::merkle::merkle_root;
+use crate::json::{BlockJson, JsonError};
+use crate::primitives::encoding::{put_u32, put_u64};
+use crate::primitives::{sha256d, Amount, Block, BlockHash, Header, Target, Transaction, TxOut};
+use serde::{Deserialize, Serialize};
+
+/// The rules that differ between networks. `MAX_MONEY` is not one of them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetworkParams {
+    pub name: String,
+    /// Human-readable part of this network's addresses.
+    pub address_hrp: String,
+    pub initial_reward: Amount,
+    pub halving_interval: u64,
+    /// Seconds the retarget aims for between blocks.
+    pub target_block_time: u64,
+    pub retarget_interval: u64,
+    /// The easiest target any block may have.
+    pub pow_limit: Target,
+    pub coinbase_maturity: u64,
+    pub max_block_size: u64,
+}
+
+/// A whole network: its parameters and its genesis block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Network {
+    pub params: NetworkParams,
+    pub genesis: Block,
+    pub genesis_hash: BlockHash,
+}
+
+/// Why a network file is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GenesisError {
+    #[error("network file is not valid JSON of the expected shape: {0}")]
+    Json(String),
+    #[error("invalid network parameter: {0}")]
+    Params(String),
+    #[error("invalid genesis block: {0}")]
+    Genesis(String),
+}
+
+/// The on-disk form of a network file.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NetworkFile {
+    name: String,
+    address_hrp: String,
+    initial_reward: u64,
+    halving_interval: u64,
+    target_block_time: u64,
+    retarget_interval: u64,
+    pow_limit: String,
+    coinbase_maturity: u64,
+    max_block_size: u64,
+    genesis: BlockJson,
+}
+
+/// The devnet network file, shipped as the default network.
+pub const DEVNET_JSON: &str = include_str!("../../genesis/devnet.json");
+
+impl NetworkParams {
+    /// The encoding hashed into the genesis `prev_hash`.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for text in [&self.name, &self.address_hrp] {
+            put_u32(&mut out, text.len() as u32);
+            out.extend_from_slice(text.as_bytes());
+        }
+        put_u64(&mut out, self.initial_reward.to_base_units());
+        put_u64(&mut out, self.halving_interval);
+        put_u64(&mut out, self.target_block_time);
+        put_u64(&mut out, self.retarget_interval);
+        out.extend_from_slice(&self.pow_limit.to_be_bytes());
+        put_u64(&mut out, self.coinbase_maturity);
+        put_u64(&mut out, self.max_block_size);
+        out
+    }
+
+    /// `SHA256d` of [`NetworkParams::encode`]: the genesis block's `prev_hash`.
+    pub fn hash(&self) -> BlockHash {
+        BlockHash(sha256d(&self.encode()).0)
+    }
+
+    /// The sanity conditions of PROTOCOL.md section 5, plus a usable name and hrp.
+    pub fn validate(&self) -> Result<(), GenesisError> {
+        let bad = |m: &str| Err(GenesisError::Params(m.to_string()));
+        if self.name.is_empty() || self.name.len() > 64 {
+            return bad("name must be 1 to 64 bytes");
+        }
+        if crate::primitives::Address::new(&self.address_hrp, Default::default()).is_err()
+            || self.address_hrp.chars().any(|c| c.is_ascii_uppercase())
+        {
+            return bad("address_hrp must be a lower-case bech32 human-readable part");
+        }
+        if self.retarget_interval < 2 {
+            return bad("retarget_interval must be at least 2");
+        }
+        match (self.retarget_interval - 1).checked_mul(self.target_block_time) {
+            Some(expected) if expected >= 4 => {}
+            _ => return bad("(retarget_interval - 1) * target_block_time must be at least 4 and fit in 64 bits"),
+        }
+        if self.halving_interval < 1 {
+            return bad("halving_interval must be at least 1");
+        }
+        if self.pow_limit.0.is_zero() {
+            return bad("pow_limit must be above zero");
+        }
+        if self.max_block_size < 1000 {
+            return bad("max_block_size must be at least 1000 bytes");
+        }
+        Ok(())
+    }
+}
+
+impl Network {
+    /// The default development network.
+    pub fn devnet() -> Network {
+        Network::from_json(DEVNET_JSON).expect("the shipped devnet file is valid (tested)")
+    }
+
+    /// Parses and checks a network file: the parameters, the genesis `prev_hash`, and every
+    /// derived field (block hash, txids, merkle root).
+    pub fn from_json(text: &str) -> Result<Network, GenesisError> {
+        let file: NetworkFile =
+            serde_json::from_str(text).map_err(|e| GenesisError::Json(e.to_string()))?;
+        let params = NetworkParams {
+            name: file.name,
+            address_hrp: file.address_hrp,
+            initial_reward: Amount::from_base_units(file.initial_reward)
+                .map_err(|e| GenesisError::Params(format!("initial_reward: {e}")))?,
+            halving_interval: file.halving_interval,
+            target_block_time: file.target_block_time,
+            retarget_interval: file.retarget_interval,
+            pow_limit: Target::from_hex(&file.pow_limit)
+                .map_err(|e| GenesisError::Params(format!("pow_limit: {e}")))?,
+            coinbase_maturity: file.coinbase_maturity,
+            max_block_size: file.max_block_size,
+        };
+        params.validate()?;
+        let genesis = file
+            .genesis
+            .to_block(&params.address_hrp)
+            .map_err(|e: JsonError| GenesisError::Genesis(e.to_string()))?;
+        Network::from_parts(params, genesis)
+    }
+
+    /// Checks a genesis block against its parameters.
+    pub fn from_parts(params: NetworkParams, genesis: Block) -> Result<Network, GenesisError> {
+        params.validate()?;
+        let bad = |m: String| Err(GenesisError::Genesis(m));
+        let header = &genesis.header;
+        if header.height != 0 {
+            return bad(format!("height is {}, expected 0", header.height));
+        }
+        if header.prev_hash != params.hash() {
+            return bad(format!(
+                "prev_hash {} is not the hash of the network parameters {}",
+                header.prev_hash,
+                params.hash()
+            ));
+        }
+        match genesis.transactions.first() {
+            Some(cb) if cb.is_coinbase() && cb.lock_time == 0 => {}
+            _ => return bad("the first transaction must be a coinbase with lock_time 0".into()),
+        }
+        if genesis.transactions.len() != 1 {
+            return bad("the genesis block holds exactly one transaction, its coinbase".into());
+        }
+        let txids: Vec<_> = genesis.transactions.iter().map(Transaction::txid).collect();
+        if merkle_root(&txids) != header.merkle_root {
+            return bad("merkle_root does not match the transactions".into());
+        }
+        let genesis_hash = genesis.hash();
+        Ok(Network {
+            params,
+            genesis,
+            genesis_hash,
+        })
+    }
+
+    /// Builds a new network: a genesis coinbase paying `premine`, with the proof of work
+    /// searched at `pow_limit` so the genesis hash also meets it.
+    pub fn create(
+        params: NetworkParams,
+        premine: Vec<TxOut>,
+        timestamp: u64,
+    ) -> Result<Network, GenesisError> {
+        params.validate()?;
+        if premine.is_empty() {
+            return Err(GenesisError::Genesis(
+                "the genesis coinbase needs at least one output".into(),
+            ));
+        }
+        if Amount::checked_sum(premine.iter().map(|o| o.value)).is_none() {
+            return Err(GenesisError::Genesis("premine sum exceeds MAX_MONEY".into()));
+        }
+        let coinbase = Transaction::coinbase(0, premine);
+        let mut header = Header {
+            version: crate::primitives::block::HEADER_VERSION,
+            height: 0,
+            prev_hash: params.hash(),
+            merkle_root: merkle_root(&[coinbase.txid()]),
+            timestamp,
+            target: params.pow_limit,
+            nonce: 0,
+        };
+        while !header.target.is_met_by(&header.hash().0) {
+            header.nonce = header.nonce.wrapping_add(1);
+        }
+        Network::from_parts(
+            params,
+            Block {
+                header,
+                transactions: vec![coinbase],
+            },
+        )
+    }
+
+    /// The network file, pretty-printed JSON.
+    pub fn to_json(&self) -> String {
+        let p = &self.params;
+        let file = NetworkFile {
+            name: p.name.clone(),
+            address_hrp: p.address_hrp.clone(),
+            initial_reward: p.initial_reward.to_base_units(),
+            halving_interval: p.halving_interval,
+            target_block_time: p.target_block_time,
+            retarget_interval: p.retarget_interval,
+            pow_limit: p.pow_limit.to_hex(),
+            coinbase_maturity: p.coinbase_maturity,
+            max_block_size: p.max_block_size,
+            genesis: BlockJson::from_block(&self.genesis, &p.address_hrp, Some(&[])),
+        };
+        let mut text = serde_json::to_string_pretty(&file).expect("network file serializes");
+        text.push('\n');
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::primitives::{Address, PubkeyHash, COIN};
+
+    /// The devnet faucet: `m/44'/1'/0'/0/0` of the all-"abandon" test mnemonic.
+    fn faucet_pubkey_hash() -> PubkeyHash {
+        let mnemonic = bip39::Mnemonic::parse(
+            "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about",
+        )
+        .expect("valid test mnemonic");
+        let seed = mnemonic.to_seed("");
+        let path: bip32::DerivationPath = "m/44'/1'/0'/0/0".parse().expect("valid path");
+        let key = bip32::XPrv::derive_from_path(seed, &path).expect("derivable");
+        let pubkey = crate::primitives::PublicKey(key.public_key().to_bytes());
+        pubkey.pubkey_hash()
+    }
+
+    #[test]
+    fn devnet_file_is_valid_and_premines_to_the_faucet() {
+        let net = Network::devnet();
+        let p = &net.params;
+        assert_eq!(p.name, "devnet");
+        assert_eq!(p.address_hrp, "fdev");
+        assert_eq!(p.initial_reward.to_base_units(), 50 * COIN);
+        assert_eq!(p.halving_interval, 210_000);
+        assert_eq!(p.target_block_time, 10);
+        assert_eq!(p.retarget_interval, 20);
+        assert_eq!(p.pow_limit, Target::with_leading_zeros(16));
+        assert_eq!(p.coinbase_maturity, 10);
+        assert_eq!(p.max_block_size, 1_000_000);
+        let coinbase = &net.genesis.transactions[0];
+        assert_eq!(coinbase.outputs.len(), 1);
+        assert_eq!(coinbase.outputs[0].value.to_base_units(), 1_000_000 * COIN);
+        assert_eq!(coinbase.outputs[0].pubkey_hash, faucet_pubkey_hash());
+        assert!(p.pow_limit.is_met_by(&net.genesis_hash.0));
+        // The file is exactly what Network::create and to_json produce.
+        assert_eq!(net.to_json(), DEVNET_JSON);
+    }
+
+    #[test]
+    fn devnet_is_reproducible() {
+        let net = Network::devnet();
+        let again = Network::create(
+            net.params.clone(),
+            net.genesis.transactions[0].outputs.clone(),
+            net.genesis.header.timestamp,
+        )
+        .expect("valid parameters");
+        assert_eq!(again, net);
+    }
+
+    #[test]
+    fn faucet_address() {
+        let a = Address::new("fdev", faucet_pubkey_hash()).expect("valid hrp");
+        println!("FAUCET {a}");
+    }
+
+    fn reparse_with(edit: impl Fn(&mut serde_json::Value)) -> Result<Network, GenesisError> {
+        let mut v: serde_json::Value = serde_json::from_str(DEVNET_JSON).expect("json");
+        edit(&mut v);
+        Network::from_json(&v.to_string())
+    }
+
+    #[test]
+    fn tampered_files_are_refused() {
+        assert!(reparse_with(|_| {}).is_ok());
+        // Changing any parameter changes the params hash, so prev_hash no longer matches.
+        assert!(matches!(
+            reparse_with(|v| v["coinbase_maturity"] = 11.into()),
+            Err(GenesisError::Genesis(_))
+        ));
+        assert!(matches!(
+            reparse_with(|v| v["retarget_interval"] = 1.into()),
+            Err(GenesisError::Params(_))
+        ));
+        assert!(matches!(
+            reparse_with(|v| v["target_block_time"] = 0.into()),
+            Err(GenesisError::Params(_))
+        ));
+        assert!(matches!(
+            reparse_with(|v| v["halving_interval"] = 0.into()),
+            Err(GenesisError::Params(_))
+        ));
+        assert!(matches!(
+            reparse_with(|v| v["pow_limit"] = "00".repeat(32).into()),
+            Err(GenesisError::Params(_))
+        ));
+        // Derived fields are recomputed.
+        assert!(matches!(
+            reparse_with(|v| v["genesis"]["hash"] = "00".repeat(32).into()),
+            Err(GenesisError::Genesis(_))
+        ));
+        assert!(matches!(
+            reparse_with(|v| v["genesis"]["transactions"][0]["txid"] = "11".repeat(32).into()),
+            Err(GenesisError::Genesis(_))
+        ));
+        assert!(matches!(
+            reparse_with(|v| {
+                v["genesis"]["transactions"][0]["outputs"][0]["value"] = 1.into();
+                v["genesis"]["transactions"][0]
+                    .as_object_mut()
+                    .expect("object")
+                    .remove("txid");
+                v["genesis"].as_object_mut().expect("object").remove("hash");
+            }),
+            Err(GenesisError::Genesis(_))
+        ));
+        assert!(matches!(
+            reparse_with(|v| v["extra"] = 1.into()),
+            Err(GenesisError::Json(_))
+        ));
+    }
+}
