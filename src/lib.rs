@@ -16,3 +16,6 @@ pub mod error;
 pub mod http;
 pub mod json;
 pub mod primitives;
+
+#[cfg(test)]
+mod test_vectors;

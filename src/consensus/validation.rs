@@ -274,7 +274,8 @@ pub fn verify_signatures(tx: &Transaction, sighash: &Sighash) -> Result<(), TxEr
     }
 }
 
-/// Every rule of section 3 for a regular transaction to be mined at `height`.
+/// Every rule of section 3 for a loose transaction (mempool) to be mined at `height`.
+/// A transaction without inputs is a coinbase, which only a block may carry.
 pub fn check_transaction(
     tx: &Transaction,
     view: &impl UtxoView,
@@ -282,6 +283,9 @@ pub fn check_transaction(
     params: &NetworkParams,
     genesis_hash: &BlockHash,
 ) -> Result<TxSpend, TxError> {
+    if tx.is_coinbase() {
+        return Err(TxError::CoinbaseNotAllowed);
+    }
     let spend = check_transaction_inputs(tx, view, height, params)?;
     verify_signatures(tx, &tx.sighash(genesis_hash))?;
     Ok(spend)
@@ -528,3 +532,7 @@ pub fn connect_block(
     }
     Ok(undo)
 }
+
+#[cfg(test)]
+#[path = "validation_tests.rs"]
+mod tests;
