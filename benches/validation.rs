@@ -1,1 +1,200 @@
-fn main() {}
+//! Validation benchmarks (issue "Core ledger library"): signature verification, a 1-in/2-out
+//! and a 10-in transaction, and a 2 000-transaction block verified in parallel, next to a
+//! raw single-thread k256 verify loop over the same inputs measured in the same run.
+//!
+//! Run: `cargo bench --bench validation`. Figures go to BENCHMARKS.md.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use ferro::consensus::validation::{check_block, check_transaction, connect_block, Coin};
+use ferro::consensus::{merkle_root, subsidy, Network, NetworkParams};
+use ferro::primitives::{
+    Amount, Block, BlockHash, Header, OutPoint, SecretKey, Signature, Target, Transaction, TxIn,
+    TxOut, Txid, COIN,
+};
+use k256::ecdsa::signature::hazmat::PrehashVerifier;
+use std::collections::HashMap;
+use std::hint::black_box;
+
+const HEIGHT: u64 = 1_000;
+
+struct Fixture {
+    params: NetworkParams,
+    genesis: BlockHash,
+    keys: Vec<SecretKey>,
+    view: HashMap<OutPoint, Coin>,
+    next_coin: u32,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let net = Network::devnet();
+        let keys = (1..=16u8)
+            .map(|i| SecretKey::from_bytes(&[i; 32]).expect("valid key"))
+            .collect();
+        Fixture {
+            params: NetworkParams {
+                pow_limit: Target::with_leading_zeros(1),
+                max_block_size: 10_000_000,
+                ..net.params
+            },
+            genesis: net.genesis_hash,
+            keys,
+            view: HashMap::new(),
+            next_coin: 0,
+        }
+    }
+
+    /// Adds a 1-coin UTXO owned by key `k` and returns its outpoint.
+    fn fund(&mut self, k: usize) -> OutPoint {
+        self.next_coin += 1;
+        let mut txid = [0u8; 32];
+        txid[..4].copy_from_slice(&self.next_coin.to_le_bytes());
+        let outpoint = OutPoint {
+            txid: Txid(txid),
+            vout: 0,
+        };
+        let coin = Coin {
+            output: TxOut {
+                value: Amount::from_base_units(COIN).expect("in range"),
+                pubkey_hash: self.keys[k].public_key().pubkey_hash(),
+            },
+            height: 1,
+            coinbase: false,
+        };
+        self.view.insert(outpoint, coin);
+        outpoint
+    }
+
+    /// A signed transaction spending `inputs` fresh coins of one key into `outputs` outputs.
+    fn transaction(&mut self, inputs: usize, outputs: usize, k: usize) -> Transaction {
+        let key = self.keys[k % self.keys.len()].clone();
+        let prevs: Vec<OutPoint> = (0..inputs).map(|_| self.fund(k % 16)).collect();
+        let total = inputs as u64 * COIN - 10_000;
+        let each = total / outputs as u64;
+        let mut tx = Transaction {
+            version: 1,
+            inputs: prevs
+                .into_iter()
+                .map(|prev| TxIn {
+                    prev,
+                    pubkey: key.public_key(),
+                    signature: Signature([0; 64]),
+                })
+                .collect(),
+            outputs: (0..outputs)
+                .map(|i| TxOut {
+                    value: Amount::from_base_units(each).expect("in range"),
+                    pubkey_hash: self.keys[(k + i + 1) % 16].public_key().pubkey_hash(),
+                })
+                .collect(),
+            lock_time: 0,
+        };
+        let sighash = tx.sighash(&self.genesis);
+        for input in &mut tx.inputs {
+            input.signature = key.sign(&sighash);
+        }
+        tx
+    }
+
+    fn block(&mut self, txs: usize) -> Block {
+        let mut transactions: Vec<Transaction> =
+            (0..txs).map(|i| self.transaction(1, 2, i)).collect();
+        let fees = Amount::from_base_units(10_000 * txs as u64).expect("in range");
+        let reward = subsidy(&self.params, HEIGHT)
+            .checked_add(fees)
+            .expect("in range");
+        transactions.insert(
+            0,
+            Transaction::coinbase(
+                HEIGHT as u32,
+                vec![TxOut {
+                    value: reward,
+                    pubkey_hash: self.keys[0].public_key().pubkey_hash(),
+                }],
+            ),
+        );
+        let txids: Vec<Txid> = transactions.iter().map(Transaction::txid).collect();
+        Block {
+            header: Header {
+                version: 1,
+                height: HEIGHT,
+                prev_hash: BlockHash([1; 32]),
+                merkle_root: merkle_root(&txids),
+                timestamp: 2_000_000_000,
+                target: self.params.pow_limit,
+                nonce: 0,
+            },
+            transactions,
+        }
+    }
+}
+
+fn signatures(c: &mut Criterion) {
+    let mut f = Fixture::new();
+    let tx = f.transaction(1, 2, 0);
+    let sighash = tx.sighash(&f.genesis);
+    let input = &tx.inputs[0];
+    c.bench_function("signature/verify", |b| {
+        b.iter(|| assert!(black_box(&input.pubkey).verify(black_box(&sighash), &input.signature)))
+    });
+}
+
+fn transactions(c: &mut Criterion) {
+    let mut group = c.benchmark_group("transaction");
+    for (name, inputs, outputs) in [("1-in-2-out", 1, 2), ("10-in-2-out", 10, 2)] {
+        let mut f = Fixture::new();
+        let tx = f.transaction(inputs, outputs, 3);
+        group.throughput(Throughput::Elements(inputs as u64));
+        group.bench_with_input(BenchmarkId::new("validate", name), &tx, |b, tx| {
+            b.iter(|| check_transaction(tx, &f.view, HEIGHT, &f.params, &f.genesis).expect("valid"))
+        });
+    }
+    group.finish();
+}
+
+fn block(c: &mut Criterion) {
+    const TXS: usize = 2_000;
+    let mut f = Fixture::new();
+    let block = f.block(TXS);
+    let txids = check_block(&block, &f.params).expect("valid block");
+    let inputs = TXS as u64;
+    let mut group = c.benchmark_group("block-2000tx");
+    group.sample_size(20);
+    group.throughput(Throughput::Elements(inputs));
+    group.bench_function("validate-parallel", |b| {
+        b.iter(|| {
+            let txids = check_block(&block, &f.params).expect("valid");
+            connect_block(&block, &txids, &f.view, &f.params, &f.genesis, &|_| false)
+                .expect("valid")
+        })
+    });
+    group.bench_function("validate-without-signatures", |b| {
+        b.iter(|| {
+            let txids = check_block(&block, &f.params).expect("valid");
+            connect_block(&block, &txids, &f.view, &f.params, &f.genesis, &|_| true).expect("valid")
+        })
+    });
+    // The raw single-thread k256 loop over the same inputs: parse key and signature,
+    // verify the prehash. This is the floor a sequential validator could reach.
+    let jobs: Vec<([u8; 33], [u8; 64], [u8; 32])> = block.transactions[1..]
+        .iter()
+        .map(|tx| {
+            let sighash = tx.sighash(&f.genesis);
+            (tx.inputs[0].pubkey.0, tx.inputs[0].signature.0, sighash.0)
+        })
+        .collect();
+    group.bench_function("raw-k256-verify-loop-single-thread", |b| {
+        b.iter(|| {
+            for (pk, sig, msg) in &jobs {
+                let key = k256::ecdsa::VerifyingKey::from_sec1_bytes(pk).expect("valid key");
+                let sig = k256::ecdsa::Signature::from_slice(sig).expect("valid signature");
+                key.verify_prehash(msg, &sig).expect("verifies");
+            }
+        })
+    });
+    group.finish();
+    drop(txids);
+}
+
+criterion_group!(benches, signatures, transactions, block);
+criterion_main!(benches);

@@ -147,7 +147,11 @@ impl TransactionJson {
                 .collect(),
             lock_time: tx.lock_time,
             size: Some(tx.size() as u64),
-            fee: if tx.is_coinbase() { None } else { fee.map(Amount::to_base_units) },
+            fee: if tx.is_coinbase() {
+                None
+            } else {
+                fee.map(Amount::to_base_units)
+            },
         }
     }
 

@@ -107,7 +107,9 @@ fn signed_transaction_txid_and_sighash() {
     let key = SecretKey::from_bytes(&secret).expect("valid key");
     assert_eq!(key.public_key(), tx.inputs[0].pubkey);
     assert_eq!(key.sign(&sighash), tx.inputs[0].signature);
-    assert!(tx.inputs[0].pubkey.verify(&sighash, &tx.inputs[0].signature));
+    assert!(tx.inputs[0]
+        .pubkey
+        .verify(&sighash, &tx.inputs[0].signature));
     // The same signature under another network's genesis hash does not verify.
     assert!(!tx.inputs[0]
         .pubkey
@@ -123,7 +125,12 @@ fn merkle_roots_of_one_to_five_leaves() {
             .iter()
             .map(|t| Txid::from_hex(s(t)).expect("hex"))
             .collect();
-        assert_eq!(merkle_root(&txids).to_hex(), s(&case["root"]), "{} leaves", txids.len());
+        assert_eq!(
+            merkle_root(&txids).to_hex(),
+            s(&case["root"]),
+            "{} leaves",
+            txids.len()
+        );
     }
 }
 

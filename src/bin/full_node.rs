@@ -40,13 +40,25 @@ struct GenesisArgs {
     #[arg(long, env = "FULL_NODE_GENESIS_INITIAL_REWARD", default_value = "50")]
     initial_reward: Amount,
     /// Blocks between subsidy halvings.
-    #[arg(long, env = "FULL_NODE_GENESIS_HALVING_INTERVAL", default_value_t = 210_000)]
+    #[arg(
+        long,
+        env = "FULL_NODE_GENESIS_HALVING_INTERVAL",
+        default_value_t = 210_000
+    )]
     halving_interval: u64,
     /// Seconds between blocks that the retarget aims for.
-    #[arg(long, env = "FULL_NODE_GENESIS_TARGET_BLOCK_TIME", default_value_t = 10)]
+    #[arg(
+        long,
+        env = "FULL_NODE_GENESIS_TARGET_BLOCK_TIME",
+        default_value_t = 10
+    )]
     target_block_time: u64,
     /// Blocks between difficulty retargets.
-    #[arg(long, env = "FULL_NODE_GENESIS_RETARGET_INTERVAL", default_value_t = 20)]
+    #[arg(
+        long,
+        env = "FULL_NODE_GENESIS_RETARGET_INTERVAL",
+        default_value_t = 20
+    )]
     retarget_interval: u64,
     /// Easiest allowed target as 64 hex digits; overrides --pow-limit-bits.
     #[arg(long, env = "FULL_NODE_GENESIS_POW_LIMIT")]
@@ -55,13 +67,26 @@ struct GenesisArgs {
     #[arg(long, env = "FULL_NODE_GENESIS_POW_LIMIT_BITS", default_value_t = 16)]
     pow_limit_bits: u32,
     /// Blocks before a coinbase output may be spent.
-    #[arg(long, env = "FULL_NODE_GENESIS_COINBASE_MATURITY", default_value_t = 10)]
+    #[arg(
+        long,
+        env = "FULL_NODE_GENESIS_COINBASE_MATURITY",
+        default_value_t = 10
+    )]
     coinbase_maturity: u64,
     /// Largest encoded block, in bytes.
-    #[arg(long, env = "FULL_NODE_GENESIS_MAX_BLOCK_SIZE", default_value_t = 1_000_000)]
+    #[arg(
+        long,
+        env = "FULL_NODE_GENESIS_MAX_BLOCK_SIZE",
+        default_value_t = 1_000_000
+    )]
     max_block_size: u64,
     /// A genesis output, as ADDRESS=COINS; repeat for several. At least one is needed.
-    #[arg(long = "premine", env = "FULL_NODE_GENESIS_PREMINE", value_delimiter = ',', required = true)]
+    #[arg(
+        long = "premine",
+        env = "FULL_NODE_GENESIS_PREMINE",
+        value_delimiter = ',',
+        required = true
+    )]
     premine: Vec<String>,
     /// Genesis timestamp in unix seconds (default: now). Fix it to reproduce a file.
     #[arg(long, env = "FULL_NODE_GENESIS_TIMESTAMP")]

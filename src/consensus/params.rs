@@ -100,7 +100,9 @@ impl NetworkParams {
         }
         match (self.retarget_interval - 1).checked_mul(self.target_block_time) {
             Some(expected) if expected >= 4 => {}
-            _ => return bad("(retarget_interval - 1) * target_block_time must be at least 4 and fit in 64 bits"),
+            _ => return bad(
+                "(retarget_interval - 1) * target_block_time must be at least 4 and fit in 64 bits",
+            ),
         }
         if self.halving_interval < 1 {
             return bad("halving_interval must be at least 1");
@@ -195,7 +197,9 @@ impl Network {
             ));
         }
         if Amount::checked_sum(premine.iter().map(|o| o.value)).is_none() {
-            return Err(GenesisError::Genesis("premine sum exceeds MAX_MONEY".into()));
+            return Err(GenesisError::Genesis(
+                "premine sum exceeds MAX_MONEY".into(),
+            ));
         }
         let coinbase = Transaction::coinbase(0, premine);
         let mut header = Header {

@@ -9,7 +9,7 @@ pub const MTP_WINDOW: usize = 11;
 /// `initial_reward >> (height / halving_interval)`, zero once the shift reaches 64.
 pub fn subsidy(params: &NetworkParams, height: u64) -> Amount {
     let halvings = height / params.halving_interval.max(1);
-    params.initial_reward.shr(halvings)
+    params.initial_reward.shift_right(halvings)
 }
 
 /// `MTP(x)`: the median of the timestamps of the (up to 11) blocks ending at `x`, as

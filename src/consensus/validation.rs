@@ -10,8 +10,8 @@ use crate::error::ErrorCode;
 use crate::primitives::block::HEADER_VERSION;
 use crate::primitives::transaction::TX_VERSION;
 use crate::primitives::{
-    Amount, Block, BlockHash, Header, OutPoint, PublicKey, Sighash, Signature, Target,
-    Transaction, TxOut, Txid,
+    Amount, Block, BlockHash, Header, OutPoint, PublicKey, Sighash, Signature, Target, Transaction,
+    TxOut, Txid,
 };
 use rayon::prelude::*;
 use std::collections::{HashMap, HashSet};
@@ -72,7 +72,9 @@ pub enum TxError {
         created: u64,
         mature: u64,
     },
-    #[error("lock_time {lock_time} is above the height {height} the transaction would be mined at")]
+    #[error(
+        "lock_time {lock_time} is above the height {height} the transaction would be mined at"
+    )]
     NonFinal { lock_time: u32, height: u64 },
 }
 
@@ -200,7 +202,9 @@ pub fn check_transaction_shape(tx: &Transaction) -> Result<(), TxError> {
     }
     // Rule 6: every output above zero, their sum within MAX_MONEY.
     if let Some(index) = tx.outputs.iter().position(|o| o.value.is_zero()) {
-        return Err(TxError::ValueOutOfRange(format!("output {index} has value 0")));
+        return Err(TxError::ValueOutOfRange(format!(
+            "output {index} has value 0"
+        )));
     }
     if tx.output_sum().is_none() {
         return Err(TxError::ValueOutOfRange(
@@ -242,9 +246,8 @@ pub fn check_transaction_inputs(
         spent.push(coin);
     }
     // Rule 6: the input sum within MAX_MONEY.
-    let inputs = Amount::checked_sum(spent.iter().map(|c| c.output.value)).ok_or_else(|| {
-        TxError::ValueOutOfRange("sum of inputs exceeds MAX_MONEY".into())
-    })?;
+    let inputs = Amount::checked_sum(spent.iter().map(|c| c.output.value))
+        .ok_or_else(|| TxError::ValueOutOfRange("sum of inputs exceeds MAX_MONEY".into()))?;
     let outputs = tx
         .output_sum()
         .ok_or_else(|| TxError::ValueOutOfRange("sum of outputs exceeds MAX_MONEY".into()))?;
@@ -492,7 +495,10 @@ pub fn connect_block(
         }
         overlay.add_outputs(txids[index], tx, height);
         undo.fees = undo.fees.checked_add(spend.fee).ok_or_else(|| {
-            tx_err(index, TxError::ValueOutOfRange("block fees exceed MAX_MONEY".into()))
+            tx_err(
+                index,
+                TxError::ValueOutOfRange("block fees exceed MAX_MONEY".into()),
+            )
         })?;
         undo.tx_fees.push(spend.fee);
         if !known_valid(&txids[index]) {

@@ -3,7 +3,7 @@
 use super::*;
 use crate::consensus::pow::median_time_past;
 use crate::consensus::{Network, NetworkParams};
-use crate::primitives::{Hash256, SecretKey, TxIn, U256, COIN};
+use crate::primitives::{Hash256, SecretKey, TxIn, COIN, U256};
 
 const HEIGHT: u64 = 100;
 const MTP: u64 = 1_000_000;
@@ -134,7 +134,10 @@ fn rule_version() {
 #[test]
 fn rule_no_inputs_and_loose_coinbase() {
     let tx = spend(&[], vec![pay(coins(1), 2)]);
-    assert_eq!(check_transaction_shape(&tx).map_err(|e| e.code()), Err("no-inputs"));
+    assert_eq!(
+        check_transaction_shape(&tx).map_err(|e| e.code()),
+        Err("no-inputs")
+    );
     assert_eq!(code(check(&tx)), "coinbase-not-allowed");
 }
 
@@ -208,7 +211,6 @@ fn rule_bad_signature_high_s() {
     assert_eq!(code(check(&tx)), "bad-signature");
 }
 
-
 #[test]
 fn rule_value_out_of_range() {
     // A zero output.
@@ -219,7 +221,10 @@ fn rule_value_out_of_range() {
     assert_eq!(code(check(&tx)), "value-out-of-range");
     // Outputs each valid, their sum above MAX_MONEY.
     let tx = sign(
-        spend(&[outpoint(1, 0)], vec![pay(Amount::MAX, 2), pay(units(1), 2)]),
+        spend(
+            &[outpoint(1, 0)],
+            vec![pay(Amount::MAX, 2), pay(units(1), 2)],
+        ),
         &key(1),
     );
     assert_eq!(code(check(&tx)), "value-out-of-range");
@@ -263,7 +268,11 @@ fn rule_outputs_exceed_inputs() {
 fn rule_immature_coinbase() {
     let tx = sign(spend(&[outpoint(3, 0)], vec![pay(coins(49), 2)]), &key(1));
     // Created at HEIGHT-5 with maturity 10: spendable from HEIGHT+5.
-    for (height, expected) in [(HEIGHT, "immature-coinbase"), (HEIGHT + 4, "immature-coinbase"), (HEIGHT + 5, "ok")] {
+    for (height, expected) in [
+        (HEIGHT, "immature-coinbase"),
+        (HEIGHT + 4, "immature-coinbase"),
+        (HEIGHT + 5, "ok"),
+    ] {
         let result = check_transaction(&tx, &view(), height, &params(), &genesis());
         assert_eq!(code(result), expected, "at height {height}");
     }
@@ -274,7 +283,11 @@ fn rule_non_final() {
     for (lock_time, expected) in [(HEIGHT as u32 + 1, "non-final"), (HEIGHT as u32, "ok")] {
         let mut tx = spend(&[outpoint(1, 0)], vec![pay(coins(9), 2)]);
         tx.lock_time = lock_time;
-        assert_eq!(code(check(&sign(tx, &key(1)))), expected, "lock_time {lock_time}");
+        assert_eq!(
+            code(check(&sign(tx, &key(1)))),
+            expected,
+            "lock_time {lock_time}"
+        );
     }
 }
 
@@ -325,7 +338,9 @@ fn block_with(transactions: Vec<Transaction>) -> Block {
 /// A valid block: coinbase claiming subsidy plus the fee of `valid_tx`.
 fn valid_block() -> Block {
     let fee = units(100_000);
-    let reward = subsidy(&params(), HEIGHT).checked_add(fee).expect("in range");
+    let reward = subsidy(&params(), HEIGHT)
+        .checked_add(fee)
+        .expect("in range");
     block_with(vec![coinbase(reward), valid_tx()])
 }
 
@@ -440,7 +455,9 @@ fn block_rule_coinbase_placement() {
 #[test]
 fn block_rule_duplicate_tx() {
     let fee = units(200_000);
-    let reward = subsidy(&params(), HEIGHT).checked_add(fee).expect("in range");
+    let reward = subsidy(&params(), HEIGHT)
+        .checked_add(fee)
+        .expect("in range");
     let b = block_with(vec![coinbase(reward), valid_tx(), valid_tx()]);
     assert_eq!(block_code(&b), "duplicate-tx");
 }
@@ -455,7 +472,6 @@ fn block_rule_merkle_root() {
     b.transactions.swap(0, 1);
     assert_ne!(check_block(&b, &params()).map_err(|e| e.code()), Ok(vec![]));
 }
-
 
 #[test]
 fn block_rule_transactions_in_order() {
@@ -472,7 +488,9 @@ fn block_rule_transactions_in_order() {
         &key(1),
     );
     let fees = units(100_000 + 100_000);
-    let reward = subsidy(&params(), HEIGHT).checked_add(fees).expect("in range");
+    let reward = subsidy(&params(), HEIGHT)
+        .checked_add(fees)
+        .expect("in range");
     let ordered = block_with(vec![coinbase(reward), first.clone(), child.clone()]);
     assert_eq!(block_code(&ordered), "ok");
     // The same two in the wrong order: the child's input does not exist yet.
@@ -505,7 +523,9 @@ fn block_rule_transaction_rules_apply() {
 #[test]
 fn block_rule_coinbase_value() {
     let fee = units(100_000);
-    let allowed = subsidy(&params(), HEIGHT).checked_add(fee).expect("in range");
+    let allowed = subsidy(&params(), HEIGHT)
+        .checked_add(fee)
+        .expect("in range");
     let too_much = allowed.checked_add(units(1)).expect("in range");
     let b = block_with(vec![coinbase(too_much), valid_tx()]);
     assert_eq!(block_code(&b), "bad-coinbase-value");
@@ -516,10 +536,7 @@ fn block_rule_coinbase_value() {
 
 #[test]
 fn coinbase_values_obey_rule_six() {
-    let cb = Transaction::coinbase(
-        HEIGHT as u32,
-        vec![pay(Amount::MAX, 1), pay(units(1), 2)],
-    );
+    let cb = Transaction::coinbase(HEIGHT as u32, vec![pay(Amount::MAX, 1), pay(units(1), 2)]);
     assert_eq!(block_code(&block_with(vec![cb])), "value-out-of-range");
     let mut cb = coinbase(coins(1));
     cb.version = 3;
@@ -539,13 +556,16 @@ fn median_time_past_takes_the_middle_of_the_last_eleven() {
     assert_eq!(median_time_past(&times), median_time_past(&times[2..]));
 }
 
-
 #[test]
 fn retarget_only_at_interval_boundaries() {
     let p = Network::devnet().params;
     let t = Target::with_leading_zeros(20);
     for h in [1, 19, 21, 39] {
-        assert_eq!(crate::consensus::next_target(&p, h, t, || 0), t, "height {h}");
+        assert_eq!(
+            crate::consensus::next_target(&p, h, t, || 0),
+            t,
+            "height {h}"
+        );
     }
     // At h = 20 an on-schedule span keeps the target; a fast one makes it 4x harder.
     assert_eq!(crate::consensus::next_target(&p, 20, t, || 190), t);

@@ -102,8 +102,7 @@ impl Address {
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Encoding 20 bytes under a valid hrp stays far below the length limit.
-        bech32::encode_lower_to_fmt::<Bech32m, _>(f, self.hrp, &self.hash.0)
-            .map_err(|_| fmt::Error)
+        bech32::encode_lower_to_fmt::<Bech32m, _>(f, self.hrp, &self.hash.0).map_err(|_| fmt::Error)
     }
 }
 
@@ -167,7 +166,10 @@ mod tests {
         for len in [19, 21, 32] {
             let text = bech32::encode::<Bech32m>(hrp, &vec![1u8; len]).expect("encodes");
             assert!(
-                matches!(Address::parse(&text, "fdev"), Err(AddressError::Invalid { .. })),
+                matches!(
+                    Address::parse(&text, "fdev"),
+                    Err(AddressError::Invalid { .. })
+                ),
                 "{len} bytes"
             );
         }

@@ -75,7 +75,7 @@ impl Amount {
     }
 
     /// Right shift, used by the subsidy schedule.
-    pub fn shr(self, bits: u64) -> Amount {
+    pub fn shift_right(self, bits: u64) -> Amount {
         if bits >= 64 {
             Amount::ZERO
         } else {
@@ -177,13 +177,31 @@ mod tests {
             ("12.34567891", 1_234_567_891),
         ];
         for (text, units) in ok {
-            assert_eq!(Amount::from_coins_str(text).map(|a| a.0), Ok(units), "{text}");
+            assert_eq!(
+                Amount::from_coins_str(text).map(|a| a.0),
+                Ok(units),
+                "{text}"
+            );
         }
         for text in [
-            "", ".", "1.", ".5", "-1", "+1", "1e3", "1.000000001", "1,5", " 1", "0x10", "NaN",
+            "",
+            ".",
+            "1.",
+            ".5",
+            "-1",
+            "+1",
+            "1e3",
+            "1.000000001",
+            "1,5",
+            " 1",
+            "0x10",
+            "NaN",
         ] {
             assert!(
-                matches!(Amount::from_coins_str(text), Err(AmountError::BadDecimal(_))),
+                matches!(
+                    Amount::from_coins_str(text),
+                    Err(AmountError::BadDecimal(_))
+                ),
                 "{text:?} should be refused"
             );
         }

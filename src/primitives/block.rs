@@ -55,7 +55,13 @@ impl Block {
 
     /// Length of the block encoding in bytes.
     pub fn size(&self) -> usize {
-        HEADER_SIZE + 4 + self.transactions.iter().map(Transaction::size).sum::<usize>()
+        HEADER_SIZE
+            + 4
+            + self
+                .transactions
+                .iter()
+                .map(Transaction::size)
+                .sum::<usize>()
     }
 }
 

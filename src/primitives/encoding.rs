@@ -10,7 +10,9 @@ pub enum DecodeError {
     UnexpectedEnd { offset: usize, needed: usize },
     #[error("{0} trailing bytes after the encoded item")]
     TrailingBytes(usize),
-    #[error("count {count} at offset {offset} is larger than the remaining {remaining} bytes can hold")]
+    #[error(
+        "count {count} at offset {offset} is larger than the remaining {remaining} bytes can hold"
+    )]
     CountTooLarge {
         offset: usize,
         count: u32,
@@ -156,7 +158,10 @@ mod tests {
         let mut r = Reader::new(&bytes);
         assert!(matches!(
             r.read_count(16),
-            Err(DecodeError::CountTooLarge { count: u32::MAX, .. })
+            Err(DecodeError::CountTooLarge {
+                count: u32::MAX,
+                ..
+            })
         ));
     }
 
@@ -171,6 +176,9 @@ mod tests {
                 needed: 3
             })
         );
-        assert_eq!(Reader::new(&[0]).finish(), Err(DecodeError::TrailingBytes(1)));
+        assert_eq!(
+            Reader::new(&[0]).finish(),
+            Err(DecodeError::TrailingBytes(1))
+        );
     }
 }

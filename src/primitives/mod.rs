@@ -20,3 +20,6 @@ pub use hash::{hash160, sha256d, BlockHash, Hash256, PubkeyHash, Sighash, Txid};
 pub use keys::{PublicKey, SecretKey, Signature};
 pub use transaction::{OutPoint, Transaction, TxIn, TxOut};
 pub use u256::{Target, Work, U256};
+
+#[cfg(test)]
+pub(crate) mod proptests;

@@ -1,7 +1,9 @@
 //! Transactions and their encoding, txid and sighash (PROTOCOL.md section 3).
 
 use super::amount::Amount;
-use super::encoding::{decode_list, encode_list, put_u32, put_u64, Decode, DecodeError, Encode, Reader};
+use super::encoding::{
+    decode_list, encode_list, put_u32, put_u64, Decode, DecodeError, Encode, Reader,
+};
 use super::hash::{sha256d, BlockHash, PubkeyHash, Sighash, Txid};
 use super::keys::{PublicKey, Signature, PUBLIC_KEY_SIZE, SIGNATURE_SIZE};
 use sha2::{Digest, Sha256};
@@ -123,7 +125,8 @@ impl Decode for TxOut {
     const MIN_SIZE: usize = OUTPUT_SIZE;
     fn decode_from(r: &mut Reader<'_>) -> Result<TxOut, DecodeError> {
         let units = r.read_u64()?;
-        let value = Amount::from_base_units(units).map_err(|_| DecodeError::ValueOutOfRange(units))?;
+        let value =
+            Amount::from_base_units(units).map_err(|_| DecodeError::ValueOutOfRange(units))?;
         Ok(TxOut {
             value,
             pubkey_hash: PubkeyHash(r.read_array()?),

@@ -106,7 +106,7 @@ impl U256 {
         }
     }
 
-    pub fn not(self) -> U256 {
+    pub fn bitwise_not(self) -> U256 {
         U256([!self.0[0], !self.0[1], !self.0[2], !self.0[3]])
     }
 
@@ -155,9 +155,9 @@ impl U256 {
         // 320-bit product, little-endian limbs.
         let mut wide = [0u64; 5];
         let mut carry: u128 = 0;
-        for i in 0..4 {
-            let p = u128::from(self.0[i]) * u128::from(mul) + carry;
-            wide[i] = p as u64;
+        for (limb, w) in self.0.iter().zip(wide.iter_mut()) {
+            let p = u128::from(*limb) * u128::from(mul) + carry;
+            *w = p as u64;
             carry = p >> 64;
         }
         wide[4] = carry as u64;
@@ -253,7 +253,7 @@ impl Target {
             Some(divisor) => {
                 let (q, _) = self
                     .0
-                    .not()
+                    .bitwise_not()
                     .div_rem(divisor)
                     .expect("divisor is at least one");
                 Work(q.checked_add(U256::ONE).unwrap_or(U256::MAX))
@@ -271,7 +271,7 @@ impl fmt::Display for Target {
 impl Work {
     pub const ZERO: Work = Work(U256::ZERO);
 
-    pub fn add(self, other: Work) -> Work {
+    pub fn saturating_add(self, other: Work) -> Work {
         Work(self.0.saturating_add(other.0))
     }
 
@@ -317,10 +317,7 @@ mod tests {
         assert_eq!(t.work(), Work(U256::from_u64(2)));
         let sixteen = Target::with_leading_zeros(16);
         assert_eq!(sixteen.work(), Work(U256::from_u64(65536)));
-        assert_eq!(
-            sixteen.to_hex(),
-            format!("0000{}", "f".repeat(60))
-        );
+        assert_eq!(sixteen.to_hex(), format!("0000{}", "f".repeat(60)));
     }
 
     proptest! {
