@@ -8,14 +8,14 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use ferro::consensus::validation::{check_block, check_transaction, connect_block, Coin};
 use ferro::consensus::{merkle_root, subsidy, Network, NetworkParams};
 use ferro::primitives::{
-    Amount, Block, BlockHash, Header, OutPoint, SecretKey, Signature, Target, Transaction, TxIn,
-    TxOut, Txid, COIN,
+    Amount, Block, BlockHash, Header, Height, OutPoint, SecretKey, Signature, Target, Transaction,
+    TxIn, TxOut, Txid, COIN,
 };
 use k256::ecdsa::signature::hazmat::PrehashVerifier;
 use std::collections::HashMap;
 use std::hint::black_box;
 
-const HEIGHT: u64 = 1_000;
+const HEIGHT: Height = Height(1_000);
 
 struct Fixture {
     params: NetworkParams,
@@ -58,7 +58,7 @@ impl Fixture {
                 value: Amount::from_base_units(COIN).expect("in range"),
                 pubkey_hash: self.keys[k].public_key().pubkey_hash(),
             },
-            height: 1,
+            height: Height(1),
             coinbase: false,
         };
         self.view.insert(outpoint, coin);
@@ -106,7 +106,7 @@ impl Fixture {
         transactions.insert(
             0,
             Transaction::coinbase(
-                HEIGHT as u32,
+                HEIGHT.get() as u32,
                 vec![TxOut {
                     value: reward,
                     pubkey_hash: self.keys[0].public_key().pubkey_hash(),

@@ -8,7 +8,7 @@
 use crate::error::ErrorCode;
 use crate::primitives::hash::HexError;
 use crate::primitives::{
-    Address, AddressError, Amount, Block, BlockHash, Hash256, Header, OutPoint, PublicKey,
+    Address, AddressError, Amount, Block, BlockHash, Hash256, Header, Height, OutPoint, PublicKey,
     Signature, Target, Transaction, TxIn, TxOut, Txid,
 };
 use serde::{Deserialize, Serialize};
@@ -198,7 +198,7 @@ impl HeaderJson {
     pub fn from_header(h: &Header) -> HeaderJson {
         HeaderJson {
             version: h.version,
-            height: h.height,
+            height: h.height.get(),
             prev_hash: h.prev_hash.to_hex(),
             merkle_root: h.merkle_root.to_hex(),
             timestamp: h.timestamp,
@@ -210,7 +210,7 @@ impl HeaderJson {
     pub fn to_header(&self) -> Result<Header, JsonError> {
         Ok(Header {
             version: self.version,
-            height: self.height,
+            height: Height(self.height),
             prev_hash: BlockHash::from_hex(&self.prev_hash)?,
             merkle_root: Hash256::from_hex(&self.merkle_root)?,
             timestamp: self.timestamp,

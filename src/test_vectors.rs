@@ -5,8 +5,8 @@ use crate::consensus::pow::retarget;
 use crate::consensus::{merkle_root, subsidy, Network, NetworkParams};
 use crate::primitives::address::decode_bech32m;
 use crate::primitives::{
-    hash160, sha256d, Address, Amount, BlockHash, Decode, Encode, PublicKey, SecretKey, Target,
-    Transaction, Txid, U256,
+    hash160, sha256d, Address, Amount, BlockHash, Decode, Encode, Height, PublicKey, SecretKey,
+    Target, Transaction, Txid, U256,
 };
 use crate::primitives::{OutPoint, PubkeyHash, Signature, TxIn, TxOut};
 use serde_json::Value;
@@ -158,7 +158,7 @@ fn subsidy_at_halving_boundaries() {
             Target::with_leading_zeros(16),
         );
         assert_eq!(
-            subsidy(&p, n(&case["height"])).to_base_units(),
+            subsidy(&p, Height(n(&case["height"]))).to_base_units(),
             n(&case["subsidy"]),
             "{case}"
         );

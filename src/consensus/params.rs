@@ -3,7 +3,9 @@
 use super::merkle::merkle_root;
 use crate::json::{BlockJson, JsonError};
 use crate::primitives::encoding::{put_u32, put_u64};
-use crate::primitives::{sha256d, Amount, Block, BlockHash, Header, Target, Transaction, TxOut};
+use crate::primitives::{
+    sha256d, Amount, Block, BlockHash, Header, Height, Target, Transaction, TxOut,
+};
 use serde::{Deserialize, Serialize};
 
 /// The rules that differ between networks. `MAX_MONEY` is not one of them.
@@ -154,7 +156,7 @@ impl Network {
         params.validate()?;
         let bad = |m: String| Err(GenesisError::Genesis(m));
         let header = &genesis.header;
-        if header.height != 0 {
+        if header.height != Height::GENESIS {
             return bad(format!("height is {}, expected 0", header.height));
         }
         if header.prev_hash != params.hash() {
@@ -204,7 +206,7 @@ impl Network {
         let coinbase = Transaction::coinbase(0, premine);
         let mut header = Header {
             version: crate::primitives::block::HEADER_VERSION,
-            height: 0,
+            height: Height::GENESIS,
             prev_hash: params.hash(),
             merkle_root: merkle_root(&[coinbase.txid()]),
             timestamp,

@@ -1,14 +1,14 @@
 //! Subsidy, median time past and the difficulty retarget (PROTOCOL.md sections 4-5).
 
 use super::params::NetworkParams;
-use crate::primitives::{Amount, Target, U256};
+use crate::primitives::{Amount, Height, Target, U256};
 
 /// Blocks in the median-time-past window.
 pub const MTP_WINDOW: usize = 11;
 
 /// `initial_reward >> (height / halving_interval)`, zero once the shift reaches 64.
-pub fn subsidy(params: &NetworkParams, height: u64) -> Amount {
-    let halvings = height / params.halving_interval.max(1);
+pub fn subsidy(params: &NetworkParams, height: Height) -> Amount {
+    let halvings = height.get() / params.halving_interval.max(1);
     params.initial_reward.shift_right(halvings)
 }
 
@@ -22,8 +22,9 @@ pub fn median_time_past(timestamps: &[u64]) -> u64 {
 }
 
 /// Whether the block at `height` starts a new difficulty period.
-pub fn is_retarget_height(params: &NetworkParams, height: u64) -> bool {
-    height >= params.retarget_interval && height % params.retarget_interval == 0
+pub fn is_retarget_height(params: &NetworkParams, height: Height) -> bool {
+    let h = height.get();
+    h >= params.retarget_interval && h % params.retarget_interval == 0
 }
 
 /// The target required at a retarget height, given the previous block's target and
@@ -42,7 +43,7 @@ pub fn retarget(params: &NetworkParams, prev_target: Target, actual_timespan: u6
 /// retarget height, where `mtp_span` (`MTP(h - 1) - MTP(h - R)`) is asked for.
 pub fn next_target(
     params: &NetworkParams,
-    height: u64,
+    height: Height,
     parent_target: Target,
     mtp_span: impl FnOnce() -> u64,
 ) -> Target {

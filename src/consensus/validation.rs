@@ -10,8 +10,8 @@ use crate::error::ErrorCode;
 use crate::primitives::block::HEADER_VERSION;
 use crate::primitives::transaction::TX_VERSION;
 use crate::primitives::{
-    Amount, Block, BlockHash, Header, OutPoint, PublicKey, Sighash, Signature, Target, Transaction,
-    TxOut, Txid,
+    Amount, Block, BlockHash, Header, Height, OutPoint, PublicKey, Sighash, Signature, Target,
+    Transaction, TxOut, Txid,
 };
 use rayon::prelude::*;
 use std::collections::{HashMap, HashSet};
@@ -24,7 +24,7 @@ pub const MAX_FUTURE_BLOCK_TIME: u64 = 2 * 60 * 60;
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Coin {
     pub output: TxOut,
-    pub height: u64,
+    pub height: Height,
     pub coinbase: bool,
 }
 
@@ -69,13 +69,13 @@ pub enum TxError {
     #[error("input {index} spends a coinbase output from height {created} before maturity (spendable at height {mature})")]
     ImmatureCoinbase {
         index: usize,
-        created: u64,
-        mature: u64,
+        created: Height,
+        mature: Height,
     },
     #[error(
         "lock_time {lock_time} is above the height {height} the transaction would be mined at"
     )]
-    NonFinal { lock_time: u32, height: u64 },
+    NonFinal { lock_time: u32, height: Height },
 }
 
 impl ErrorCode for TxError {
@@ -153,7 +153,7 @@ impl ErrorCode for BlockError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ParentInfo {
     pub hash: BlockHash,
-    pub height: u64,
+    pub height: Height,
     /// `MTP(parent)`.
     pub median_time_past: u64,
     /// The target required of the child (section 5).
@@ -218,7 +218,7 @@ pub fn check_transaction_shape(tx: &Transaction) -> Result<(), TxError> {
 pub fn check_transaction_inputs(
     tx: &Transaction,
     view: &impl UtxoView,
-    height: u64,
+    height: Height,
     params: &NetworkParams,
 ) -> Result<TxSpend, TxError> {
     check_transaction_shape(tx)?;
@@ -256,7 +256,7 @@ pub fn check_transaction_inputs(
         .checked_sub(outputs)
         .ok_or(TxError::OutputsExceedInputs { inputs, outputs })?;
     // Rule 9: final at the height it is mined at.
-    if u64::from(tx.lock_time) > height {
+    if u64::from(tx.lock_time) > height.get() {
         return Err(TxError::NonFinal {
             lock_time: tx.lock_time,
             height,
@@ -282,7 +282,7 @@ pub fn verify_signatures(tx: &Transaction, sighash: &Sighash) -> Result<(), TxEr
 pub fn check_transaction(
     tx: &Transaction,
     view: &impl UtxoView,
-    height: u64,
+    height: Height,
     params: &NetworkParams,
     genesis_hash: &BlockHash,
 ) -> Result<TxSpend, TxError> {
@@ -308,7 +308,7 @@ pub fn check_header(header: &Header, parent: &ParentInfo, now: u64) -> Result<()
             header.prev_hash, parent.hash
         )));
     }
-    if Some(header.height) != parent.height.checked_add(1) {
+    if Some(header.height) != parent.height.next() {
         return Err(BlockError::BadPrev(format!(
             "height {} is not parent height {} + 1",
             header.height, parent.height
@@ -362,7 +362,7 @@ pub fn check_block(block: &Block, params: &NetworkParams) -> Result<Vec<Txid>, B
             "the first transaction is not a coinbase".into(),
         ));
     }
-    if u64::from(coinbase.lock_time) != height {
+    if u64::from(coinbase.lock_time) != height.get() {
         return Err(BlockError::BadCoinbase(format!(
             "coinbase lock_time {} is not the block height {height}",
             coinbase.lock_time
@@ -427,7 +427,7 @@ impl<V: UtxoView> UtxoView for BlockView<'_, V> {
 }
 
 impl<V> BlockView<'_, V> {
-    fn add_outputs(&mut self, txid: Txid, tx: &Transaction, height: u64) {
+    fn add_outputs(&mut self, txid: Txid, tx: &Transaction, height: Height) {
         for (vout, output) in tx.outputs.iter().enumerate() {
             self.created.insert(
                 OutPoint {

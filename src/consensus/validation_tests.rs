@@ -5,7 +5,8 @@ use crate::consensus::pow::median_time_past;
 use crate::consensus::{Network, NetworkParams};
 use crate::primitives::{Hash256, SecretKey, TxIn, COIN, U256};
 
-const HEIGHT: u64 = 100;
+const H: u64 = 100;
+const HEIGHT: Height = Height(H);
 const MTP: u64 = 1_000_000;
 const NOW: u64 = MTP + 600;
 
@@ -56,9 +57,9 @@ fn view() -> HashMap<OutPoint, Coin> {
         coinbase,
     };
     HashMap::from([
-        (outpoint(1, 0), coin(coins(10), 1, false)),
-        (outpoint(2, 0), coin(coins(5), 2, false)),
-        (outpoint(3, 0), coin(coins(50), HEIGHT - 5, true)),
+        (outpoint(1, 0), coin(coins(10), Height(1), false)),
+        (outpoint(2, 0), coin(coins(5), Height(2), false)),
+        (outpoint(3, 0), coin(coins(50), Height(H - 5), true)),
     ])
 }
 
@@ -239,7 +240,7 @@ fn rule_value_out_of_range() {
                     value: Amount::MAX,
                     pubkey_hash: owner,
                 },
-                height: 1,
+                height: Height(1),
                 coinbase: false,
             },
         );
@@ -270,8 +271,8 @@ fn rule_immature_coinbase() {
     // Created at HEIGHT-5 with maturity 10: spendable from HEIGHT+5.
     for (height, expected) in [
         (HEIGHT, "immature-coinbase"),
-        (HEIGHT + 4, "immature-coinbase"),
-        (HEIGHT + 5, "ok"),
+        (Height(H + 4), "immature-coinbase"),
+        (Height(H + 5), "ok"),
     ] {
         let result = check_transaction(&tx, &view(), height, &params(), &genesis());
         assert_eq!(code(result), expected, "at height {height}");
@@ -280,7 +281,7 @@ fn rule_immature_coinbase() {
 
 #[test]
 fn rule_non_final() {
-    for (lock_time, expected) in [(HEIGHT as u32 + 1, "non-final"), (HEIGHT as u32, "ok")] {
+    for (lock_time, expected) in [(H as u32 + 1, "non-final"), (H as u32, "ok")] {
         let mut tx = spend(&[outpoint(1, 0)], vec![pay(coins(9), 2)]);
         tx.lock_time = lock_time;
         assert_eq!(
@@ -296,14 +297,14 @@ fn rule_non_final() {
 fn parent() -> ParentInfo {
     ParentInfo {
         hash: BlockHash([0x42; 32]),
-        height: HEIGHT - 1,
+        height: Height(H - 1),
         median_time_past: MTP,
         next_target: params().pow_limit,
     }
 }
 
 fn coinbase(value: Amount) -> Transaction {
-    Transaction::coinbase(HEIGHT as u32, vec![pay(value, 5)])
+    Transaction::coinbase(H as u32, vec![pay(value, 5)])
 }
 
 /// Sets the merkle root and searches a nonce meeting the target.
@@ -386,7 +387,7 @@ fn block_rule_prev_hash_and_height() {
     assert_eq!(block_code(&mine(b)), "bad-prev");
     // Height off by one (the coinbase lock_time follows, so only the link is wrong).
     let mut b = valid_block();
-    b.header.height = HEIGHT + 1;
+    b.header.height = Height(H + 1);
     assert_eq!(block_code(&mine(b)), "bad-prev");
 }
 
@@ -448,7 +449,7 @@ fn block_rule_coinbase_placement() {
     assert_eq!(block_code(&b), "bad-coinbase");
     // Coinbase lock_time is not the height.
     let mut cb = coinbase(coins(1));
-    cb.lock_time = HEIGHT as u32 - 1;
+    cb.lock_time = H as u32 - 1;
     assert_eq!(block_code(&block_with(vec![cb])), "bad-coinbase");
 }
 
@@ -536,12 +537,12 @@ fn block_rule_coinbase_value() {
 
 #[test]
 fn coinbase_values_obey_rule_six() {
-    let cb = Transaction::coinbase(HEIGHT as u32, vec![pay(Amount::MAX, 1), pay(units(1), 2)]);
+    let cb = Transaction::coinbase(H as u32, vec![pay(Amount::MAX, 1), pay(units(1), 2)]);
     assert_eq!(block_code(&block_with(vec![cb])), "value-out-of-range");
     let mut cb = coinbase(coins(1));
     cb.version = 3;
     assert_eq!(block_code(&block_with(vec![cb])), "bad-version");
-    let cb = Transaction::coinbase(HEIGHT as u32, vec![]);
+    let cb = Transaction::coinbase(H as u32, vec![]);
     assert_eq!(block_code(&block_with(vec![cb])), "no-outputs");
 }
 
@@ -562,14 +563,14 @@ fn retarget_only_at_interval_boundaries() {
     let t = Target::with_leading_zeros(20);
     for h in [1, 19, 21, 39] {
         assert_eq!(
-            crate::consensus::next_target(&p, h, t, || 0),
+            crate::consensus::next_target(&p, Height(h), t, || 0),
             t,
             "height {h}"
         );
     }
     // At h = 20 an on-schedule span keeps the target; a fast one makes it 4x harder.
-    assert_eq!(crate::consensus::next_target(&p, 20, t, || 190), t);
-    let harder = crate::consensus::next_target(&p, 20, t, || 0);
+    assert_eq!(crate::consensus::next_target(&p, Height(20), t, || 190), t);
+    let harder = crate::consensus::next_target(&p, Height(20), t, || 0);
     // expected = 19 * 10 = 190; a zero span clamps to 190 / 4 = 47.
     assert_eq!(Some(harder.0), t.0.mul_div_u64(47, 190));
     assert!(harder < t);

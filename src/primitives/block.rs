@@ -2,6 +2,7 @@
 
 use super::encoding::{decode_list, encode_list, put_u32, Decode, DecodeError, Encode, Reader};
 use super::hash::{sha256d, BlockHash, Hash256};
+use super::height::Height;
 use super::transaction::Transaction;
 use super::u256::Target;
 
@@ -14,7 +15,7 @@ pub const HEADER_VERSION: u32 = 1;
 pub struct Header {
     pub version: u32,
     /// Committed in the header so a header alone tells where it belongs.
-    pub height: u64,
+    pub height: Height,
     pub prev_hash: BlockHash,
     pub merkle_root: Hash256,
     /// Unix seconds.
@@ -38,7 +39,7 @@ impl Header {
     pub fn to_array(&self) -> [u8; HEADER_SIZE] {
         let mut out = [0u8; HEADER_SIZE];
         out[0..4].copy_from_slice(&self.version.to_le_bytes());
-        out[4..12].copy_from_slice(&self.height.to_le_bytes());
+        out[4..12].copy_from_slice(&self.height.0.to_le_bytes());
         out[12..44].copy_from_slice(self.prev_hash.as_bytes());
         out[44..76].copy_from_slice(self.merkle_root.as_bytes());
         out[76..84].copy_from_slice(&self.timestamp.to_le_bytes());
@@ -76,7 +77,7 @@ impl Decode for Header {
     fn decode_from(r: &mut Reader<'_>) -> Result<Header, DecodeError> {
         Ok(Header {
             version: r.read_u32()?,
-            height: r.read_u64()?,
+            height: Height(r.read_u64()?),
             prev_hash: BlockHash(r.read_array()?),
             merkle_root: Hash256(r.read_array()?),
             timestamp: r.read_u64()?,

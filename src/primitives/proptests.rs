@@ -69,7 +69,7 @@ pub fn any_header() -> impl Strategy<Value = Header> {
         .prop_map(
             |(version, height, prev, merkle, timestamp, target, nonce)| Header {
                 version,
-                height,
+                height: Height(height),
                 prev_hash: BlockHash(prev),
                 merkle_root: Hash256(merkle),
                 timestamp,
