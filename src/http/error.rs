@@ -31,6 +31,24 @@ pub mod codes {
     pub const INTERNAL: &str = "internal";
 }
 
+/// The HTTP status of each API error code (the table at the end of API.md):
+/// the one place where codes meet statuses. Every code not listed is a rule
+/// the request broke, hence 400.
+pub fn status_for_code(code: &str) -> StatusCode {
+    match code {
+        codes::NOT_FOUND => StatusCode::NOT_FOUND,
+        codes::METHOD_NOT_ALLOWED => StatusCode::METHOD_NOT_ALLOWED,
+        codes::BODY_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
+        codes::UNSUPPORTED_MEDIA_TYPE => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        codes::INTERNAL => StatusCode::INTERNAL_SERVER_ERROR,
+        "unknown-parent" | "time-too-new" => StatusCode::CONFLICT,
+        "generate-disabled" => StatusCode::FORBIDDEN,
+        "rate-limited" => StatusCode::TOO_MANY_REQUESTS,
+        "not-ready" => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
 /// An error answer: HTTP status, stable kebab-case code and a lower-case message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {message}")]
@@ -67,6 +85,13 @@ impl ApiError {
             code: code.into(),
             message: message.into(),
         }
+    }
+
+    /// An error whose status follows from its code by [`status_for_code`], e.g.
+    /// `ApiError::from_code(rejection.code(), rejection.to_string())` for a
+    /// library error implementing `crate::error::ErrorCode`.
+    pub fn from_code(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(status_for_code(code), code, message)
     }
 
     /// 400 `malformed`: the request could not be parsed or has wrong types.
@@ -189,6 +214,23 @@ mod tests {
         assert_eq!(value["error"]["message"], "quote \" and \n");
         assert_eq!(value["error"]["code"], "unknown-parent");
         assert_eq!(error.status(), StatusCode::CONFLICT);
+    }
+
+    #[test]
+    fn codes_map_to_the_statuses_of_api_md() {
+        for (code, status) in [
+            ("malformed", 400),
+            ("bad-signature", 400),
+            ("wrong-network", 400),
+            ("unknown-parent", 409),
+            ("time-too-new", 409),
+            ("generate-disabled", 403),
+            ("not-found", 404),
+            ("body-too-large", 413),
+            ("unsupported-media-type", 415),
+        ] {
+            assert_eq!(ApiError::from_code(code, "x").status(), status, "{code}");
+        }
     }
 
     #[test]

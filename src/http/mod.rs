@@ -46,7 +46,7 @@ pub mod response;
 pub mod server;
 
 pub use client::{ClientError, HttpClient};
-pub use error::ApiError;
+pub use error::{status_for_code, ApiError};
 pub use request::{Query, DEFAULT_BODY_LIMIT};
 pub use server::{Handler, ServerLimits};
 

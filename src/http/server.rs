@@ -94,8 +94,11 @@ pub async fn run<H: Handler>(
     shutdown: impl Future<Output = ()>,
 ) {
     let handler = Arc::new(handler);
-    // At least one connection, or the server could never answer anything.
-    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    // At least one connection, or the server could never answer anything;
+    // at most what a semaphore can count.
+    let permits = Arc::new(Semaphore::new(
+        limits.max_connections.clamp(1, Semaphore::MAX_PERMITS),
+    ));
     // `true` once shutdown starts; every connection task watches it.
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
@@ -103,14 +106,14 @@ pub async fn run<H: Handler>(
     tokio::pin!(shutdown);
 
     loop {
+        // Reap finished connections so the set only holds open ones.
+        while let Some(done) = connections.try_join_next() {
+            log_connection_end(done);
+        }
         // Wait for a free connection slot first, so a full server stops
         // accepting and clients queue in the kernel's backlog.
         let permit = tokio::select! {
             () = &mut shutdown => break,
-            Some(done) = connections.join_next(), if !connections.is_empty() => {
-                log_connection_end(done);
-                continue;
-            }
             permit = Arc::clone(&permits).acquire_owned() => match permit {
                 Ok(permit) => permit,
                 // The semaphore is never closed; stop rather than spin if it were.

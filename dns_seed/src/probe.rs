@@ -1,0 +1,166 @@
+//! Probing nodes: one `GET /info` with a timeout, and the background task that
+//! re-probes every listed node on an interval.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferro::http::{ClientError, HttpClient};
+use serde::Deserialize;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::config::GenesisHash;
+use crate::registry::FailureOutcome;
+use crate::state::{stopped, unix_now, Shared};
+
+/// The part of a node's `/info` answer the seed uses (other fields are ignored).
+#[derive(Debug, Clone, Deserialize)]
+pub struct NodeInfo {
+    pub genesis_hash: String,
+    pub height: u64,
+}
+
+/// Why a probe failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    /// No usable answer (refused, timed out, non-2xx, not the `/info` shape).
+    #[error("node at {address} did not answer GET /info: {source}")]
+    Unreachable {
+        address: SocketAddr,
+        source: ClientError,
+    },
+    /// Answered, but with something that is not a genesis hash.
+    #[error("node at {address} answered GET /info with an invalid genesis_hash: {reason}")]
+    BadInfo { address: SocketAddr, reason: String },
+    /// A node of another network.
+    #[error("node at {address} is on another network: genesis hash {got}, expected {expected}")]
+    WrongNetwork {
+        address: SocketAddr,
+        expected: GenesisHash,
+        got: GenesisHash,
+    },
+}
+
+/// Asks the node at `address` for `/info` and checks it belongs to the network
+/// (when `expected` is set).
+pub async fn probe(
+    client: &HttpClient,
+    address: SocketAddr,
+    timeout: Duration,
+    expected: Option<&GenesisHash>,
+) -> Result<NodeInfo, ProbeError> {
+    let url = format!("http://{address}/info");
+    let info: NodeInfo = client
+        .get_json(&url, timeout)
+        .await
+        .map_err(|source| ProbeError::Unreachable { address, source })?;
+    let got: GenesisHash =
+        info.genesis_hash
+            .parse()
+            .map_err(|e: crate::config::GenesisHashError| ProbeError::BadInfo {
+                address,
+                reason: e.to_string(),
+            })?;
+    match expected {
+        Some(expected) if *expected != got => Err(ProbeError::WrongNetwork {
+            address,
+            expected: expected.clone(),
+            got,
+        }),
+        _ => Ok(info),
+    }
+}
+
+/// Bounds applied to `probe_interval`.
+const MIN_PROBE_INTERVAL: Duration = Duration::from_millis(1);
+const MAX_PROBE_INTERVAL: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Re-probes every listed node each `probe_interval` until `stop`.
+pub(crate) async fn run_prober(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    // A zero period would make `interval_at` panic; a huge one must not overflow.
+    let interval = shared
+        .config
+        .probe_interval
+        .clamp(MIN_PROBE_INTERVAL, MAX_PROBE_INTERVAL);
+    // Nodes were probed when they registered; the first round waits a period.
+    let mut ticker = tokio::time::interval_at(Instant::now() + interval, interval);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stopped(&mut stop) => return,
+            _ = ticker.tick() => {}
+        }
+        // Dropping an unfinished round aborts its probes.
+        tokio::select! {
+            () = stopped(&mut stop) => return,
+            () = probe_round(&shared) => {}
+        }
+    }
+}
+
+/// One pass over the list with at most `probe_concurrency` probes in flight.
+async fn probe_round(shared: &Arc<Shared>) {
+    let config = &shared.config;
+    let mut pending = shared
+        .registry()
+        .entries()
+        .into_iter()
+        .map(|view| view.address);
+    let mut in_flight = JoinSet::new();
+    let (mut ok, mut failed, mut dropped) = (0usize, 0usize, 0usize);
+    loop {
+        while in_flight.len() < config.probe_concurrency.max(1) {
+            let Some(address) = pending.next() else { break };
+            let shared = Arc::clone(shared);
+            in_flight.spawn(async move {
+                let config = &shared.config;
+                let result = probe(
+                    &shared.client,
+                    address,
+                    config.probe_timeout,
+                    config.genesis_hash.as_ref(),
+                )
+                .await;
+                (address, result)
+            });
+        }
+        let Some(done) = in_flight.join_next().await else {
+            break;
+        };
+        let Ok((address, result)) = done else {
+            continue;
+        };
+        match result {
+            Ok(info) => {
+                if shared
+                    .registry()
+                    .record_success(address, info.height, unix_now())
+                {
+                    ok += 1;
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                let outcome = shared
+                    .registry()
+                    .record_failure(address, config.max_failures);
+                match outcome {
+                    FailureOutcome::Kept(failures) => {
+                        tracing::info!(%address, failures, error = %e, "probe failed")
+                    }
+                    FailureOutcome::Dropped => {
+                        dropped += 1;
+                        tracing::info!(%address, error = %e, "dropped node after {} failed probes in a row", config.max_failures)
+                    }
+                    FailureOutcome::Unknown => {}
+                }
+            }
+        }
+    }
+    if ok + failed > 0 {
+        shared.mark_changed();
+        tracing::debug!(ok, failed, dropped, "probe round done");
+    }
+}

@@ -1,0 +1,272 @@
+//! Shared helpers: fake nodes, an in-process seed, a raw HTTP client and
+//! polling with a deadline.
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use dns_seed::{Config, StoreError};
+use ferro::http::{self, response, ApiError, Request, ServerLimits};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const GENESIS_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+pub const GENESIS_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+/// Generous bound for anything the tests wait for.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// A stand-in for a full node: answers `GET /info` with a chosen genesis hash
+/// and a height the test can change, until stopped.
+pub struct FakeNode {
+    pub address: SocketAddr,
+    pub height: Arc<AtomicU64>,
+    /// `/info` requests answered so far.
+    pub probes: Arc<AtomicUsize>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl FakeNode {
+    pub async fn start(genesis: &str) -> Self {
+        Self::start_on("127.0.0.1", genesis).await
+    }
+
+    pub async fn start_on(ip: &str, genesis: &str) -> Self {
+        let listener = TcpListener::bind((ip, 0)).await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let height = Arc::new(AtomicU64::new(1));
+        let probes = Arc::new(AtomicUsize::new(0));
+        let (genesis, h, p) = (genesis.to_owned(), Arc::clone(&height), Arc::clone(&probes));
+        let handler = move |req: Request, _remote: SocketAddr| {
+            let (genesis, h, p) = (genesis.clone(), Arc::clone(&h), Arc::clone(&p));
+            async move {
+                if req.uri().path() == "/info" {
+                    p.fetch_add(1, Ordering::SeqCst);
+                    response::ok_json(&serde_json::json!({
+                        "name": "fake",
+                        "genesis_hash": genesis,
+                        "height": h.load(Ordering::SeqCst),
+                        "peers": 0,
+                    }))
+                } else {
+                    ApiError::not_found("fake node").to_response()
+                }
+            }
+        };
+        let (stop, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(http::server::run(
+            listener,
+            handler,
+            ServerLimits::default(),
+            async {
+                let _ = rx.await;
+            },
+        ));
+        Self {
+            address,
+            height,
+            probes,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Stops answering; the port is closed when this returns.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap();
+        }
+    }
+}
+
+/// A seed running in-process on 127.0.0.1:0, stopped by the test.
+pub struct Seed {
+    pub address: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), StoreError>>,
+}
+
+impl Seed {
+    pub async fn start(config: Config) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (stop, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(dns_seed::run(listener, config, async {
+            let _ = rx.await;
+        }));
+        Self {
+            address,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    /// Shuts down gracefully and returns what `run` returned.
+    pub async fn stop(mut self) -> Result<(), StoreError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(DEADLINE, self.task)
+            .await
+            .expect("seed stops in time")
+            .unwrap()
+    }
+
+    pub async fn register(&self, node: SocketAddr) -> Answer {
+        post_json(
+            self.address,
+            "/nodes",
+            &serde_json::json!({"address": node.to_string()}),
+        )
+        .await
+    }
+
+    pub async fn nodes(&self, query: &str) -> Vec<Value> {
+        let answer = get(self.address, &format!("/nodes{query}")).await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+        answer.json.as_array().cloned().unwrap()
+    }
+
+    pub async fn addresses(&self, query: &str) -> Vec<String> {
+        self.nodes(query)
+            .await
+            .iter()
+            .map(|n| n["address"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    pub async fn health(&self) -> Value {
+        let answer = get(self.address, "/health").await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+        answer.json
+    }
+}
+
+/// A config for tests: short probe interval and timeout.
+pub fn test_config() -> Config {
+    Config {
+        probe_interval: Duration::from_millis(100),
+        probe_timeout: Duration::from_secs(2),
+        ..Config::default()
+    }
+}
+
+/// An answer as read off the wire.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub head: String,
+    /// The body parsed as JSON (`Value::Null` if it is not JSON).
+    pub json: Value,
+}
+
+impl Answer {
+    /// The `error.code` of an error body.
+    pub fn code(&self) -> &str {
+        self.json["error"]["code"]
+            .as_str()
+            .unwrap_or("<no error code>")
+    }
+
+    pub fn message(&self) -> &str {
+        self.json["error"]["message"]
+            .as_str()
+            .unwrap_or("<no message>")
+    }
+}
+
+pub async fn get(seed: SocketAddr, path: &str) -> Answer {
+    raw_request(None, seed, "GET", path, None, b"").await
+}
+
+pub async fn post_json(seed: SocketAddr, path: &str, body: &Value) -> Answer {
+    let body = serde_json::to_vec(body).unwrap();
+    raw_request(None, seed, "POST", path, Some("application/json"), &body).await
+}
+
+/// One HTTP/1.1 request on a fresh connection, optionally from a chosen local
+/// IP (e.g. 127.0.0.2, to act as another host on loopback).
+pub async fn raw_request(
+    from: Option<IpAddr>,
+    to: SocketAddr,
+    method: &str,
+    path: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Answer {
+    let socket = TcpSocket::new_v4().unwrap();
+    if let Some(ip) = from {
+        socket.bind(SocketAddr::new(ip, 0)).unwrap();
+    }
+    let mut stream = socket.connect(to).await.unwrap();
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {to}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if let Some(ct) = content_type {
+        request.push_str(&format!("Content-Type: {ct}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    // The server may answer (413) and close before reading a large body.
+    let _ = stream.write_all(body).await;
+    let mut raw = Vec::new();
+    tokio::time::timeout(DEADLINE, stream.read_to_end(&mut raw))
+        .await
+        .expect("answer in time")
+        .unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").expect("a complete http answer");
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    Answer {
+        status,
+        head: head.to_owned(),
+        json: serde_json::from_str(body).unwrap_or(Value::Null),
+    }
+}
+
+/// Polls `check` until it returns `Some`, failing the test after [`DEADLINE`].
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A fresh, empty directory for one test.
+pub fn temp_dir(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("dns_seed-test-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// An address where nothing listens (bound, then released).
+pub async fn closed_port() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    drop(listener);
+    address
+}
