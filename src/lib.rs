@@ -11,6 +11,7 @@
 //! - [`http`]: HTTP server and client plumbing shared by the node and the seed server.
 //! - [`error`]: the stable API error codes every rejection maps to.
 
+pub mod chain;
 pub mod consensus;
 pub mod error;
 pub mod http;

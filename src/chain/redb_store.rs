@@ -1,0 +1,132 @@
+//! The on-disk store: one redb database file, one redb table per [`Table`].
+//!
+//! redb is pure Rust with ACID, copy-on-write transactions: a commit is durable when it
+//! returns and a crash at any moment leaves the last committed state. Commits use
+//! two-phase commit (redb's recommendation when written data can come from untrusted
+//! peers) and quick repair (a clean-enough restart after a crash stays fast).
+
+use super::store::{scan_bounds, Batch, ChainStore, Direction, Entries, StoreError, Table};
+use redb::{Database, TableDefinition};
+use std::ops::Bound;
+use std::path::Path;
+
+fn definition(table: Table) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
+    TableDefinition::new(table.name())
+}
+
+fn err(e: impl std::fmt::Display) -> StoreError {
+    StoreError(e.to_string())
+}
+
+fn bound_ref(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+    match b {
+        Bound::Included(v) => Bound::Included(v.as_slice()),
+        Bound::Excluded(v) => Bound::Excluded(v.as_slice()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+type RangeItem<'a> = Result<
+    (
+        redb::AccessGuard<'a, &'static [u8]>,
+        redb::AccessGuard<'a, &'static [u8]>,
+    ),
+    redb::StorageError,
+>;
+type OpenTable<'t> = (Table, redb::Table<'t, &'static [u8], &'static [u8]>);
+
+pub struct RedbStore {
+    db: Database,
+}
+
+impl RedbStore {
+    /// Opens (or creates) the database file at `path` and makes sure every table exists.
+    pub fn open(path: &Path) -> Result<RedbStore, StoreError> {
+        let db = Database::create(path)
+            .map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
+        let txn = db.begin_write().map_err(err)?;
+        for table in Table::ALL {
+            txn.open_table(definition(table)).map_err(err)?;
+        }
+        txn.commit().map_err(err)?;
+        Ok(RedbStore { db })
+    }
+}
+
+impl ChainStore for RedbStore {
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read().map_err(err)?;
+        let t = txn.open_table(definition(table)).map_err(err)?;
+        Ok(t.get(key).map_err(err)?.map(|v| v.value().to_vec()))
+    }
+
+    fn scan(
+        &self,
+        table: Table,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Entries, StoreError> {
+        let txn = self.db.begin_read().map_err(err)?;
+        let t = txn.open_table(definition(table)).map_err(err)?;
+        let (lower, upper) = scan_bounds(prefix, after, direction);
+        let range = t
+            .range::<&[u8]>((bound_ref(&lower), bound_ref(&upper)))
+            .map_err(err)?;
+        let mut out = Vec::new();
+        let mut push = |item: RangeItem<'_>| -> Result<bool, StoreError> {
+            let (k, v) = item.map_err(err)?;
+            out.push((k.value().to_vec(), v.value().to_vec()));
+            Ok(out.len() < limit)
+        };
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        match direction {
+            Direction::Forward => {
+                for item in range {
+                    if !push(item)? {
+                        break;
+                    }
+                }
+            }
+            Direction::Reverse => {
+                for item in range.rev() {
+                    if !push(item)? {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+        let mut txn = self.db.begin_write().map_err(err)?;
+        txn.set_two_phase_commit(true);
+        txn.set_quick_repair(true);
+        {
+            let mut tables: Vec<OpenTable<'_>> = Vec::new();
+            for (table, key, value) in batch.ops() {
+                let index = match tables.iter().position(|(t, _)| *t == table) {
+                    Some(i) => i,
+                    None => {
+                        tables.push((table, txn.open_table(definition(table)).map_err(err)?));
+                        tables.len() - 1
+                    }
+                };
+                let t = &mut tables[index].1;
+                match value {
+                    Some(v) => {
+                        t.insert(key, v).map_err(err)?;
+                    }
+                    None => {
+                        t.remove(key).map_err(err)?;
+                    }
+                }
+            }
+        }
+        txn.commit().map_err(err)
+    }
+}

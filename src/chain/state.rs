@@ -1,0 +1,754 @@
+//! [`ChainState`]: accepts blocks, chooses the most-work chain, reorganises through undo
+//! data, holds orphans, and answers the read side's questions from the indexes.
+
+use super::index::BlockIndexer;
+use super::pending::Pending;
+use super::records::{
+    addr_history_key, decode_coin, decode_location, decode_outpoint_key, decode_rich_key,
+    decode_spender, decode_undo, height_key, outpoint_key, AddressStats, HeaderEntry, Totals,
+    TxLocation, META_TIP, META_TOTALS,
+};
+use super::sigcache::SigCache;
+use super::store::{ChainStore, Direction, StoreError, Table};
+use crate::consensus::pow::{median_time_past, next_target};
+use crate::consensus::validation::{check_block, check_header, connect_block};
+use crate::consensus::{BlockError, Coin, Network, ParentInfo};
+use crate::error::ErrorCode;
+use crate::primitives::{
+    Amount, Block, BlockHash, Decode, Encode, Height, OutPoint, PubkeyHash, Transaction, Txid, Work,
+};
+use rand::seq::IteratorRandom;
+use std::collections::HashMap;
+
+/// Policy: orphan blocks kept at most (PROTOCOL.md section 8).
+pub const MAX_ORPHANS: usize = 64;
+/// Policy: a side branch is stored only while within this many tip blocks' work.
+pub const SIDE_BRANCH_WINDOW: u64 = 6;
+/// Transactions remembered as signature-checked.
+pub const SIG_CACHE_SIZE: usize = 200_000;
+
+/// Why a block was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChainError {
+    #[error(transparent)]
+    Block(#[from] BlockError),
+    #[error("parent {parent} of block {hash} is not known yet; kept as an orphan")]
+    UnknownParent { hash: BlockHash, parent: BlockHash },
+    #[error("orphan block {0} refused: its own proof of work does not hold or its target is above pow_limit")]
+    BadOrphan(BlockHash),
+    #[error("the chain database belongs to another network: {0}")]
+    WrongNetwork(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ErrorCode for ChainError {
+    fn code(&self) -> &'static str {
+        match self {
+            ChainError::Block(e) => e.code(),
+            ChainError::UnknownParent { .. } => "unknown-parent",
+            ChainError::BadOrphan(_) => "bad-pow",
+            ChainError::WrongNetwork(_) => "wrong-network",
+            ChainError::Store(_) => "internal",
+        }
+    }
+}
+
+/// What accepting a block did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AcceptStatus {
+    /// Extended the active chain.
+    Connected,
+    AlreadyKnown,
+    /// Stored on a side branch with less work than the active chain.
+    SideChain,
+    /// Made a side branch the active chain.
+    Reorganized,
+}
+
+impl AcceptStatus {
+    /// The `status` word of `POST /blocks`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AcceptStatus::Connected => "connected",
+            AcceptStatus::AlreadyKnown => "already-known",
+            AcceptStatus::SideChain => "side-chain",
+            AcceptStatus::Reorganized => "reorganized",
+        }
+    }
+}
+
+/// The outcome of [`ChainState::accept_block`], including orphans it let connect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockAccepted {
+    pub status: AcceptStatus,
+    /// Blocks that joined the active chain, in order (for relay and the mempool).
+    pub connected: Vec<Block>,
+    /// Blocks that left the active chain, tip first (their transactions go back to the
+    /// mempool).
+    pub disconnected: Vec<Block>,
+}
+
+impl BlockAccepted {
+    fn new(status: AcceptStatus) -> BlockAccepted {
+        BlockAccepted {
+            status,
+            connected: Vec::new(),
+            disconnected: Vec::new(),
+        }
+    }
+
+    fn absorb(&mut self, later: BlockAccepted) {
+        if later.status == AcceptStatus::Reorganized {
+            self.status = AcceptStatus::Reorganized;
+        }
+        self.disconnected.extend(later.disconnected);
+        self.connected.extend(later.connected);
+    }
+}
+
+pub struct ChainState<S: ChainStore> {
+    store: S,
+    network: Network,
+    /// Every stored block's header and chain work, active and side branches.
+    headers: HashMap<BlockHash, HeaderEntry>,
+    /// The active chain by height.
+    active: Vec<BlockHash>,
+    orphans: HashMap<BlockHash, Block>,
+    /// Blocks found invalid, with why (not persisted: they are judged again after restart).
+    invalid: HashMap<BlockHash, BlockError>,
+    sig_cache: SigCache,
+}
+
+fn txids_of(block: &Block) -> Vec<Txid> {
+    block.transactions.iter().map(Transaction::txid).collect()
+}
+
+impl<S: ChainStore> ChainState<S> {
+    /// Opens the chain in `store`, writing the genesis block of `network` into an empty one.
+    pub fn open(store: S, network: Network) -> Result<ChainState<S>, ChainError> {
+        if store.get(Table::Meta, META_TIP)?.is_none() {
+            let genesis = &network.genesis;
+            let hash = network.genesis_hash;
+            let mut pending = Pending::new(&store);
+            pending.put(Table::Blocks, hash.0.to_vec(), genesis.to_bytes());
+            let entry = HeaderEntry {
+                header: genesis.header,
+                chain_work: genesis.header.target.work(),
+            };
+            pending.put(Table::Headers, hash.0.to_vec(), entry.encode());
+            BlockIndexer::new(&mut pending, &network.params.address_hrp).connect(
+                genesis,
+                hash,
+                &txids_of(genesis),
+                &[],
+            )?;
+            store.commit(pending.batch)?;
+        }
+        let mut headers = HashMap::new();
+        for (k, v) in store.scan(Table::Headers, &[], None, Direction::Forward, usize::MAX)? {
+            let hash = BlockHash(
+                k.as_slice()
+                    .try_into()
+                    .map_err(|_| StoreError("corrupt header key".into()))?,
+            );
+            headers.insert(hash, HeaderEntry::decode(&v)?);
+        }
+        let mut active = Vec::new();
+        for (i, (k, v)) in store
+            .scan(Table::Active, &[], None, Direction::Forward, usize::MAX)?
+            .into_iter()
+            .enumerate()
+        {
+            if k != height_key(Height(i as u64)) {
+                return Err(StoreError(format!("active chain has a gap at height {i}")).into());
+            }
+            let hash = BlockHash(
+                v.as_slice()
+                    .try_into()
+                    .map_err(|_| StoreError("corrupt active chain entry".into()))?,
+            );
+            if !headers.contains_key(&hash) {
+                return Err(StoreError(format!("active block {hash} has no header")).into());
+            }
+            active.push(hash);
+        }
+        if active.first() != Some(&network.genesis_hash) {
+            return Err(ChainError::WrongNetwork(format!(
+                "its genesis is {}, this network's is {}",
+                active.first().map(|h| h.to_hex()).unwrap_or_default(),
+                network.genesis_hash
+            )));
+        }
+        let tip = store.get(Table::Meta, META_TIP)?;
+        if tip.as_deref() != active.last().map(|h| h.0.as_slice()) {
+            return Err(StoreError("stored tip is not the last active block".into()).into());
+        }
+        Ok(ChainState {
+            store,
+            network,
+            headers,
+            active,
+            orphans: HashMap::new(),
+            invalid: HashMap::new(),
+            sig_cache: SigCache::new(SIG_CACHE_SIZE),
+        })
+    }
+
+    // ---- write side ------------------------------------------------------------------
+
+    /// Validates and stores `block`, connecting it (and any orphans waiting on it) and
+    /// reorganising when a side branch becomes heavier. `now` is local unix time, for the
+    /// time-too-new policy.
+    ///
+    /// Side blocks far behind the tip (more than [`SIDE_BRANCH_WINDOW`] tip blocks' work)
+    /// are not stored; use [`ChainState::accept_synced_block`] for a branch whose headers
+    /// already showed more work than the active chain.
+    pub fn accept_block(&mut self, block: Block, now: u64) -> Result<BlockAccepted, ChainError> {
+        self.accept(block, now, true)
+    }
+
+    /// Like [`ChainState::accept_block`], but stores side blocks however far behind the tip
+    /// they are: for sync, which fetches a branch only after its headers' proof of work
+    /// showed more chain work than ours.
+    pub fn accept_synced_block(
+        &mut self,
+        block: Block,
+        now: u64,
+    ) -> Result<BlockAccepted, ChainError> {
+        self.accept(block, now, false)
+    }
+
+    fn accept(
+        &mut self,
+        block: Block,
+        now: u64,
+        side_window: bool,
+    ) -> Result<BlockAccepted, ChainError> {
+        let hash = block.hash();
+        if self.headers.contains_key(&hash) {
+            return Ok(BlockAccepted::new(AcceptStatus::AlreadyKnown));
+        }
+        if let Some(e) = self.invalid.get(&hash) {
+            return Err(ChainError::Block(e.clone()));
+        }
+        let parent = block.header.prev_hash;
+        if !self.headers.contains_key(&parent) {
+            self.add_orphan(hash, block)?;
+            return Err(ChainError::UnknownParent { hash, parent });
+        }
+        let mut result = self.accept_with_parent(block, hash, now, side_window)?;
+        // Orphans whose parent just arrived, recursively.
+        let mut arrived = vec![hash];
+        while let Some(parent) = arrived.pop() {
+            let children: Vec<BlockHash> = self
+                .orphans
+                .iter()
+                .filter(|(_, b)| b.header.prev_hash == parent)
+                .map(|(h, _)| *h)
+                .collect();
+            for child in children {
+                let Some(orphan) = self.orphans.remove(&child) else {
+                    continue;
+                };
+                match self.accept_with_parent(orphan, child, now, side_window) {
+                    Ok(more) => {
+                        result.absorb(more);
+                        arrived.push(child);
+                    }
+                    Err(e) => tracing::debug!(block = %child, error = %e, "orphan refused"),
+                }
+            }
+        }
+        Ok(result)
+    }
+
+    fn add_orphan(&mut self, hash: BlockHash, block: Block) -> Result<(), ChainError> {
+        let header = &block.header;
+        if header.target > self.network.params.pow_limit || !header.target.is_met_by(&hash.0) {
+            return Err(ChainError::BadOrphan(hash));
+        }
+        if self.orphans.len() >= MAX_ORPHANS {
+            if let Some(victim) = self.orphans.keys().copied().choose(&mut rand::thread_rng()) {
+                self.orphans.remove(&victim);
+            }
+        }
+        self.orphans.insert(hash, block);
+        Ok(())
+    }
+
+    fn mark_invalid(&mut self, hash: BlockHash, e: &BlockError) {
+        // Time-too-new is a "not yet", never a verdict.
+        if !matches!(e, BlockError::TimeTooNew { .. }) {
+            self.invalid.insert(hash, e.clone());
+        }
+    }
+
+    fn accept_with_parent(
+        &mut self,
+        block: Block,
+        hash: BlockHash,
+        now: u64,
+        side_window: bool,
+    ) -> Result<BlockAccepted, ChainError> {
+        let prev = block.header.prev_hash;
+        if self.invalid.contains_key(&prev) {
+            let e = BlockError::BadPrev(format!("parent {prev} is invalid"));
+            self.mark_invalid(hash, &e);
+            return Err(e.into());
+        }
+        let parent = self
+            .parent_info(&prev)
+            .ok_or_else(|| StoreError(format!("parent {prev} has no header")))?;
+        let checked = check_header(&block.header, &parent, now)
+            .and_then(|()| check_block(&block, &self.network.params));
+        let txids = match checked {
+            Ok(txids) => txids,
+            Err(e) => {
+                self.mark_invalid(hash, &e);
+                return Err(e.into());
+            }
+        };
+        let parent_work = self.headers[&prev].chain_work;
+        let entry = HeaderEntry {
+            header: block.header,
+            chain_work: parent_work.saturating_add(block.header.target.work()),
+        };
+        if prev == self.tip_hash() {
+            return self.extend_tip(block, hash, txids, entry);
+        }
+        // A side branch: store it while it is close enough to matter.
+        let tip = self.tip_entry();
+        let window = Work(
+            tip.header
+                .target
+                .work()
+                .0
+                .mul_div_u64(SIDE_BRANCH_WINDOW, 1)
+                .unwrap_or(crate::primitives::U256::MAX),
+        );
+        if side_window && entry.chain_work.saturating_add(window) < tip.chain_work {
+            tracing::debug!(block = %hash, "side block too far behind the tip; not stored");
+            return Ok(BlockAccepted::new(AcceptStatus::SideChain));
+        }
+        let mut pending = Pending::new(&self.store);
+        pending.put(Table::Blocks, hash.0.to_vec(), block.to_bytes());
+        pending.put(Table::Headers, hash.0.to_vec(), entry.encode());
+        self.store.commit(pending.batch)?;
+        self.headers.insert(hash, entry);
+        if entry.chain_work > tip.chain_work {
+            self.reorganize(hash)
+        } else {
+            Ok(BlockAccepted::new(AcceptStatus::SideChain))
+        }
+    }
+
+    fn extend_tip(
+        &mut self,
+        block: Block,
+        hash: BlockHash,
+        txids: Vec<Txid>,
+        entry: HeaderEntry,
+    ) -> Result<BlockAccepted, ChainError> {
+        let mut pending = Pending::new(&self.store);
+        let cache = &self.sig_cache;
+        let connected = connect_block(
+            &block,
+            &txids,
+            &pending,
+            &self.network.params,
+            &self.network.genesis_hash,
+            &|t| cache.contains(t),
+        );
+        if let Some(failure) = pending.take_failure() {
+            return Err(failure.into());
+        }
+        let undo = match connected {
+            Ok(undo) => undo,
+            Err(e) => {
+                self.mark_invalid(hash, &e);
+                return Err(e.into());
+            }
+        };
+        pending.put(Table::Blocks, hash.0.to_vec(), block.to_bytes());
+        pending.put(Table::Headers, hash.0.to_vec(), entry.encode());
+        BlockIndexer::new(&mut pending, &self.network.params.address_hrp).connect(
+            &block,
+            hash,
+            &txids,
+            &undo.spent,
+        )?;
+        self.store.commit(pending.batch)?;
+        self.headers.insert(hash, entry);
+        self.active.push(hash);
+        Ok(BlockAccepted {
+            status: AcceptStatus::Connected,
+            connected: vec![block],
+            disconnected: Vec::new(),
+        })
+    }
+
+    /// Makes the stored branch ending at `new_tip` active: disconnects back to the fork
+    /// point and connects the branch, all in one atomic commit. If a block of the branch
+    /// breaks a rule, it and its descendants are marked invalid and nothing changes.
+    fn reorganize(&mut self, new_tip: BlockHash) -> Result<BlockAccepted, ChainError> {
+        let mut path = Vec::new();
+        let mut cursor = new_tip;
+        while !self.is_active(&cursor) {
+            path.push(cursor);
+            cursor = self
+                .headers
+                .get(&cursor)
+                .map(|e| e.header.prev_hash)
+                .ok_or_else(|| StoreError(format!("branch block {cursor} has no header")))?;
+        }
+        path.reverse();
+        let fork_height = self.headers[&cursor].header.height;
+        let hrp = self.network.params.address_hrp.clone();
+        let mut pending = Pending::new(&self.store);
+        let mut disconnected = Vec::new();
+        for hash in self.active[(fork_height.get() as usize + 1)..].iter().rev() {
+            let block = self.load_block(&pending, hash)?;
+            let undo = match pending.get(Table::Undo, &hash.0)? {
+                Some(v) => decode_undo(&v)?,
+                None => return Err(StoreError(format!("no undo data for {hash}")).into()),
+            };
+            BlockIndexer::new(&mut pending, &hrp).disconnect(&block, &txids_of(&block), &undo)?;
+            disconnected.push(block);
+        }
+        let mut connected = Vec::new();
+        for (i, hash) in path.iter().enumerate() {
+            let block = self.load_block(&pending, hash)?;
+            let txids = txids_of(&block);
+            let cache = &self.sig_cache;
+            let result = connect_block(
+                &block,
+                &txids,
+                &pending,
+                &self.network.params,
+                &self.network.genesis_hash,
+                &|t| cache.contains(t),
+            );
+            if let Some(failure) = pending.take_failure() {
+                return Err(failure.into());
+            }
+            let undo = match result {
+                Ok(undo) => undo,
+                Err(e) => {
+                    for bad in &path[i..] {
+                        self.mark_invalid(*bad, &e);
+                    }
+                    return Err(e.into());
+                }
+            };
+            BlockIndexer::new(&mut pending, &hrp).connect(&block, *hash, &txids, &undo.spent)?;
+            connected.push(block);
+        }
+        self.store.commit(pending.batch)?;
+        self.active.truncate(fork_height.get() as usize + 1);
+        self.active.extend(path);
+        tracing::info!(
+            fork = %fork_height,
+            disconnected = disconnected.len(),
+            connected = connected.len(),
+            tip = %self.tip_hash(),
+            "reorganized to a chain with more work"
+        );
+        Ok(BlockAccepted {
+            status: AcceptStatus::Reorganized,
+            connected,
+            disconnected,
+        })
+    }
+
+    fn load_block(&self, pending: &Pending<'_, S>, hash: &BlockHash) -> Result<Block, ChainError> {
+        let bytes = pending
+            .get(Table::Blocks, &hash.0)?
+            .ok_or_else(|| StoreError(format!("block {hash} is not stored")))?;
+        Block::from_bytes(&bytes)
+            .map_err(|e| StoreError(format!("stored block {hash} does not decode: {e}")).into())
+    }
+
+    // ---- consensus context -------------------------------------------------------------
+
+    /// `MTP` of a stored block.
+    pub fn median_time_past(&self, hash: &BlockHash) -> u64 {
+        let mut times = Vec::with_capacity(crate::consensus::MTP_WINDOW);
+        let mut cursor = Some(*hash);
+        while let Some(h) = cursor {
+            let Some(entry) = self.headers.get(&h) else {
+                break;
+            };
+            times.push(entry.header.timestamp);
+            if times.len() == crate::consensus::MTP_WINDOW || entry.header.height.get() == 0 {
+                break;
+            }
+            cursor = Some(entry.header.prev_hash);
+        }
+        times.reverse();
+        median_time_past(&times)
+    }
+
+    /// The ancestor of `hash` at `height` (on whatever branch `hash` is).
+    fn ancestor(&self, hash: &BlockHash, height: Height) -> Option<BlockHash> {
+        if self.is_active(hash) {
+            return self.active.get(height.get() as usize).copied();
+        }
+        let mut cursor = *hash;
+        loop {
+            let entry = self.headers.get(&cursor)?;
+            if entry.header.height == height {
+                return Some(cursor);
+            }
+            if entry.header.height < height {
+                return None;
+            }
+            cursor = entry.header.prev_hash;
+        }
+    }
+
+    /// What a child of the stored block `parent` is checked against.
+    pub fn parent_info(&self, parent: &BlockHash) -> Option<ParentInfo> {
+        let entry = self.headers.get(parent)?;
+        let height = entry.header.height.next()?;
+        let params = &self.network.params;
+        let mtp = self.median_time_past(parent);
+        let target = next_target(params, height, entry.header.target, || {
+            let start = height
+                .checked_sub(params.retarget_interval)
+                .and_then(|h| self.ancestor(parent, h));
+            let start_mtp = start.map(|h| self.median_time_past(&h)).unwrap_or(mtp);
+            mtp.saturating_sub(start_mtp)
+        });
+        Some(ParentInfo {
+            hash: *parent,
+            height: entry.header.height,
+            median_time_past: mtp,
+            next_target: target,
+        })
+    }
+
+    /// The context of the next block on the active tip (miner, mempool).
+    pub fn tip_parent_info(&self) -> ParentInfo {
+        self.parent_info(&self.tip_hash())
+            .expect("the tip always has a stored header")
+    }
+
+    // ---- read side ---------------------------------------------------------------------
+
+    pub fn network(&self) -> &Network {
+        &self.network
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn sig_cache(&self) -> &SigCache {
+        &self.sig_cache
+    }
+
+    pub fn tip_hash(&self) -> BlockHash {
+        *self
+            .active
+            .last()
+            .expect("the active chain always holds genesis")
+    }
+
+    pub fn tip_entry(&self) -> HeaderEntry {
+        self.headers[&self.tip_hash()]
+    }
+
+    pub fn height(&self) -> Height {
+        Height(self.active.len() as u64 - 1)
+    }
+
+    pub fn is_active(&self, hash: &BlockHash) -> bool {
+        self.headers
+            .get(hash)
+            .is_some_and(|e| self.active.get(e.header.height.get() as usize) == Some(hash))
+    }
+
+    pub fn block_hash_at(&self, height: Height) -> Option<BlockHash> {
+        self.active
+            .get(usize::try_from(height.get()).ok()?)
+            .copied()
+    }
+
+    pub fn header_entry(&self, hash: &BlockHash) -> Option<&HeaderEntry> {
+        self.headers.get(hash)
+    }
+
+    pub fn knows_block(&self, hash: &BlockHash) -> bool {
+        self.headers.contains_key(hash)
+    }
+
+    pub fn orphan_count(&self) -> usize {
+        self.orphans.len()
+    }
+
+    pub fn block(&self, hash: &BlockHash) -> Result<Option<Block>, ChainError> {
+        match self.store.get(Table::Blocks, &hash.0)? {
+            None => Ok(None),
+            Some(bytes) => Block::from_bytes(&bytes).map(Some).map_err(|e| {
+                StoreError(format!("stored block {hash} does not decode: {e}")).into()
+            }),
+        }
+    }
+
+    /// The fee of each non-coinbase transaction of an active block, from its undo data.
+    pub fn block_fees(
+        &self,
+        hash: &BlockHash,
+        block: &Block,
+    ) -> Result<Option<Vec<Amount>>, ChainError> {
+        let Some(v) = self.store.get(Table::Undo, &hash.0)? else {
+            return Ok(None);
+        };
+        let spent = decode_undo(&v)?;
+        let mut coins = spent.iter();
+        let mut fees = Vec::new();
+        for tx in block.transactions.iter().filter(|t| !t.is_coinbase()) {
+            let inputs = Amount::checked_sum(
+                coins
+                    .by_ref()
+                    .take(tx.inputs.len())
+                    .map(|(_, c)| c.output.value),
+            );
+            match (inputs, tx.output_sum()) {
+                (Some(i), Some(o)) => fees.push(i.checked_sub(o).unwrap_or(Amount::ZERO)),
+                _ => return Ok(None),
+            }
+        }
+        Ok(Some(fees))
+    }
+
+    pub fn coin(&self, outpoint: &OutPoint) -> Result<Option<Coin>, ChainError> {
+        match self.store.get(Table::Utxo, &outpoint_key(outpoint))? {
+            Some(v) => Ok(Some(decode_coin(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn tx_location(&self, txid: &Txid) -> Result<Option<TxLocation>, ChainError> {
+        match self.store.get(Table::TxIndex, &txid.0)? {
+            Some(v) => Ok(Some(decode_location(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// A confirmed transaction and where it is.
+    pub fn transaction(
+        &self,
+        txid: &Txid,
+    ) -> Result<Option<(Transaction, TxLocation)>, ChainError> {
+        let Some(loc) = self.tx_location(txid)? else {
+            return Ok(None);
+        };
+        let block = self
+            .block(&loc.block_hash)?
+            .ok_or_else(|| StoreError(format!("indexed block {} is missing", loc.block_hash)))?;
+        let tx = block
+            .transactions
+            .into_iter()
+            .nth(loc.position as usize)
+            .ok_or_else(|| StoreError(format!("tx index of {txid} points past its block")))?;
+        Ok(Some((tx, loc)))
+    }
+
+    /// The confirmed transaction that spent `outpoint`, with its height.
+    pub fn spender(&self, outpoint: &OutPoint) -> Result<Option<(Txid, Height)>, ChainError> {
+        match self.store.get(Table::SpentBy, &outpoint_key(outpoint))? {
+            Some(v) => Ok(Some(decode_spender(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn address_stats(&self, pkh: &PubkeyHash) -> Result<AddressStats, ChainError> {
+        match self.store.get(Table::AddrStats, &pkh.0)? {
+            Some(v) => Ok(AddressStats::decode(&v)?),
+            None => Ok(AddressStats::default()),
+        }
+    }
+
+    /// Up to `limit` unspent outputs of an address, in outpoint order.
+    pub fn address_utxos(
+        &self,
+        pkh: &PubkeyHash,
+        limit: usize,
+    ) -> Result<Vec<(OutPoint, Coin)>, ChainError> {
+        self.store
+            .scan(Table::AddrUtxo, &pkh.0, None, Direction::Forward, limit)?
+            .into_iter()
+            .map(|(k, v)| Ok((decode_outpoint_key(&k[20..])?, decode_coin(&v)?)))
+            .collect()
+    }
+
+    /// Txids of an address's confirmed history, newest first, starting below `before`.
+    pub fn address_history(
+        &self,
+        pkh: &PubkeyHash,
+        before: Option<&Txid>,
+        limit: usize,
+    ) -> Result<Vec<(Txid, Height)>, ChainError> {
+        let cursor = match before {
+            Some(txid) => match self.tx_location(txid)? {
+                Some(loc) => Some(addr_history_key(pkh, loc.height, loc.position)),
+                None => return Ok(Vec::new()),
+            },
+            None => None,
+        };
+        self.store
+            .scan(
+                Table::AddrHistory,
+                &pkh.0,
+                cursor.as_deref(),
+                Direction::Reverse,
+                limit,
+            )?
+            .into_iter()
+            .map(|(k, v)| {
+                let txid = Txid(
+                    v.as_slice()
+                        .try_into()
+                        .map_err(|_| StoreError("corrupt history entry".into()))?,
+                );
+                let mut h = [0u8; 8];
+                h.copy_from_slice(
+                    k.get(20..28)
+                        .ok_or_else(|| StoreError("corrupt history key".into()))?,
+                );
+                Ok((txid, Height(u64::from_be_bytes(h))))
+            })
+            .collect()
+    }
+
+    /// The top `limit` addresses by balance (ties by address), read in order from the
+    /// rich-list index.
+    pub fn rich_list(&self, limit: usize) -> Result<Vec<(String, Amount)>, ChainError> {
+        self.store
+            .scan(Table::Rich, &[], None, Direction::Forward, limit)?
+            .into_iter()
+            .map(|(k, _)| decode_rich_key(&k).map(|(b, a)| (a, b)).map_err(Into::into))
+            .collect()
+    }
+
+    pub fn totals(&self) -> Result<Totals, ChainError> {
+        match self.store.get(Table::Meta, META_TOTALS)? {
+            Some(v) => Ok(Totals::decode(&v)?),
+            None => Ok(Totals::default()),
+        }
+    }
+
+    /// Mean seconds per block over the last retarget window (or the chain so far).
+    pub fn average_block_time(&self) -> Option<u64> {
+        let tip = self.tip_entry().header;
+        let span = self.network.params.retarget_interval.min(tip.height.get());
+        if span == 0 {
+            return None;
+        }
+        let start = self.block_hash_at(Height(tip.height.get() - span))?;
+        let start_time = self.headers.get(&start)?.header.timestamp;
+        Some(tip.timestamp.saturating_sub(start_time) / span)
+    }
+}

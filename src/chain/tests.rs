@@ -1,0 +1,712 @@
+//! Chain state tests: connecting, reorgs against a fresh replay, the rich list against a
+//! brute-force sum, reopening, simulated crashes, and orphans in any order.
+
+use super::store::{Batch, ChainStore, Direction, MemoryStore, StoreError, Table};
+use super::*;
+use crate::consensus::{subsidy, Network, NetworkParams};
+use crate::error::ErrorCode;
+use crate::primitives::{
+    Amount, Block, BlockHash, Header, OutPoint, PubkeyHash, SecretKey, Signature, Target,
+    Transaction, TxIn, TxOut, COIN,
+};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+const NOW: u64 = 2_000_000_000;
+
+fn key(n: u8) -> SecretKey {
+    SecretKey::from_bytes(&[n.max(1); 32]).expect("valid key")
+}
+
+fn pkh(n: u8) -> PubkeyHash {
+    key(n).public_key().pubkey_hash()
+}
+
+/// A network where one hash in two meets the target, no retarget happens, coinbases
+/// mature after 2 blocks, and key 1 holds a 1 000-coin premine.
+fn network() -> Network {
+    let params = NetworkParams {
+        name: "chaintest".into(),
+        address_hrp: "ftest".into(),
+        initial_reward: Amount::from_coins(50).expect("in range"),
+        halving_interval: 150,
+        target_block_time: 10,
+        retarget_interval: 1_000_000,
+        pow_limit: Target::with_leading_zeros(1),
+        coinbase_maturity: 2,
+        max_block_size: 1_000_000,
+    };
+    let premine = vec![TxOut {
+        value: Amount::from_coins(1_000).expect("in range"),
+        pubkey_hash: pkh(1),
+    }];
+    Network::create(params, premine, 1_000_000).expect("valid test network")
+}
+
+/// A payment of `amount` from `from` to `to`, spending `coins` (outpoint, value), change
+/// back to `from`, fee 1 000.
+fn pay(net: &Network, from: u8, coins: &[(OutPoint, Amount)], to: u8, amount: u64) -> Transaction {
+    let total: u64 = coins.iter().map(|(_, v)| v.to_base_units()).sum();
+    let change = total - amount - 1_000;
+    let mut outputs = vec![TxOut {
+        value: Amount::from_base_units(amount).expect("in range"),
+        pubkey_hash: pkh(to),
+    }];
+    if change > 0 {
+        outputs.push(TxOut {
+            value: Amount::from_base_units(change).expect("in range"),
+            pubkey_hash: pkh(from),
+        });
+    }
+    let mut tx = Transaction {
+        version: 1,
+        inputs: coins
+            .iter()
+            .map(|(op, _)| TxIn {
+                prev: *op,
+                pubkey: key(from).public_key(),
+                signature: Signature([0; 64]),
+            })
+            .collect(),
+        outputs,
+        lock_time: 0,
+    };
+    let sighash = tx.sighash(&net.genesis_hash);
+    for i in &mut tx.inputs {
+        i.signature = key(from).sign(&sighash);
+    }
+    tx
+}
+
+/// A valid block on `parent` whose coinbase pays the subsidy to `miner`; `salt` varies
+/// the timestamp so sibling blocks differ.
+fn block_on<S: ChainStore>(
+    chain: &ChainState<S>,
+    parent: BlockHash,
+    txs: Vec<Transaction>,
+    miner: u8,
+    salt: u64,
+) -> Block {
+    let info = chain.parent_info(&parent).expect("known parent");
+    let height = info.height.next().expect("height fits");
+    let params = &chain.network().params;
+    let mut transactions = vec![Transaction::coinbase(
+        height.get() as u32,
+        vec![TxOut {
+            value: subsidy(params, height),
+            pubkey_hash: pkh(miner),
+        }],
+    )];
+    transactions.extend(txs);
+    let txids: Vec<_> = transactions.iter().map(Transaction::txid).collect();
+    let mut block = Block {
+        header: Header {
+            version: 1,
+            height,
+            prev_hash: parent,
+            merkle_root: crate::consensus::merkle_root(&txids),
+            timestamp: info.median_time_past + 1 + salt,
+            target: info.next_target,
+            nonce: 0,
+        },
+        transactions,
+    };
+    while !block.header.target.is_met_by(&block.hash().0) {
+        block.header.nonce += 1;
+    }
+    block
+}
+
+fn memory_chain() -> ChainState<Arc<MemoryStore>> {
+    ChainState::open(Arc::new(MemoryStore::new()), network()).expect("opens")
+}
+
+fn premine(net: &Network) -> (OutPoint, Amount) {
+    (
+        OutPoint {
+            txid: net.genesis.transactions[0].txid(),
+            vout: 0,
+        },
+        net.genesis.transactions[0].outputs[0].value,
+    )
+}
+
+/// Extends the tip with `n` empty blocks mined by `miner`.
+fn extend<S: ChainStore>(chain: &mut ChainState<S>, n: usize, miner: u8) {
+    for _ in 0..n {
+        let b = block_on(chain, chain.tip_hash(), vec![], miner, 0);
+        chain.accept_block(b, NOW).expect("valid block");
+    }
+}
+
+/// The index tables that must equal a fresh replay of the active chain.
+const INDEX_TABLES: [Table; 9] = [
+    Table::Active,
+    Table::Utxo,
+    Table::TxIndex,
+    Table::SpentBy,
+    Table::AddrUtxo,
+    Table::AddrHistory,
+    Table::AddrStats,
+    Table::Rich,
+    Table::Meta,
+];
+
+fn active_blocks<S: ChainStore>(chain: &ChainState<S>) -> Vec<Block> {
+    (1..=chain.height().get())
+        .map(|h| {
+            let hash = chain
+                .block_hash_at(crate::primitives::Height(h))
+                .expect("active");
+            chain.block(&hash).expect("store").expect("stored")
+        })
+        .collect()
+}
+
+/// Asserts the chain's indexes equal those of a fresh chain fed the active blocks.
+fn assert_matches_replay(chain: &ChainState<Arc<MemoryStore>>) {
+    let fresh = memory_chain();
+    let mut fresh = fresh;
+    for b in active_blocks(chain) {
+        fresh.accept_block(b, NOW).expect("replays");
+    }
+    for table in INDEX_TABLES {
+        assert_eq!(
+            chain.store().dump(table),
+            fresh.store().dump(table),
+            "table {} differs from a fresh replay",
+            table.name()
+        );
+    }
+}
+
+/// Asserts balances, the rich list and the supply equal brute-force sums over the UTXO set.
+fn assert_indexes_match_utxos(chain: &ChainState<Arc<MemoryStore>>) {
+    let mut balances: BTreeMap<PubkeyHash, u64> = BTreeMap::new();
+    let mut supply = 0u64;
+    for (_, v) in chain.store().dump(Table::Utxo) {
+        let coin = records::decode_coin(&v).expect("coin");
+        *balances.entry(coin.output.pubkey_hash).or_default() += coin.output.value.to_base_units();
+        supply += coin.output.value.to_base_units();
+    }
+    let hrp = &chain.network().params.address_hrp;
+    let mut expected: Vec<(String, Amount)> = balances
+        .iter()
+        .filter(|(_, b)| **b > 0)
+        .map(|(p, b)| {
+            (
+                crate::primitives::Address::new(hrp, *p)
+                    .expect("hrp")
+                    .to_string(),
+                Amount::from_base_units(*b).expect("in range"),
+            )
+        })
+        .collect();
+    expected.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    assert_eq!(chain.rich_list(usize::MAX).expect("reads"), expected);
+    assert_eq!(chain.totals().expect("reads").circulating_supply, supply);
+    for (p, b) in balances {
+        assert_eq!(chain.address_stats(&p).expect("reads").balance, b);
+    }
+}
+
+#[test]
+fn genesis_premine_is_indexed() {
+    let chain = memory_chain();
+    let net = network();
+    assert_eq!(chain.height().get(), 0);
+    assert_eq!(chain.tip_hash(), net.genesis_hash);
+    let totals = chain.totals().expect("reads");
+    assert_eq!(totals.transactions, 1);
+    assert_eq!(totals.addresses, 1);
+    assert_eq!(totals.circulating_supply, 1_000 * COIN);
+    let stats = chain.address_stats(&pkh(1)).expect("reads");
+    assert_eq!(
+        (stats.balance, stats.tx_count, stats.utxo_count),
+        (1_000 * COIN, 1, 1)
+    );
+    assert_indexes_match_utxos(&chain);
+}
+
+#[test]
+fn payments_update_every_index() {
+    let net = network();
+    let mut chain = memory_chain();
+    extend(&mut chain, 2, 9); // premine matures at height 2
+    let tx = pay(&net, 1, &[premine(&net)], 2, 10 * COIN);
+    let txid = tx.txid();
+    let b = block_on(&chain, chain.tip_hash(), vec![tx.clone()], 9, 0);
+    let hash = b.hash();
+    let accepted = chain.accept_block(b, NOW).expect("valid");
+    assert_eq!(accepted.status, AcceptStatus::Connected);
+    let loc = chain.tx_location(&txid).expect("reads").expect("indexed");
+    assert_eq!(
+        (loc.block_hash, loc.height.get(), loc.position),
+        (hash, 3, 1)
+    );
+    assert_eq!(
+        chain.transaction(&txid).expect("reads").map(|(t, _)| t),
+        Some(tx)
+    );
+    assert_eq!(
+        chain.spender(&premine(&net).0).expect("reads"),
+        Some((txid, crate::primitives::Height(3)))
+    );
+    let to = chain.address_stats(&pkh(2)).expect("reads");
+    assert_eq!(
+        (to.balance, to.received, to.tx_count),
+        (10 * COIN, 10 * COIN, 1)
+    );
+    let from = chain.address_stats(&pkh(1)).expect("reads");
+    assert_eq!(from.sent, 1_000 * COIN);
+    assert_eq!(from.tx_count, 2);
+    let history = chain.address_history(&pkh(1), None, 10).expect("reads");
+    assert_eq!(
+        history.iter().map(|(t, _)| *t).collect::<Vec<_>>(),
+        vec![txid, net.genesis.transactions[0].txid()]
+    );
+    let older = chain
+        .address_history(&pkh(1), Some(&txid), 10)
+        .expect("reads");
+    assert_eq!(older.len(), 1);
+    assert_eq!(chain.address_utxos(&pkh(2), 10).expect("reads").len(), 1);
+    assert_eq!(
+        chain
+            .block_fees(&hash, &chain.block(&hash).expect("r").expect("s"))
+            .expect("r"),
+        Some(vec![Amount::from_base_units(1_000).expect("ok")])
+    );
+    // 50-coin subsidies minus the 1 000 base-unit fee the coinbase did not claim.
+    assert_eq!(
+        chain.totals().expect("reads").circulating_supply,
+        1_000 * COIN + 3 * 50 * COIN - 1_000
+    );
+    assert_indexes_match_utxos(&chain);
+    assert_matches_replay(&chain);
+}
+
+/// Builds a common chain with a payment, then two branches from `fork_depth` blocks below
+/// the tip; the second is one block longer and wins.
+fn reorg_of_depth(depth: usize) {
+    let net = network();
+    let mut chain = memory_chain();
+    extend(&mut chain, 2, 9);
+    let first = pay(&net, 1, &[premine(&net)], 2, 100 * COIN);
+    let b = block_on(&chain, chain.tip_hash(), vec![first.clone()], 9, 0);
+    chain.accept_block(b, NOW).expect("valid");
+    let fork = chain.tip_hash();
+    // Branch A: `depth` blocks, the first carrying a payment spending the change.
+    let change = (
+        OutPoint {
+            txid: first.txid(),
+            vout: 1,
+        },
+        first.outputs[1].value,
+    );
+    let a_tx = pay(&net, 1, &[change], 3, 5 * COIN);
+    let mut a_blocks = Vec::new();
+    let mut parent = fork;
+    for i in 0..depth {
+        let txs = if i == 0 { vec![a_tx.clone()] } else { vec![] };
+        let b = block_on(&chain, parent, txs, 7, 0);
+        parent = b.hash();
+        a_blocks.push(b.clone());
+        chain.accept_block(b, NOW).expect("valid");
+    }
+    assert_eq!(chain.tip_hash(), parent);
+    // Branch B: depth + 1 blocks, spending the same change differently.
+    let b_tx = pay(&net, 1, &[change], 4, 7 * COIN);
+    let mut parent = fork;
+    let mut last = None;
+    for i in 0..=depth {
+        let txs = if i == 1 { vec![b_tx.clone()] } else { vec![] };
+        let b = block_on(&chain, parent, txs, 8, 1);
+        parent = b.hash();
+        // Branch B arrives as a sync delivers it: its early blocks are far behind the tip.
+        let accepted = chain.accept_synced_block(b, NOW).expect("valid");
+        last = Some(accepted);
+    }
+    let accepted = last.expect("at least one block");
+    assert_eq!(accepted.status, AcceptStatus::Reorganized);
+    assert_eq!(accepted.disconnected.len(), depth);
+    assert_eq!(accepted.connected.len(), depth + 1);
+    assert!(accepted
+        .disconnected
+        .iter()
+        .any(|b| b.transactions.contains(&a_tx)));
+    assert_eq!(chain.tip_hash(), parent);
+    assert!(chain.tx_location(&a_tx.txid()).expect("reads").is_none());
+    assert!(chain.tx_location(&b_tx.txid()).expect("reads").is_some());
+    assert_eq!(
+        chain.address_stats(&pkh(3)).expect("reads"),
+        AddressStats::default()
+    );
+    assert_indexes_match_utxos(&chain);
+    assert_matches_replay(&chain);
+}
+
+#[test]
+fn reorg_of_depth_1_matches_fresh_replay() {
+    reorg_of_depth(1);
+}
+
+#[test]
+fn reorg_of_depth_10_matches_fresh_replay() {
+    reorg_of_depth(10);
+}
+
+#[test]
+fn pushed_side_blocks_far_behind_the_tip_are_not_stored() {
+    let mut chain = memory_chain();
+    extend(&mut chain, 9, 9);
+    let old = chain
+        .block_hash_at(crate::primitives::Height(1))
+        .expect("active");
+    let stale = block_on(&chain, old, vec![], 8, 5);
+    let hash = stale.hash();
+    assert_eq!(
+        chain.accept_block(stale.clone(), NOW).map(|a| a.status),
+        Ok(AcceptStatus::SideChain)
+    );
+    assert!(!chain.knows_block(&hash));
+    assert_eq!(
+        chain.accept_synced_block(stale, NOW).map(|a| a.status),
+        Ok(AcceptStatus::SideChain)
+    );
+    assert!(chain.knows_block(&hash));
+}
+
+#[test]
+fn equal_work_keeps_the_first_seen_tip() {
+    let mut chain = memory_chain();
+    extend(&mut chain, 2, 9);
+    let parent = chain
+        .block_hash_at(crate::primitives::Height(1))
+        .expect("active");
+    let tip = chain.tip_hash();
+    let rival = block_on(&chain, parent, vec![], 8, 3);
+    let accepted = chain.accept_block(rival, NOW).expect("valid");
+    assert_eq!(accepted.status, AcceptStatus::SideChain);
+    assert_eq!(chain.tip_hash(), tip);
+}
+
+#[test]
+fn invalid_side_branch_does_not_take_over() {
+    let net = network();
+    let mut chain = memory_chain();
+    extend(&mut chain, 3, 9);
+    let tip = chain.tip_hash();
+    let fork = chain
+        .block_hash_at(crate::primitives::Height(2))
+        .expect("active");
+    // A side block whose payment is signed by the wrong key passes the context-free checks
+    // and is stored; it fails only when the branch is connected.
+    let mut bad = pay(&net, 1, &[premine(&net)], 2, COIN);
+    bad.inputs[0].signature = key(5).sign(&bad.sighash(&net.genesis_hash));
+    let b1 = block_on(&chain, fork, vec![bad], 8, 1);
+    assert_eq!(
+        chain.accept_block(b1.clone(), NOW).expect("stored").status,
+        AcceptStatus::SideChain
+    );
+    let b2 = block_on(&chain, b1.hash(), vec![], 8, 1);
+    let err = chain
+        .accept_block(b2.clone(), NOW)
+        .expect_err("branch is invalid");
+    assert_eq!(err.code(), "bad-signature");
+    assert_eq!(chain.tip_hash(), tip);
+    assert_matches_replay(&chain);
+    // Children of the invalid branch are refused at once.
+    let b3 = block_on(&chain, b2.hash(), vec![], 8, 1);
+    assert_eq!(
+        chain.accept_block(b3, NOW).map_err(|e| e.code()),
+        Err("bad-prev")
+    );
+}
+
+#[test]
+fn invalid_blocks_change_nothing() {
+    let net = network();
+    let mut chain = memory_chain();
+    extend(&mut chain, 2, 9);
+    let before: Vec<_> = INDEX_TABLES
+        .iter()
+        .map(|t| chain.store().dump(*t))
+        .collect();
+    // Coinbase claims more than subsidy plus fees.
+    let mut b = block_on(&chain, chain.tip_hash(), vec![], 9, 0);
+    b.transactions[0].outputs[0].value = Amount::from_coins(51).expect("ok");
+    b.header.merkle_root = crate::consensus::merkle_root(&[b.transactions[0].txid()]);
+    while !b.header.target.is_met_by(&b.hash().0) {
+        b.header.nonce += 1;
+    }
+    assert_eq!(
+        chain.accept_block(b.clone(), NOW).map_err(|e| e.code()),
+        Err("bad-coinbase-value")
+    );
+    // Known-invalid blocks are refused again without work.
+    assert_eq!(
+        chain.accept_block(b, NOW).map_err(|e| e.code()),
+        Err("bad-coinbase-value")
+    );
+    // A double spend of the premine within one block.
+    let t1 = pay(&net, 1, &[premine(&net)], 2, COIN);
+    let t2 = pay(&net, 1, &[premine(&net)], 3, COIN);
+    let b = block_on(&chain, chain.tip_hash(), vec![t1, t2], 9, 0);
+    assert_eq!(
+        chain.accept_block(b, NOW).map_err(|e| e.code()),
+        Err("missing-input")
+    );
+    // Too far in the future: refused for now, not judged invalid.
+    let mut b = block_on(&chain, chain.tip_hash(), vec![], 9, 0);
+    b.header.timestamp = NOW + 3 * 3600;
+    while !b.header.target.is_met_by(&b.hash().0) {
+        b.header.nonce += 1;
+    }
+    assert_eq!(
+        chain.accept_block(b.clone(), NOW).map_err(|e| e.code()),
+        Err("time-too-new")
+    );
+    assert_eq!(
+        chain.accept_block(b, NOW + 3 * 3600).map(|a| a.status),
+        Ok(AcceptStatus::Connected)
+    );
+    let after: Vec<_> = INDEX_TABLES
+        .iter()
+        .map(|t| chain.store().dump(*t))
+        .collect();
+    assert_ne!(before, after, "the late block did connect");
+}
+
+#[test]
+fn orphans_connect_in_any_order() {
+    let mut source = memory_chain();
+    extend(&mut source, 6, 9);
+    let blocks = active_blocks(&source);
+    let orders: [[usize; 6]; 4] = [
+        [5, 4, 3, 2, 1, 0],
+        [1, 3, 5, 0, 2, 4],
+        [2, 0, 1, 5, 4, 3],
+        [0, 1, 2, 3, 4, 5],
+    ];
+    for order in orders {
+        let mut chain = memory_chain();
+        for i in order {
+            match chain.accept_block(blocks[i].clone(), NOW) {
+                Ok(_) => {}
+                Err(e) => assert_eq!(e.code(), "unknown-parent"),
+            }
+        }
+        assert_eq!(chain.tip_hash(), source.tip_hash(), "order {order:?}");
+        assert_eq!(chain.orphan_count(), 0);
+        assert_matches_replay(&chain);
+    }
+}
+
+#[test]
+fn orphans_need_their_own_proof_of_work_and_are_bounded() {
+    let mut source = memory_chain();
+    extend(&mut source, 2, 9);
+    let mut b = active_blocks(&source).pop().expect("two blocks");
+    while b.header.target.is_met_by(&b.hash().0) {
+        b.header.nonce += 1;
+    }
+    let mut chain = memory_chain();
+    assert_eq!(
+        chain.accept_block(b, NOW).map_err(|e| e.code()),
+        Err("bad-pow")
+    );
+    assert_eq!(chain.orphan_count(), 0);
+    for i in 0..(state::MAX_ORPHANS as u64 + 10) {
+        let mut o = active_blocks(&source).pop().expect("block");
+        o.header.prev_hash = BlockHash([i as u8; 32]);
+        o.header.timestamp += i;
+        while !o.header.target.is_met_by(&o.hash().0) {
+            o.header.nonce += 1;
+        }
+        let _ = chain.accept_block(o, NOW);
+    }
+    assert_eq!(chain.orphan_count(), state::MAX_ORPHANS);
+}
+
+#[test]
+fn reopen_after_clean_shutdown_keeps_everything() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("chain.redb");
+    let net = network();
+    let (tip, totals, rich) = {
+        let mut chain =
+            ChainState::open(RedbStore::open(&path).expect("db"), net.clone()).expect("opens");
+        extend(&mut chain, 3, 9);
+        let tx = pay(&net, 1, &[premine(&net)], 2, 3 * COIN);
+        let b = block_on(&chain, chain.tip_hash(), vec![tx], 9, 0);
+        chain.accept_block(b, NOW).expect("valid");
+        (
+            chain.tip_hash(),
+            chain.totals().expect("r"),
+            chain.rich_list(10).expect("r"),
+        )
+    };
+    let mut chain =
+        ChainState::open(RedbStore::open(&path).expect("db"), net.clone()).expect("reopens");
+    assert_eq!(chain.tip_hash(), tip);
+    assert_eq!(chain.totals().expect("r"), totals);
+    assert_eq!(chain.rich_list(10).expect("r"), rich);
+    extend(&mut chain, 1, 9);
+    assert_eq!(chain.height().get(), 5);
+    drop(chain);
+    // Another network's node refuses this database.
+    let other = Network::devnet();
+    assert!(matches!(
+        ChainState::open(RedbStore::open(&path).expect("db"), other),
+        Err(ChainError::WrongNetwork(_))
+    ));
+}
+
+/// A store that fails every commit after the first `allowed`, like a crash between writes.
+struct CrashingStore {
+    inner: Arc<MemoryStore>,
+    allowed: AtomicUsize,
+}
+
+impl ChainStore for CrashingStore {
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.get(table, key)
+    }
+    fn scan(
+        &self,
+        table: Table,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        d: Direction,
+        limit: usize,
+    ) -> Result<store::Entries, StoreError> {
+        self.inner.scan(table, prefix, after, d, limit)
+    }
+    fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+        if self.allowed.load(Ordering::SeqCst) == 0 {
+            return Err(StoreError("simulated crash".into()));
+        }
+        self.allowed.fetch_sub(1, Ordering::SeqCst);
+        self.inner.commit(batch)
+    }
+}
+
+#[test]
+fn reopen_after_a_crash_between_writes_is_consistent() {
+    let net = network();
+    // Every possible crash point across 8 blocks with a payment and a reorg.
+    for allowed in 1..12 {
+        let inner = Arc::new(MemoryStore::new());
+        let store = CrashingStore {
+            inner: inner.clone(),
+            allowed: AtomicUsize::new(allowed),
+        };
+        let mut chain = ChainState::open(store, net.clone()).expect("genesis commit allowed");
+        let mut parent = net.genesis_hash;
+        let mut crashed = false;
+        for i in 0..6 {
+            let txs = if i == 3 {
+                vec![pay(&net, 1, &[premine(&net)], 2, COIN)]
+            } else {
+                vec![]
+            };
+            let b = block_on(&chain, parent, txs, 9, 0);
+            parent = b.hash();
+            if chain.accept_block(b, NOW).is_err() {
+                crashed = true;
+                break;
+            }
+        }
+        if !crashed {
+            let fork = chain
+                .block_hash_at(crate::primitives::Height(4))
+                .expect("active");
+            let mut p = fork;
+            for _ in 0..3 {
+                let b = block_on(&chain, p, vec![], 8, 1);
+                p = b.hash();
+                if chain.accept_block(b, NOW).is_err() {
+                    break;
+                }
+            }
+        }
+        drop(chain);
+        let reopened = ChainState::open(inner, net.clone()).expect("reopens after crash");
+        assert_indexes_match_utxos(&reopened);
+        assert_matches_replay(&reopened);
+    }
+}
+
+mod property {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        /// Extend the tip with a block paying from a random owned coin.
+        Pay { to: u8, fraction: u8 },
+        /// Mine a competing branch from `back` blocks below the tip, `extra` blocks longer.
+        Fork { back: u8, extra: u8 },
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            3 => (1u8..6, 1u8..100).prop_map(|(to, fraction)| Step::Pay { to, fraction }),
+            1 => (1u8..4, 0u8..2).prop_map(|(back, extra)| Step::Fork { back, extra }),
+        ]
+    }
+
+    /// Spendable coins of key `k` on the active chain at the next height.
+    fn spendable(chain: &ChainState<Arc<MemoryStore>>, k: u8) -> Vec<(OutPoint, Amount)> {
+        let next = chain.height().get() + 1;
+        chain
+            .address_utxos(&pkh(k), 100)
+            .expect("reads")
+            .into_iter()
+            .filter(|(_, c)| !c.coinbase || c.height.get() + 2 <= next)
+            .map(|(op, c)| (op, c.output.value))
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        #[test]
+        fn rich_list_equals_brute_force_after_random_chains(steps in prop::collection::vec(step(), 1..10)) {
+            let net = network();
+            let mut chain = memory_chain();
+            extend(&mut chain, 2, 1);
+            let mut salt = 10;
+            for s in steps {
+                match s {
+                    Step::Pay { to, fraction } => {
+                        let owner = (1..6).find(|k| !spendable(&chain, *k).is_empty());
+                        let txs = match owner {
+                            Some(k) => {
+                                let coin = spendable(&chain, k)[0];
+                                let amount = (coin.1.to_base_units() - 1_000) * u64::from(fraction) / 100;
+                                if amount == 0 { vec![] } else { vec![pay(&net, k, &[coin], to, amount)] }
+                            }
+                            None => vec![],
+                        };
+                        let b = block_on(&chain, chain.tip_hash(), txs, to, 0);
+                        chain.accept_block(b, NOW).expect("valid payment block");
+                    }
+                    Step::Fork { back, extra } => {
+                        let h = chain.height().get().saturating_sub(u64::from(back));
+                        let mut p = chain.block_hash_at(crate::primitives::Height(h)).expect("active");
+                        salt += 1;
+                        for _ in 0..(u64::from(back) + u64::from(extra)) {
+                            let b = block_on(&chain, p, vec![], back, salt);
+                            p = b.hash();
+                            chain.accept_block(b, NOW).expect("valid fork block");
+                        }
+                    }
+                }
+                assert_indexes_match_utxos(&chain);
+            }
+            assert_matches_replay(&chain);
+        }
+    }
+}
