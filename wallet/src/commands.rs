@@ -1,0 +1,647 @@
+//! The wallet commands: each returns an [`Outcome`] (text for people, JSON for scripts)
+//! or a [`WalletError`]; `main` prints one or the other and picks the exit code.
+
+use crate::cli::{Cli, Command};
+use crate::error::WalletError;
+use crate::file::{KdfCost, Secrets, WalletFile, WalletState};
+use crate::keys::{generate_mnemonic, parse_mnemonic, Chain, KeyPath, Keychain, WordCount};
+use crate::node::{NodeClient, UtxoJson};
+use crate::prompt::{self, PasswordUse};
+use crate::scan::{scan, Scan, ScannedAddress};
+use crate::select::{build_transaction, select_coins, Candidate};
+use ferro::consensus::Network;
+use ferro::json::TransactionJson;
+use ferro::primitives::{Address, Amount, BlockHash, OutPoint, Txid};
+use serde_json::json;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// What a successful command prints: `text` normally, `json` with `--json`.
+#[derive(Debug)]
+pub struct Outcome {
+    pub text: String,
+    pub json: serde_json::Value,
+}
+
+/// Runs the command of `cli`.
+pub async fn run(cli: &Cli) -> Result<Outcome, WalletError> {
+    let path = wallet_path(cli)?;
+    match &cli.command {
+        Command::New {
+            words,
+            with_passphrase,
+        } => new_wallet(cli, &path, words, *with_passphrase),
+        Command::Restore => restore(cli, &path),
+        Command::Address { fresh } => address(cli, &path, *fresh).await,
+        Command::Balance => balance(cli, &path).await,
+        Command::Utxos => utxos(cli, &path).await,
+        Command::History { limit } => history(cli, &path, *limit).await,
+        Command::Send {
+            to,
+            amount,
+            fee_rate,
+            yes,
+        } => send(cli, &path, to, *amount, *fee_rate, *yes).await,
+    }
+}
+
+/// `--wallet`, or `$HOME/.ferro/wallet.json`.
+pub fn wallet_path(cli: &Cli) -> Result<PathBuf, WalletError> {
+    if let Some(p) = &cli.wallet {
+        return Ok(p.clone());
+    }
+    match std::env::var_os("HOME") {
+        Some(home) if !home.is_empty() => {
+            Ok(PathBuf::from(home).join(".ferro").join("wallet.json"))
+        }
+        _ => Err(WalletError::Invalid(
+            "no wallet file given and HOME is not set: pass --wallet FILE or set WALLET_FILE"
+                .into(),
+        )),
+    }
+}
+
+fn refuse_existing(path: &Path) -> Result<(), WalletError> {
+    if path.exists() {
+        return Err(WalletError::WalletExists {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(())
+}
+
+fn new_wallet(
+    cli: &Cli,
+    path: &Path,
+    words: &str,
+    with_passphrase: bool,
+) -> Result<Outcome, WalletError> {
+    refuse_existing(path)?;
+    let count = if words == "24" {
+        WordCount::TwentyFour
+    } else {
+        WordCount::Twelve
+    };
+    let mnemonic = generate_mnemonic(count)?;
+    let passphrase = if with_passphrase {
+        prompt::new_passphrase()?
+    } else {
+        Default::default()
+    };
+    let password = prompt::password(cli.password_file.as_deref(), PasswordUse::Create)?;
+    let secrets = Secrets {
+        mnemonic: mnemonic.to_string(),
+        passphrase: passphrase.to_string(),
+    };
+    WalletFile::encrypt(
+        &secrets,
+        &password,
+        KdfCost::DEFAULT,
+        WalletState::default(),
+    )?
+    .save(path, true)?;
+    let mut text = format!(
+        "created wallet {}\n\nyour recovery mnemonic ({} words):\n\n    {}\n\n",
+        path.display(),
+        mnemonic.word_count(),
+        secrets.mnemonic
+    );
+    text.push_str(
+        "write these words down on paper, in order, and keep them private and safe.\n\
+         anyone who has them can spend your coins; without them a lost wallet file or\n\
+         forgotten password cannot be recovered. they will not be shown again.",
+    );
+    if with_passphrase {
+        text.push_str("\nthe wallet also uses your bip39 passphrase: restoring needs it too.");
+    }
+    Ok(Outcome {
+        text,
+        json: json!({
+            "file": path.display().to_string(),
+            "mnemonic": secrets.mnemonic,
+            "words": mnemonic.word_count(),
+            "passphrase": with_passphrase,
+            "warning": "write the mnemonic down and keep it private; it is not shown again",
+        }),
+    })
+}
+
+fn restore(cli: &Cli, path: &Path) -> Result<Outcome, WalletError> {
+    refuse_existing(path)?;
+    let (words, passphrase) = prompt::mnemonic_and_passphrase()?;
+    let mnemonic = parse_mnemonic(&words)?;
+    let password = prompt::password(cli.password_file.as_deref(), PasswordUse::Create)?;
+    let secrets = Secrets {
+        mnemonic: mnemonic.to_string(),
+        passphrase: passphrase.to_string(),
+    };
+    WalletFile::encrypt(
+        &secrets,
+        &password,
+        KdfCost::DEFAULT,
+        WalletState::default(),
+    )?
+    .save(path, true)?;
+    Ok(Outcome {
+        text: format!(
+            "restored wallet {} ({} words{}); run `wallet balance` to find its coins",
+            path.display(),
+            mnemonic.word_count(),
+            if passphrase.is_empty() {
+                ""
+            } else {
+                ", with a bip39 passphrase"
+            }
+        ),
+        json: json!({
+            "file": path.display().to_string(),
+            "words": mnemonic.word_count(),
+            "passphrase": !passphrase.is_empty(),
+        }),
+    })
+}
+
+/// An open wallet: the file and the keys its secrets give.
+struct Unlocked {
+    path: PathBuf,
+    file: WalletFile,
+    keys: Keychain,
+}
+
+/// Loads the file (so a missing file is reported before any prompt), asks for the
+/// password and derives the keychain.
+fn unlock(cli: &Cli, path: &Path) -> Result<Unlocked, WalletError> {
+    let file = WalletFile::load(path)?;
+    let password = prompt::password(cli.password_file.as_deref(), PasswordUse::Unlock)?;
+    let secrets = file.decrypt(&password, path)?;
+    let mnemonic = parse_mnemonic(&secrets.mnemonic).map_err(|e| WalletError::CorruptWallet {
+        path: path.to_path_buf(),
+        reason: format!("the stored mnemonic is not valid ({e})"),
+    })?;
+    let keys = Keychain::from_mnemonic(&mnemonic, &secrets.passphrase)?;
+    Ok(Unlocked {
+        path: path.to_path_buf(),
+        file,
+        keys,
+    })
+}
+
+impl Unlocked {
+    /// Moves the counters past addresses the scan found used; saves if they moved.
+    /// Saving is best effort here: a read-only file must not break `balance`.
+    fn advance(&mut self, scan: &Scan) {
+        let state = &mut self.file.state;
+        let before = *state;
+        state.receive_index = state.receive_index.max(scan.next_unused(Chain::Receive));
+        state.change_index = state.change_index.max(scan.next_unused(Chain::Change));
+        if *state != before {
+            if let Err(e) = self.file.save(&self.path, false) {
+                tracing::warn!("could not record the new address counters: {e}");
+            }
+        }
+    }
+
+    async fn scan(&self, node: &NodeClient, hrp: &str) -> Result<Scan, WalletError> {
+        let state = self.file.state;
+        scan(
+            node,
+            &self.keys,
+            hrp,
+            state.receive_index.saturating_add(1),
+            state.change_index,
+        )
+        .await
+    }
+}
+
+/// The network facts a command needs.
+struct NetworkInfo {
+    hrp: String,
+    genesis_hash: BlockHash,
+}
+
+fn network_file(path: &Path) -> Result<Network, WalletError> {
+    let bad = |reason: String| WalletError::BadNetworkFile {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    Network::from_json(&text).map_err(|e| bad(e.to_string()))
+}
+
+/// The network of the node, checked against `--genesis` when given.
+async fn network(cli: &Cli, node: &NodeClient) -> Result<NetworkInfo, WalletError> {
+    let info = node.info().await?;
+    let genesis_hash = BlockHash::from_hex(&info.genesis_hash)
+        .map_err(|e| WalletError::NodeProtocol(format!("bad genesis_hash in /info: {e}")))?;
+    if let Some(path) = &cli.genesis {
+        let net = network_file(path)?;
+        if net.genesis_hash != genesis_hash {
+            return Err(WalletError::NodeWrongNetwork {
+                url: node.url().to_string(),
+                expected: net.genesis_hash.to_hex(),
+                found: genesis_hash.to_hex(),
+            });
+        }
+        return Ok(NetworkInfo {
+            hrp: net.params.address_hrp,
+            genesis_hash,
+        });
+    }
+    Ok(NetworkInfo {
+        hrp: info.hrp().to_string(),
+        genesis_hash,
+    })
+}
+
+async fn address(cli: &Cli, path: &Path, fresh: bool) -> Result<Outcome, WalletError> {
+    let mut w = unlock(cli, path)?;
+    // With a network file the address needs no node.
+    let hrp = match &cli.genesis {
+        Some(file) => network_file(file)?.params.address_hrp,
+        None => {
+            let node = NodeClient::new(&cli.node)?;
+            network(cli, &node).await?.hrp
+        }
+    };
+    if fresh {
+        w.file.state.receive_index = w
+            .file
+            .state
+            .receive_index
+            .checked_add(1)
+            .filter(|i| *i < 1 << 31)
+            .ok_or_else(|| WalletError::Invalid("no receive addresses left".into()))?;
+        w.file.save(&w.path, false)?;
+    }
+    let key_path = KeyPath {
+        chain: Chain::Receive,
+        index: w.file.state.receive_index,
+    };
+    let address = w.keys.address(&hrp, key_path)?;
+    Ok(Outcome {
+        text: address.to_string(),
+        json: json!({
+            "address": address.to_string(),
+            "path": key_path.to_string(),
+            "index": key_path.index,
+        }),
+    })
+}
+
+async fn balance(cli: &Cli, path: &Path) -> Result<Outcome, WalletError> {
+    let mut w = unlock(cli, path)?;
+    let node = NodeClient::new(&cli.node)?;
+    let net = network(cli, &node).await?;
+    let scan = w.scan(&node, &net.hrp).await?;
+    w.advance(&scan);
+    let confirmed: u64 = scan.used.iter().map(|a| a.summary.balance).sum();
+    let unconfirmed: i64 = scan
+        .used
+        .iter()
+        .map(|a| a.summary.unconfirmed_balance)
+        .sum();
+    let total = i128::from(confirmed) + i128::from(unconfirmed);
+    let count = |c: Chain| scan.used.iter().filter(|a| a.path.chain == c).count();
+    let text = format!(
+        "confirmed:   {} coins\nunconfirmed: {} coins\ntotal:       {} coins\n({} receive and {} change addresses used)",
+        coins(i128::from(confirmed)),
+        coins_signed(i128::from(unconfirmed)),
+        coins(total),
+        count(Chain::Receive),
+        count(Chain::Change),
+    );
+    Ok(Outcome {
+        text,
+        json: json!({
+            "confirmed": confirmed,
+            "unconfirmed": unconfirmed,
+            "total": total as i64,
+            "used_addresses": scan.used.len(),
+        }),
+    })
+}
+
+/// Base units as coins with 8 decimals, negative values with a sign.
+fn coins(units: i128) -> String {
+    let sign = if units < 0 { "-" } else { "" };
+    let abs = units.unsigned_abs();
+    format!("{sign}{}.{:08}", abs / 100_000_000, abs % 100_000_000)
+}
+
+/// Like [`coins`] with an explicit `+` for positive values.
+fn coins_signed(units: i128) -> String {
+    if units > 0 {
+        format!("+{}", coins(units))
+    } else {
+        coins(units)
+    }
+}
+
+/// The wallet's unspent outputs with the address and key path they belong to.
+async fn collect_utxos(
+    node: &NodeClient,
+    scan: &Scan,
+) -> Result<Vec<(UtxoJson, ScannedAddress)>, WalletError> {
+    let mut out = Vec::new();
+    for a in &scan.used {
+        let s = a.summary;
+        if s.utxo_count == 0 && s.balance == 0 && s.unconfirmed_balance == 0 {
+            continue;
+        }
+        for u in node.utxos(&a.address).await? {
+            out.push((u, a.clone()));
+        }
+    }
+    Ok(out)
+}
+
+async fn utxos(cli: &Cli, path: &Path) -> Result<Outcome, WalletError> {
+    let mut w = unlock(cli, path)?;
+    let node = NodeClient::new(&cli.node)?;
+    let net = network(cli, &node).await?;
+    let scan = w.scan(&node, &net.hrp).await?;
+    w.advance(&scan);
+    let list = collect_utxos(&node, &scan).await?;
+    let mut text = String::new();
+    let mut rows = Vec::new();
+    for (u, a) in &list {
+        let height = u.height.map_or("mempool".to_string(), |h| h.to_string());
+        let mut notes = Vec::new();
+        if u.coinbase {
+            notes.push("coinbase");
+        }
+        if !u.spendable {
+            notes.push("not spendable yet");
+        }
+        let _ = writeln!(
+            text,
+            "{}:{}  {} coins  height {}  {}  {}{}",
+            u.txid,
+            u.vout,
+            coins(i128::from(u.value)),
+            height,
+            a.address,
+            a.path,
+            if notes.is_empty() {
+                String::new()
+            } else {
+                format!("  ({})", notes.join(", "))
+            }
+        );
+        rows.push(json!({
+            "txid": u.txid, "vout": u.vout, "value": u.value, "height": u.height,
+            "coinbase": u.coinbase, "spendable": u.spendable,
+            "address": a.address.to_string(), "path": a.path.to_string(),
+        }));
+    }
+    if list.is_empty() {
+        text.push_str("no unspent outputs");
+    }
+    Ok(Outcome {
+        text: text.trim_end().to_string(),
+        json: json!({ "utxos": rows }),
+    })
+}
+
+async fn history(cli: &Cli, path: &Path, limit: usize) -> Result<Outcome, WalletError> {
+    let mut w = unlock(cli, path)?;
+    let node = NodeClient::new(&cli.node)?;
+    let net = network(cli, &node).await?;
+    let scan = w.scan(&node, &net.hrp).await?;
+    w.advance(&scan);
+    let ours: HashSet<String> = scan.used.iter().map(|a| a.address.to_string()).collect();
+    let mut our_keys = HashSet::new();
+    for a in &scan.used {
+        our_keys.insert(w.keys.public_key(a.path)?.to_hex());
+    }
+    let mut entries = HashMap::new();
+    for a in &scan.used {
+        for entry in node.history(&a.address, limit).await? {
+            entries.entry(entry.txid.clone()).or_insert(entry);
+        }
+    }
+    let mut entries: Vec<_> = entries.into_values().collect();
+    // Pending first, then newest block first.
+    entries.sort_by(|a, b| {
+        let key = |e: &crate::node::HistoryEntry| e.height().map_or(u64::MAX, |h| h);
+        key(b).cmp(&key(a)).then(a.txid.cmp(&b.txid))
+    });
+    entries.truncate(limit);
+    let mut text = String::new();
+    let mut rows = Vec::new();
+    for e in &entries {
+        let received: u64 = e
+            .outputs
+            .iter()
+            .filter(|o| ours.contains(&o.address))
+            .map(|o| o.value)
+            .sum();
+        // What the wallet spent: the values of the outputs its inputs consumed.
+        let mut sent: Option<u64> = Some(0);
+        for input in e.inputs.iter().filter(|i| our_keys.contains(&i.public_key)) {
+            let value = node
+                .output(&input.txid, input.vout)
+                .await
+                .ok()
+                .map(|o| o.value);
+            sent = sent.zip(value).map(|(s, v)| s.saturating_add(v));
+        }
+        let net_units = sent.map(|s| i128::from(received) - i128::from(s));
+        let when = e
+            .height()
+            .map_or("pending".to_string(), |h| format!("height {h}"));
+        let _ = writeln!(
+            text,
+            "{when:>14}  {}  {}{}",
+            e.txid,
+            net_units.map_or("?".into(), |n| format!("{} coins", coins_signed(n))),
+            e.fee
+                .filter(|_| sent.is_some_and(|s| s > 0))
+                .map_or(String::new(), |f| format!(
+                    " (fee {})",
+                    coins(i128::from(f))
+                ))
+        );
+        rows.push(json!({
+            "txid": e.txid,
+            "height": e.height(),
+            "received": received,
+            "sent": sent,
+            "net": net_units.map(|n| n as i64),
+            "fee": e.fee,
+        }));
+    }
+    if entries.is_empty() {
+        text.push_str("no transactions");
+    }
+    Ok(Outcome {
+        text: text.trim_end().to_string(),
+        json: json!({ "transactions": rows }),
+    })
+}
+
+async fn send(
+    cli: &Cli,
+    path: &Path,
+    to: &str,
+    amount: Amount,
+    fee_rate: Option<u64>,
+    yes: bool,
+) -> Result<Outcome, WalletError> {
+    let mut w = unlock(cli, path)?;
+    let node = NodeClient::new(&cli.node)?;
+    let net = network(cli, &node).await?;
+    let to = Address::parse(to.trim(), &net.hrp)?;
+    let fee_rate = match fee_rate {
+        Some(rate) => rate,
+        None => {
+            let fees = node.fees().await?;
+            fees.recommended_fee_rate.max(fees.min_fee_rate)
+        }
+    };
+    let scan = w.scan(&node, &net.hrp).await?;
+    w.advance(&scan);
+
+    let mut candidates = Vec::new();
+    let mut unspendable = Amount::ZERO;
+    for (u, a) in collect_utxos(&node, &scan).await? {
+        let bad =
+            |what: &str| WalletError::NodeProtocol(format!("utxo {}:{}: {what}", u.txid, u.vout));
+        let value = Amount::from_base_units(u.value).map_err(|e| bad(&e.to_string()))?;
+        if !u.spendable {
+            unspendable = unspendable.checked_add(value).unwrap_or(Amount::MAX);
+            continue;
+        }
+        let txid = Txid::from_hex(&u.txid).map_err(|e| bad(&e.to_string()))?;
+        candidates.push(Candidate {
+            outpoint: OutPoint { txid, vout: u.vout },
+            value,
+            key: a.path,
+        });
+    }
+    let plan = select_coins(&candidates, amount, fee_rate).map_err(|e| match e {
+        WalletError::InsufficientFunds {
+            available,
+            needed,
+            amount,
+            fee,
+            fee_rate,
+            ..
+        } => WalletError::InsufficientFunds {
+            available,
+            needed,
+            amount,
+            fee,
+            fee_rate,
+            unspendable,
+        },
+        other => other,
+    })?;
+    let change_path = KeyPath {
+        chain: Chain::Change,
+        index: w.file.state.change_index,
+    };
+    let change_address = w.keys.address(&net.hrp, change_path)?;
+
+    let mut summary = format!(
+        "send   {} coins to {}\nfee    {} coins ({} base units/byte x {} bytes, {} input{})",
+        amount.to_coins_string(),
+        to,
+        plan.fee.to_coins_string(),
+        plan.fee_rate,
+        plan.size,
+        plan.inputs.len(),
+        if plan.inputs.len() == 1 { "" } else { "s" },
+    );
+    match plan.change {
+        Some(change) => {
+            let _ = write!(
+                summary,
+                "\nchange {} coins back to {} ({})",
+                change.to_coins_string(),
+                change_address,
+                change_path
+            );
+        }
+        None if !plan.dust_to_fee.is_zero() => {
+            let _ = write!(
+                summary,
+                "\nno change: the {} coins left over are less than a change output is worth, so they go to the fee",
+                plan.dust_to_fee.to_coins_string()
+            );
+        }
+        None => {}
+    }
+    if !yes {
+        eprintln!("{summary}");
+        prompt::confirm("send?")?;
+    }
+
+    let tx = build_transaction(
+        &plan,
+        to.pubkey_hash(),
+        change_address.pubkey_hash(),
+        &net.genesis_hash,
+        |p: &KeyPath| w.keys.secret_key(*p),
+    )?;
+    let txid = tx.txid();
+    let body = TransactionJson::from_transaction(&tx, &net.hrp, Some(plan.fee));
+    tracing::debug!(%txid, size = tx.size(), "submitting");
+    let submitted = node.submit(&body).await?;
+    let node_txid = NodeClient::parse_txid(&submitted.txid)?;
+    if node_txid != txid {
+        return Err(WalletError::NodeProtocol(format!(
+            "the node accepted the transaction as {node_txid}, but its txid is {txid}"
+        )));
+    }
+    if plan.change.is_some() {
+        w.file.state.change_index = change_path.index.saturating_add(1);
+        if let Err(e) = w.file.save(&w.path, false) {
+            // The coins are sent; the next scan moves the counter past this change anyway.
+            eprintln!("warning: sent, but could not record the change address: {e}");
+        }
+    }
+    let mut json_plan = BTreeMap::new();
+    json_plan.insert("txid", json!(txid.to_hex()));
+    json_plan.insert("status", json!(submitted.status));
+    json_plan.insert("to", json!(to.to_string()));
+    json_plan.insert("amount", json!(amount.to_base_units()));
+    json_plan.insert("fee", json!(plan.fee.to_base_units()));
+    json_plan.insert("fee_rate", json!(plan.fee_rate));
+    json_plan.insert("size", json!(plan.size));
+    json_plan.insert("inputs", json!(plan.inputs.len()));
+    json_plan.insert("dust_to_fee", json!(plan.dust_to_fee.to_base_units()));
+    json_plan.insert(
+        "change",
+        match plan.change {
+            Some(c) => json!({
+                "value": c.to_base_units(),
+                "address": change_address.to_string(),
+                "path": change_path.to_string(),
+            }),
+            None => serde_json::Value::Null,
+        },
+    );
+    if yes && !cli.json {
+        eprintln!("{summary}");
+    }
+    Ok(Outcome {
+        text: txid.to_hex(),
+        json: json!(json_plan),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coin_formatting() {
+        assert_eq!(coins(150_000_000), "1.50000000");
+        assert_eq!(coins(-1), "-0.00000001");
+        assert_eq!(coins_signed(5), "+0.00000005");
+        assert_eq!(coins_signed(0), "0.00000000");
+    }
+}

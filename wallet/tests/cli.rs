@@ -1,0 +1,464 @@
+//! End-to-end tests of the `wallet` binary against a node on 127.0.0.1.
+//!
+//! The node is the in-process fake of `support::fake_node` (the real full node does not
+//! exist yet); the wallet is the real binary run as a process, password from
+//! `WALLET_PASSWORD`.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use ferro::primitives::{Address, PubkeyHash, Txid, COIN};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use support::fake_node::{FakeNode, RECOMMENDED_FEE_RATE};
+use wallet::keys::{parse_mnemonic, Chain, KeyPath, Keychain};
+
+const FAUCET: &str =
+    "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
+const OTHER: &str = "legal winner thank year wave sausage worth useful legal winner thank yellow";
+const FAUCET_ADDRESS: &str = "fdev18gk5z3dy7zv9ywe7synlrk58elz4hrne4qxxq6";
+const PREMINE: u64 = 1_000_000 * COIN;
+const PASSWORD: &str = "correct horse battery staple";
+
+/// A wallet file in its own temporary directory, used through the binary.
+struct Wallet {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+    node: String,
+}
+
+impl Wallet {
+    fn new(node: &str) -> Wallet {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wallet.json");
+        Wallet {
+            _dir: dir,
+            path,
+            node: node.to_string(),
+        }
+    }
+
+    /// A wallet restored from `mnemonic` through `wallet restore` on stdin.
+    fn restored(node: &str, mnemonic: &str) -> Wallet {
+        let w = Wallet::new(node);
+        let out = w.run_with_stdin(&["restore"], &format!("{mnemonic}\n"));
+        assert_success(&out);
+        w
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wallet"));
+        cmd.args(args)
+            .env_clear()
+            .env("WALLET_FILE", &self.path)
+            .env("WALLET_NODE", &self.node)
+            .env("WALLET_PASSWORD", PASSWORD)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    fn run_with_stdin(&self, args: &[&str], input: &str) -> Output {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// Runs with `--json` and parses stdout.
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = self.run(&all);
+        assert_success(&out);
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn confirmed_balance(&self) -> u64 {
+        self.json(&["balance"])["confirmed"].as_u64().unwrap()
+    }
+
+    fn receive_address(&self) -> String {
+        self.json(&["address"])["address"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn assert_success(out: &Output) {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        stdout(out),
+        stderr(out)
+    );
+}
+
+/// Asserts exit code 1 and returns stderr.
+fn assert_fails(out: &Output) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stdout: {}\nstderr: {}",
+        stdout(out),
+        stderr(out)
+    );
+    stderr(out)
+}
+
+fn key_hash(mnemonic: &str, chain: Chain, index: u32) -> PubkeyHash {
+    let keys = Keychain::from_mnemonic(&parse_mnemonic(mnemonic).unwrap(), "").unwrap();
+    keys.public_key(KeyPath { chain, index })
+        .unwrap()
+        .pubkey_hash()
+}
+
+#[test]
+fn full_send_moves_funds_and_returns_change() {
+    let node = FakeNode::start();
+    let faucet = Wallet::restored(node.url(), FAUCET);
+    let other = Wallet::restored(node.url(), OTHER);
+    assert_eq!(faucet.receive_address(), FAUCET_ADDRESS);
+    assert_eq!(faucet.confirmed_balance(), PREMINE);
+    assert_eq!(other.confirmed_balance(), 0);
+
+    // Send 1.5 coins at the node's recommended fee rate.
+    let to = other.receive_address();
+    let sent = faucet.json(&["send", "--to", &to, "--amount", "1.5", "--yes"]);
+    let txid = sent["txid"].as_str().unwrap();
+    assert_eq!(node.accepted_txids(), vec![Txid::from_hex(txid).unwrap()]);
+    let fee = sent["fee"].as_u64().unwrap();
+    // One input, recipient and change: 16 + 133 + 2 * 28 = 205 bytes.
+    assert_eq!(sent["size"], 205);
+    assert_eq!(fee, RECOMMENDED_FEE_RATE * 205);
+    assert_eq!(sent["amount"], 150_000_000);
+
+    // The change went to the first change address of the faucet wallet.
+    let change_hash = key_hash(FAUCET, Chain::Change, 0);
+    let change_value = PREMINE - 150_000_000 - fee;
+    assert_eq!(sent["change"]["value"], change_value);
+    assert_eq!(
+        sent["change"]["address"],
+        Address::new("fdev", change_hash).unwrap().to_string()
+    );
+    assert_eq!(sent["change"]["path"], "m/44'/1'/0'/1/0");
+    assert_eq!(node.ledger().balance_of(change_hash), change_value);
+
+    // Balances moved, as the wallet sees them through the node.
+    assert_eq!(other.confirmed_balance(), 150_000_000);
+    assert_eq!(faucet.confirmed_balance(), change_value);
+    let utxos = faucet.json(&["utxos"]);
+    let list = utxos["utxos"].as_array().unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["path"], "m/44'/1'/0'/1/0");
+    assert_eq!(list[0]["txid"], txid);
+
+    // The wallet spends its own change, and the next change goes to a fresh address.
+    let out = faucet.run(&[
+        "send",
+        "--to",
+        &to,
+        "--amount",
+        "0.00001",
+        "--fee-rate",
+        "1",
+        "--yes",
+    ]);
+    assert_success(&out);
+    let second = stdout(&out).trim().to_string();
+    assert_eq!(
+        node.accepted_txids()[1],
+        Txid::from_hex(&second).unwrap(),
+        "the printed txid is the node's"
+    );
+    let change1 = key_hash(FAUCET, Chain::Change, 1);
+    assert_eq!(
+        node.ledger().balance_of(change1),
+        change_value - 1_000 - 205
+    );
+    assert_eq!(other.confirmed_balance(), 150_000_000 + 1_000);
+
+    // History shows both transactions, newest first, with the wallet's net effect.
+    let history = other.json(&["history"]);
+    let rows = history["transactions"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["txid"], second.as_str());
+    assert_eq!(rows[0]["net"], 1_000);
+    let history = faucet.json(&["history"]);
+    let rows = history["transactions"].as_array().unwrap();
+    assert_eq!(rows[1]["net"], -(150_000_000 + fee as i64));
+}
+
+#[test]
+fn insufficient_funds_says_available_and_needed() {
+    let node = FakeNode::start();
+    let faucet = Wallet::restored(node.url(), FAUCET);
+    let out = faucet.run(&[
+        "send",
+        "--to",
+        FAUCET_ADDRESS,
+        "--amount",
+        "1000000",
+        "--fee-rate",
+        "1",
+        "--yes",
+    ]);
+    let err = assert_fails(&out);
+    assert!(err.contains("insufficient funds"), "{err}");
+    assert!(err.contains("1000000.00000000 coins spendable"), "{err}");
+    assert!(err.contains("1000000.00000177 needed"), "{err}");
+    assert!(node.accepted_txids().is_empty());
+
+    let out = faucet.run(&[
+        "--json",
+        "send",
+        "--to",
+        FAUCET_ADDRESS,
+        "--amount",
+        "2000000",
+        "--yes",
+    ]);
+    assert_fails(&out);
+    let body: serde_json::Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(body["error"]["code"], "insufficient-funds");
+}
+
+#[test]
+fn foreign_and_damaged_addresses_are_refused() {
+    let node = FakeNode::start();
+    let faucet = Wallet::restored(node.url(), FAUCET);
+    let foreign = Address::new("fmain", PubkeyHash([7; 20]))
+        .unwrap()
+        .to_string();
+    let out = faucet.run(&["--json", "send", "--to", &foreign, "--amount", "1", "--yes"]);
+    let err = assert_fails(&out);
+    assert!(err.contains("wrong-network"), "{err}");
+    assert!(err.contains("fdev"), "{err}");
+
+    // One changed character breaks the bech32m checksum.
+    let mut damaged = FAUCET_ADDRESS.to_string();
+    damaged.replace_range(10..11, if &damaged[10..11] == "q" { "p" } else { "q" });
+    let out = faucet.run(&["send", "--to", &damaged, "--amount", "1", "--yes"]);
+    let err = assert_fails(&out);
+    assert!(err.contains("invalid address"), "{err}");
+    assert!(node.accepted_txids().is_empty());
+}
+
+#[test]
+fn unreachable_node_is_reported() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let node = FakeNode::start();
+    let mut faucet = Wallet::restored(node.url(), FAUCET);
+    faucet.node = url;
+    let out = faucet.run(&["balance"]);
+    let err = assert_fails(&out);
+    assert!(err.contains("unreachable"), "{err}");
+    assert!(err.contains("--node"), "{err}");
+    let out = faucet.run(&["send", "--to", FAUCET_ADDRESS, "--amount", "1", "--yes"]);
+    assert!(assert_fails(&out).contains("unreachable"));
+}
+
+#[test]
+fn node_rejection_keeps_its_code() {
+    let node = FakeNode::start();
+    let faucet = Wallet::restored(node.url(), FAUCET);
+    // Rate 0 is below the node's minimum.
+    let out = faucet.run(&[
+        "send",
+        "--to",
+        FAUCET_ADDRESS,
+        "--amount",
+        "1",
+        "--fee-rate",
+        "0",
+        "--yes",
+    ]);
+    let err = assert_fails(&out);
+    assert!(err.contains("rejected"), "{err}");
+    assert!(err.contains("fee-too-low"), "{err}");
+    assert!(node.accepted_txids().is_empty());
+}
+
+#[test]
+fn wrong_password_and_corrupted_file() {
+    let node = FakeNode::start();
+    let faucet = Wallet::restored(node.url(), FAUCET);
+    let out = faucet
+        .command(&["--json", "balance"])
+        .env("WALLET_PASSWORD", "not it")
+        .output()
+        .unwrap();
+    let err = assert_fails(&out);
+    assert!(err.contains("wrong-password"), "{err}");
+
+    // A password file works like the variable (one trailing newline is ignored).
+    let pw = faucet.path.with_file_name("pw.txt");
+    std::fs::write(&pw, format!("{PASSWORD}\n")).unwrap();
+    let out = faucet
+        .command(&["address", "--password-file", pw.to_str().unwrap()])
+        .env_remove("WALLET_PASSWORD")
+        .output()
+        .unwrap();
+    assert_success(&out);
+    assert_eq!(stdout(&out).trim(), FAUCET_ADDRESS);
+
+    // Damage the encrypted part.
+    let text = std::fs::read_to_string(&faucet.path).unwrap();
+    let mut file: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let ct = file["cipher"]["ciphertext"].as_str().unwrap().to_string();
+    let flipped = format!(
+        "{}{}",
+        if ct.starts_with('0') { "1" } else { "0" },
+        &ct[1..]
+    );
+    file["cipher"]["ciphertext"] = flipped.into();
+    std::fs::write(&faucet.path, file.to_string()).unwrap();
+    let err = assert_fails(&faucet.run(&["balance"]));
+    assert!(err.contains("is corrupted"), "{err}");
+
+    std::fs::write(&faucet.path, "{\"format\": \"ferro-wal").unwrap();
+    let err = assert_fails(&faucet.run(&["balance"]));
+    assert!(err.contains("is corrupted"), "{err}");
+
+    std::fs::remove_file(&faucet.path).unwrap();
+    let err = assert_fails(&faucet.run(&["balance"]));
+    assert!(err.contains("wallet new"), "{err}");
+}
+
+#[test]
+fn new_shows_the_mnemonic_once_and_never_overwrites() {
+    let node = FakeNode::start();
+    let w = Wallet::new(node.url());
+    let out = w.run(&["--json", "new", "--words", "24"]);
+    assert_success(&out);
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mnemonic = created["mnemonic"].as_str().unwrap().to_string();
+    assert_eq!(mnemonic.split(' ').count(), 24);
+    let file = std::fs::read_to_string(&w.path).unwrap();
+    // No run of two mnemonic words appears (single words can: "salt" is a bip39 word).
+    let words: Vec<&str> = mnemonic.split(' ').collect();
+    for pair in words.windows(2) {
+        assert!(
+            !file.contains(&pair.join(" ")),
+            "plaintext words in the file"
+        );
+    }
+    assert!(!file.contains(&mnemonic));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&w.path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    // Nothing else prints it.
+    let address = w.receive_address();
+    for args in [&["address"][..], &["balance"], &["utxos"], &["history"]] {
+        let out = w.run(args);
+        assert_success(&out);
+        assert!(!stdout(&out).contains(&mnemonic) && !stderr(&out).contains(&mnemonic));
+    }
+
+    // A second `new` is refused and the file is untouched.
+    let err = assert_fails(&w.run(&["new"]));
+    assert!(err.contains("already exists"), "{err}");
+    assert_eq!(std::fs::read_to_string(&w.path).unwrap(), file);
+
+    // The mnemonic restores the same keys elsewhere.
+    let copy = Wallet::restored(node.url(), &mnemonic);
+    assert_eq!(copy.receive_address(), address);
+    // `address --new` hands out the next one, and remembers it.
+    let fresh = copy.json(&["address", "--new"]);
+    assert_eq!(fresh["path"], "m/44'/1'/0'/0/1");
+    assert_eq!(copy.json(&["address"])["path"], "m/44'/1'/0'/0/1");
+}
+
+#[test]
+fn restore_refuses_bad_mnemonics() {
+    let node = FakeNode::start();
+    let w = Wallet::new(node.url());
+    let bad_word = FAUCET.replace("about", "abuot");
+    let out = w.run_with_stdin(&["restore"], &format!("{bad_word}\n"));
+    let err = assert_fails(&out);
+    assert!(
+        err.contains("word 12 (\"abuot\") is not in the bip39 english word list"),
+        "{err}"
+    );
+    let bad_sum = FAUCET.replace("about", "zoo");
+    let err = assert_fails(&w.run_with_stdin(&["restore"], &format!("{bad_sum}\n")));
+    assert!(err.contains("checksum"), "{err}");
+    assert!(!w.path.exists());
+
+    // With a bip39 passphrase on the second line the keys differ.
+    let out = w.run_with_stdin(&["restore"], &format!("{FAUCET}\nTREZOR\n"));
+    assert_success(&out);
+    assert_ne!(w.receive_address(), FAUCET_ADDRESS);
+}
+
+#[test]
+fn confirmation_is_required_without_yes() {
+    let node = FakeNode::start();
+    let faucet = Wallet::restored(node.url(), FAUCET);
+    // stdin is closed: no answer, nothing sent.
+    let out = faucet.run(&["send", "--to", FAUCET_ADDRESS, "--amount", "1"]);
+    let err = assert_fails(&out);
+    assert!(err.contains("--yes"), "{err}");
+    assert!(
+        err.contains("send   1.00000000 coins to"),
+        "summary first: {err}"
+    );
+    assert!(node.accepted_txids().is_empty());
+    // "n" cancels, "y" sends.
+    let out = faucet.run_with_stdin(&["send", "--to", FAUCET_ADDRESS, "--amount", "1"], "n\n");
+    assert!(assert_fails(&out).contains("cancelled"));
+    let out = faucet.run_with_stdin(&["send", "--to", FAUCET_ADDRESS, "--amount", "1"], "y\n");
+    assert_success(&out);
+    assert_eq!(node.accepted_txids().len(), 1);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let w = Wallet::new("http://127.0.0.1:1");
+    for args in [
+        &["send", "--to", FAUCET_ADDRESS, "--amount", "1.000000001"][..],
+        &["send", "--to", FAUCET_ADDRESS, "--amount", "-1"],
+        &["send", "--amount", "1"],
+        &["new", "--words", "13"],
+        &["frobnicate"],
+    ] {
+        let out = w.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+    }
+    let help = w.run(&["send", "--help"]);
+    assert_success(&help);
+    let text = stdout(&help);
+    for needle in ["--fee-rate", "WALLET_FEE_RATE", "--yes", "WALLET_NODE"] {
+        assert!(text.contains(needle), "{needle} in {text}");
+    }
+}
