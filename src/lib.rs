@@ -11,11 +11,16 @@
 //! - [`http`]: HTTP server and client plumbing shared by the node and the seed server.
 //! - [`error`]: the stable API error codes every rejection maps to.
 
+pub mod api;
 pub mod chain;
 pub mod consensus;
 pub mod error;
 pub mod http;
 pub mod json;
+pub mod mempool;
+pub mod miner;
+pub mod net;
+pub mod node;
 pub mod primitives;
 
 #[cfg(test)]

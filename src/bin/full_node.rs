@@ -3,11 +3,17 @@
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use ferro::consensus::{Network, NetworkParams};
+use ferro::node::NodeConfig;
 use ferro::primitives::{Address, Amount, Target, TxOut};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// A Ferro full node: validates, stores, mines and relays blocks and transactions.
+///
+/// Prints `listening on ADDR` on stdout once it serves the HTTP API. Logs go to stderr
+/// (`RUST_LOG`, default `info`). Stops cleanly on Ctrl-C or SIGTERM.
 #[derive(Parser, Debug)]
 #[command(name = "full_node", version, about)]
 struct Cli {
@@ -15,8 +21,67 @@ struct Cli {
     #[arg(long, env = "FULL_NODE_GENESIS", global = true)]
     genesis: Option<PathBuf>,
 
+    #[command(flatten)]
+    node: NodeArgs,
+
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+#[derive(Args, Debug)]
+struct NodeArgs {
+    /// Address and port of the HTTP API (port 0 picks a free port).
+    #[arg(long, env = "FULL_NODE_LISTEN", default_value = "127.0.0.1:8000")]
+    listen: SocketAddr,
+    /// HOST:PORT other nodes reach this node at (default: the bound listen address).
+    #[arg(long, env = "FULL_NODE_PUBLIC_ADDRESS")]
+    public_address: Option<String>,
+    /// Folder for the chain database.
+    #[arg(long, env = "FULL_NODE_DATA_DIR", default_value = "ferro-data")]
+    data_dir: PathBuf,
+    /// Seed server URL to register with and learn nodes from (repeatable).
+    #[arg(long = "seed", env = "FULL_NODE_SEED", value_delimiter = ',')]
+    seeds: Vec<String>,
+    /// HOST:PORT of a peer to connect to (repeatable).
+    #[arg(long = "peer", env = "FULL_NODE_PEER", value_delimiter = ',')]
+    peers: Vec<String>,
+    /// Mine blocks continuously (needs --miner-address).
+    #[arg(long, env = "FULL_NODE_MINE", requires = "miner_address")]
+    mine: bool,
+    /// Address that block rewards are paid to.
+    #[arg(long, env = "FULL_NODE_MINER_ADDRESS")]
+    miner_address: Option<String>,
+    /// Enable POST /mining/generate (development networks and tests).
+    #[arg(long, env = "FULL_NODE_ALLOW_GENERATE")]
+    allow_generate: bool,
+    /// Most peers to keep.
+    #[arg(long, env = "FULL_NODE_MAX_PEERS", default_value_t = 16)]
+    max_peers: usize,
+    /// Seconds between sync rounds and peer discovery rounds (fractions allowed).
+    #[arg(long, env = "FULL_NODE_SYNC_INTERVAL", default_value = "10", value_parser = parse_seconds)]
+    sync_interval: Duration,
+    /// Seconds one request to a peer may take.
+    #[arg(long, env = "FULL_NODE_PEER_TIMEOUT", default_value = "10", value_parser = parse_seconds)]
+    peer_timeout: Duration,
+    /// Most client connections served at once.
+    #[arg(long, env = "FULL_NODE_MAX_CONNECTIONS", default_value_t = 256)]
+    max_connections: usize,
+    /// Mempool size bound in bytes.
+    #[arg(long, env = "FULL_NODE_MEMPOOL_BYTES", default_value_t = 64 * 1024 * 1024)]
+    mempool_bytes: usize,
+    /// Minimum fee rate (base units per byte) for the mempool.
+    #[arg(long, env = "FULL_NODE_MIN_FEE_RATE", default_value_t = 1)]
+    min_fee_rate: u64,
+}
+
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| format!("expected a number of seconds, got {text:?}"))?;
+    if !(0.01..=86_400.0).contains(&secs) {
+        return Err("expected between 0.01 and 86400 seconds".into());
+    }
+    Ok(Duration::from_secs_f64(secs))
 }
 
 #[derive(Subcommand, Debug)]
@@ -97,7 +162,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Genesis(args)) => make_genesis(args),
-        None => run_node(cli.genesis),
+        None => run_node(cli.genesis, cli.node),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -108,13 +173,74 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_node(genesis: Option<PathBuf>) -> anyhow::Result<()> {
+fn run_node(genesis: Option<PathBuf>, args: NodeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let network = load_network(genesis)?;
-    bail!(
-        "network {} ({}) loaded, but the node runtime is not part of this build yet",
-        network.params.name,
-        network.genesis_hash
-    )
+    let miner_address = match &args.miner_address {
+        Some(text) => Some(
+            Address::parse(text, &network.params.address_hrp)
+                .context("--miner-address")?
+                .pubkey_hash(),
+        ),
+        None => None,
+    };
+    if args.mine && miner_address.is_none() {
+        bail!("--mine needs --miner-address");
+    }
+    let mut config = NodeConfig::new(network, args.data_dir, args.listen);
+    config.public_address = args.public_address;
+    config.seeds = args.seeds;
+    config.peers = args.peers;
+    config.miner_address = if args.mine { miner_address } else { None };
+    config.allow_generate = args.allow_generate;
+    config.max_peers = args.max_peers;
+    config.sync_interval = args.sync_interval;
+    config.peer_timeout = args.peer_timeout;
+    config.server.max_connections = args.max_connections;
+    config.mempool.max_bytes = args.mempool_bytes;
+    config.mempool.min_fee_rate = args.min_fee_rate;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let running = ferro::node::run(config).await?;
+        println!("listening on {}", running.addr);
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        running.shutdown().await;
+        Ok(())
+    })
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
 }
 
 fn load_network(path: Option<PathBuf>) -> anyhow::Result<Network> {

@@ -752,3 +752,17 @@ impl<S: ChainStore> ChainState<S> {
         Some(tip.timestamp.saturating_sub(start_time) / span)
     }
 }
+
+/// The confirmed UTXO set at the tip, for the mempool. A store failure reads as a missing
+/// coin here; it is logged, and the transaction is refused rather than wrongly accepted.
+impl<S: ChainStore> crate::consensus::UtxoView for ChainState<S> {
+    fn coin(&self, outpoint: &OutPoint) -> Option<Coin> {
+        match ChainState::coin(self, outpoint) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "utxo read failed");
+                None
+            }
+        }
+    }
+}

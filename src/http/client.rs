@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::error::ErrorBody;
-use super::JSON;
+use super::{JSON, OCTET_STREAM};
 
 /// Default bound on an answer: a page of blocks as JSON is at most ~16 MiB (API.md).
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
@@ -135,7 +135,26 @@ impl HttpClient {
         decode(url, &answer)
     }
 
-    /// Sends one request and returns the body of a 2xx answer.
+    /// `GET url` asking for `application/octet-stream`; returns the raw answer.
+    pub async fn get_bytes(&self, url: &str, timeout: Duration) -> Result<Bytes, ClientError> {
+        self.send_typed(Method::GET, url, None, OCTET_STREAM, timeout)
+            .await
+    }
+
+    /// `POST url` with a binary body (`application/octet-stream`), parsing a JSON answer.
+    pub async fn post_bytes<T: DeserializeOwned>(
+        &self,
+        url: &str,
+        body: Bytes,
+        timeout: Duration,
+    ) -> Result<T, ClientError> {
+        let answer = self
+            .send_typed(Method::POST, url, Some(body), OCTET_STREAM, timeout)
+            .await?;
+        decode(url, &answer)
+    }
+
+    /// Sends one JSON request and returns the body of a 2xx answer.
     async fn send(
         &self,
         method: Method,
@@ -143,18 +162,30 @@ impl HttpClient {
         body: Option<Bytes>,
         timeout: Duration,
     ) -> Result<Bytes, ClientError> {
+        self.send_typed(method, url, body, JSON, timeout).await
+    }
+
+    /// Sends one request whose body (and preferred answer) is `media_type`.
+    async fn send_typed(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<Bytes>,
+        media_type: &'static str,
+        timeout: Duration,
+    ) -> Result<Bytes, ClientError> {
         let uri = parse_url(url)?;
         let mut request = hyper::Request::new(Full::new(body.clone().unwrap_or_default()));
         *request.method_mut() = method;
         *request.uri_mut() = uri;
         let headers = request.headers_mut();
-        headers.insert(ACCEPT, HeaderValue::from_static(JSON));
+        headers.insert(ACCEPT, HeaderValue::from_static(media_type));
         headers.insert(
             USER_AGENT,
             HeaderValue::from_static(concat!("ferro/", env!("CARGO_PKG_VERSION"))),
         );
         if body.is_some() {
-            headers.insert(CONTENT_TYPE, HeaderValue::from_static(JSON));
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static(media_type));
         }
         let exchange = async {
             let response =

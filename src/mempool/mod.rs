@@ -1,0 +1,840 @@
+//! The mempool: valid unconfirmed transactions waiting for a block (PROTOCOL.md section 8).
+//!
+//! A pure data structure: no I/O, no locks, no clocks. The node wraps it in a mutex and
+//! passes in the confirmed UTXO set at the tip, the height the next block will have, the
+//! network parameters and the signature cache.
+//!
+//! Policy (documented in `docs/mempool.md`):
+//! - conflicts with a pool transaction are refused (`double-spend`), never replaced;
+//! - a transaction may spend outputs of pool transactions (unconfirmed chains); the pool
+//!   tracks parents and children so a transaction leaves together with its descendants;
+//! - the pool is bounded in bytes (sum of [`Transaction::size`]); when full, the lowest
+//!   fee-rate transactions (with their descendants) make room for a newcomer that pays a
+//!   strictly higher rate;
+//! - fee rates are compared exactly, by cross-multiplication in `u128`, never as floats.
+
+use crate::chain::sigcache::SigCache;
+use crate::consensus::validation::{
+    check_transaction_inputs, verify_signatures, Coin, TxError, UtxoView,
+};
+use crate::consensus::NetworkParams;
+use crate::error::ErrorCode;
+use crate::primitives::{
+    Amount, Block, BlockHash, Height, OutPoint, PubkeyHash, Transaction, Txid,
+};
+use std::cmp::Ordering;
+use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
+use std::fmt;
+
+/// Policy limits of the pool.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MempoolConfig {
+    /// Bound on the sum of the encoded sizes of the pool's transactions.
+    pub max_bytes: usize,
+    /// Base units per byte a transaction must pay to enter at all.
+    pub min_fee_rate: u64,
+    /// Largest transaction accepted, in encoded bytes. Also how much free room the pool
+    /// must have before it stops reporting a raised entry rate (see
+    /// [`Mempool::min_fee_rate`]).
+    pub max_tx_size: usize,
+}
+
+impl Default for MempoolConfig {
+    fn default() -> MempoolConfig {
+        MempoolConfig {
+            max_bytes: 64 * 1024 * 1024,
+            min_fee_rate: 1,
+            max_tx_size: 100_000,
+        }
+    }
+}
+
+/// A fee over a size: an exact rational, compared by cross-multiplication.
+///
+/// Equality is equality of the ratio (1/2 equals 2/4), consistent with the ordering.
+#[derive(Clone, Copy, Debug)]
+pub struct FeeRate {
+    fee: Amount,
+    size: usize,
+}
+
+impl FeeRate {
+    /// The rate of `fee` over `size` bytes. A size of zero is treated as one byte (no
+    /// transaction encodes to fewer than 16 bytes, so this never matters in practice).
+    pub fn new(fee: Amount, size: usize) -> FeeRate {
+        FeeRate {
+            fee,
+            size: size.max(1),
+        }
+    }
+
+    pub fn fee(&self) -> Amount {
+        self.fee
+    }
+
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Whole base units per byte, rounded down.
+    pub fn per_byte_floor(&self) -> u64 {
+        self.fee.to_base_units() / self.size as u64
+    }
+
+    /// The smallest whole rate in base units per byte that is strictly above this one.
+    pub fn next_whole_rate(&self) -> u64 {
+        self.per_byte_floor().saturating_add(1)
+    }
+
+    /// Whether the rate is at least `per_byte` base units per byte.
+    pub fn meets(&self, per_byte: u64) -> bool {
+        u128::from(self.fee.to_base_units()) >= u128::from(per_byte) * self.size as u128
+    }
+}
+
+impl Ord for FeeRate {
+    fn cmp(&self, other: &FeeRate) -> Ordering {
+        // fee_a / size_a vs fee_b / size_b  <=>  fee_a * size_b vs fee_b * size_a
+        let a = u128::from(self.fee.to_base_units()) * other.size as u128;
+        let b = u128::from(other.fee.to_base_units()) * self.size as u128;
+        a.cmp(&b)
+    }
+}
+
+impl PartialOrd for FeeRate {
+    fn partial_cmp(&self, other: &FeeRate) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for FeeRate {
+    fn eq(&self, other: &FeeRate) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for FeeRate {}
+
+impl fmt::Display for FeeRate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} base units over {} bytes",
+            self.fee.to_base_units(),
+            self.size
+        )
+    }
+}
+
+/// Why a transaction was not admitted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MempoolError {
+    /// A consensus rule of PROTOCOL.md section 3; its code is the rule's.
+    #[error(transparent)]
+    Tx(#[from] TxError),
+    #[error("a coinbase cannot be submitted as a loose transaction; only a block may carry one")]
+    CoinbaseNotAllowed,
+    #[error("transaction is {size} bytes, above the policy limit of {max} bytes")]
+    TooLarge { size: usize, max: usize },
+    #[error("fee {fee} for {size} bytes is below the minimum fee rate of {min_rate} base units per byte")]
+    FeeTooLow {
+        fee: Amount,
+        size: usize,
+        min_rate: u64,
+    },
+    #[error(
+        "outpoint {}:{} is already spent by mempool transaction {by}; conflicts are not replaced",
+        .outpoint.txid,
+        .outpoint.vout
+    )]
+    DoubleSpend { outpoint: OutPoint, by: Txid },
+    #[error("mempool is full: no room for {size} bytes at {rate}; a fee rate above that of the transactions it would displace is expected (about {min_rate} base units per byte now)")]
+    Full {
+        size: usize,
+        rate: FeeRate,
+        min_rate: u64,
+    },
+}
+
+impl ErrorCode for MempoolError {
+    fn code(&self) -> &'static str {
+        match self {
+            MempoolError::Tx(e) => e.code(),
+            MempoolError::CoinbaseNotAllowed => "coinbase-not-allowed",
+            MempoolError::TooLarge { .. } => "tx-too-large",
+            MempoolError::FeeTooLow { .. } => "fee-too-low",
+            MempoolError::DoubleSpend { .. } => "double-spend",
+            MempoolError::Full { .. } => "mempool-full",
+        }
+    }
+}
+
+/// The outcome of [`Mempool::accept`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Accepted {
+    pub txid: Txid,
+    pub fee: Amount,
+    /// The transaction was already in the pool; nothing changed (relay must not repeat it).
+    pub already_known: bool,
+    /// Transactions evicted to make room, each with its descendants.
+    pub evicted: Vec<Txid>,
+}
+
+/// Orders entries by fee rate, lowest first; among equal rates the newest first, so the
+/// newest is evicted first and the oldest is mined first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct RateKey {
+    rate: FeeRate,
+    seq: u64,
+    txid: Txid,
+}
+
+impl Ord for RateKey {
+    fn cmp(&self, other: &RateKey) -> Ordering {
+        self.rate
+            .cmp(&other.rate)
+            .then_with(|| other.seq.cmp(&self.seq))
+            .then_with(|| self.txid.cmp(&other.txid))
+    }
+}
+
+impl PartialOrd for RateKey {
+    fn partial_cmp(&self, other: &RateKey) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+struct Entry {
+    tx: Transaction,
+    size: usize,
+    fee: Amount,
+    /// Arrival order: ties between equal fee rates go to the older transaction.
+    seq: u64,
+    /// Pool transactions this one spends outputs of.
+    parents: BTreeSet<Txid>,
+    /// Pool transactions spending outputs of this one.
+    children: BTreeSet<Txid>,
+    /// Addresses paid by its outputs or owning the coins its inputs spend (HASH160 of the
+    /// input key, which rule 4 makes equal to the spent output's pubkey hash).
+    addresses: BTreeSet<PubkeyHash>,
+}
+
+impl Entry {
+    fn key(&self, txid: Txid) -> RateKey {
+        RateKey {
+            rate: FeeRate::new(self.fee, self.size),
+            seq: self.seq,
+            txid,
+        }
+    }
+}
+
+/// Valid unconfirmed transactions, indexed by txid, spent outpoint, fee rate and address.
+pub struct Mempool {
+    config: MempoolConfig,
+    entries: HashMap<Txid, Entry>,
+    /// Which pool transaction spends each outpoint (at most one: conflicts are refused).
+    spenders: HashMap<OutPoint, Txid>,
+    by_rate: BTreeSet<RateKey>,
+    by_address: HashMap<PubkeyHash, BTreeSet<Txid>>,
+    bytes: usize,
+    next_seq: u64,
+}
+
+/// The view a pool transaction is checked against: the chain's UTXO set plus the outputs
+/// of pool transactions (unconfirmed, non-coinbase, at the next height), minus what other
+/// pool transactions spend.
+struct PoolView<'a, V> {
+    pool: &'a Mempool,
+    chain: &'a V,
+    height: Height,
+    /// The transaction being checked: its own spends do not hide its inputs.
+    checking: Option<Txid>,
+}
+
+impl<V: UtxoView> UtxoView for PoolView<'_, V> {
+    fn coin(&self, outpoint: &OutPoint) -> Option<Coin> {
+        if let Some(by) = self.pool.spenders.get(outpoint) {
+            if Some(*by) != self.checking {
+                return None;
+            }
+        }
+        match self.pool.entries.get(&outpoint.txid) {
+            Some(entry) => {
+                let output = entry.tx.outputs.get(outpoint.vout as usize)?;
+                Some(Coin {
+                    output: *output,
+                    height: self.height,
+                    coinbase: false,
+                })
+            }
+            None => self.chain.coin(outpoint),
+        }
+    }
+}
+
+impl Default for Mempool {
+    fn default() -> Mempool {
+        Mempool::new(MempoolConfig::default())
+    }
+}
+
+impl Mempool {
+    pub fn new(config: MempoolConfig) -> Mempool {
+        Mempool {
+            config,
+            entries: HashMap::new(),
+            spenders: HashMap::new(),
+            by_rate: BTreeSet::new(),
+            by_address: HashMap::new(),
+            bytes: 0,
+            next_seq: 0,
+        }
+    }
+
+    pub fn config(&self) -> &MempoolConfig {
+        &self.config
+    }
+
+    // ---- admission -----------------------------------------------------------------
+
+    /// Admits `tx` if it is valid on top of `chain` (the confirmed UTXO set at the tip) and
+    /// the pool's own transactions, for a block at `next_height`, and passes the policy.
+    ///
+    /// Checks run cheapest first: already known, coinbase, size, conflicts with the pool,
+    /// the consensus rules except signatures, the fee rate, signatures (skipped when
+    /// `sig_cache` already vouches for the txid; recorded there on success), and finally
+    /// the size bound, evicting lower fee-rate transactions if that makes room.
+    pub fn accept(
+        &mut self,
+        tx: Transaction,
+        chain: &impl UtxoView,
+        next_height: Height,
+        params: &NetworkParams,
+        genesis_hash: &BlockHash,
+        sig_cache: &SigCache,
+    ) -> Result<Accepted, MempoolError> {
+        let txid = tx.txid();
+        // Idempotent: a relay of a known transaction changes nothing.
+        if let Some(entry) = self.entries.get(&txid) {
+            return Ok(Accepted {
+                txid,
+                fee: entry.fee,
+                already_known: true,
+                evicted: Vec::new(),
+            });
+        }
+        // Only a block may carry a coinbase.
+        if tx.is_coinbase() {
+            return Err(MempoolError::CoinbaseNotAllowed);
+        }
+        // Policy size limit.
+        let size = tx.size();
+        if size > self.config.max_tx_size {
+            return Err(MempoolError::TooLarge {
+                size,
+                max: self.config.max_tx_size,
+            });
+        }
+        // No conflicts with the pool: the first seen stays.
+        for input in &tx.inputs {
+            if let Some(by) = self.spenders.get(&input.prev) {
+                return Err(MempoolError::DoubleSpend {
+                    outpoint: input.prev,
+                    by: *by,
+                });
+            }
+        }
+        // Consensus rules except signatures, over the chain plus unconfirmed parents.
+        let view = PoolView {
+            pool: self,
+            chain,
+            height: next_height,
+            checking: None,
+        };
+        let spend = check_transaction_inputs(&tx, &view, next_height, params)?;
+        // Policy minimum fee rate.
+        let rate = FeeRate::new(spend.fee, size);
+        if !rate.meets(self.config.min_fee_rate) {
+            return Err(MempoolError::FeeTooLow {
+                fee: spend.fee,
+                size,
+                min_rate: self.config.min_fee_rate,
+            });
+        }
+        // Rule 5, the expensive one, last among the rules.
+        if !sig_cache.contains(&txid) {
+            verify_signatures(&tx, &tx.sighash(genesis_hash))?;
+            sig_cache.insert(txid);
+        }
+        // The size bound.
+        let protected = self.ancestors_of(&tx);
+        let Some(evict) = self.plan_eviction(rate, size, &protected) else {
+            return Err(MempoolError::Full {
+                size,
+                rate,
+                min_rate: self.min_fee_rate(),
+            });
+        };
+        for victim in &evict {
+            self.remove_entry(victim);
+        }
+        self.insert(txid, tx, size, spend.fee);
+        Ok(Accepted {
+            txid,
+            fee: spend.fee,
+            already_known: false,
+            evicted: evict,
+        })
+    }
+
+    /// In-pool ancestors of a transaction not yet in the pool (they cannot be evicted for
+    /// it: it would lose its inputs).
+    fn ancestors_of(&self, tx: &Transaction) -> HashSet<Txid> {
+        let mut seen = HashSet::new();
+        let mut queue: VecDeque<Txid> = tx
+            .inputs
+            .iter()
+            .map(|i| i.prev.txid)
+            .filter(|t| self.entries.contains_key(t))
+            .collect();
+        while let Some(txid) = queue.pop_front() {
+            if !seen.insert(txid) {
+                continue;
+            }
+            if let Some(entry) = self.entries.get(&txid) {
+                queue.extend(entry.parents.iter().copied());
+            }
+        }
+        seen
+    }
+
+    /// What must leave for `size` bytes at `rate` to fit: the lowest-rate transactions
+    /// (each with its descendants) while their rate is strictly below `rate`, skipping
+    /// `protected`. `None` when that does not free enough room.
+    fn plan_eviction(
+        &self,
+        rate: FeeRate,
+        size: usize,
+        protected: &HashSet<Txid>,
+    ) -> Option<Vec<Txid>> {
+        if size > self.config.max_bytes {
+            return None;
+        }
+        let need = (self.bytes + size).saturating_sub(self.config.max_bytes);
+        let mut freed = 0usize;
+        let mut chosen = HashSet::new();
+        let mut evict = Vec::new();
+        for key in &self.by_rate {
+            if freed >= need {
+                break;
+            }
+            if key.rate >= rate {
+                return None;
+            }
+            if chosen.contains(&key.txid) || protected.contains(&key.txid) {
+                continue;
+            }
+            for txid in self.descendants(&key.txid) {
+                if chosen.insert(txid) {
+                    freed += self.entries.get(&txid).map_or(0, |e| e.size);
+                    evict.push(txid);
+                }
+            }
+        }
+        (freed >= need).then_some(evict)
+    }
+
+    fn insert(&mut self, txid: Txid, tx: Transaction, size: usize, fee: Amount) {
+        let mut parents = BTreeSet::new();
+        let mut addresses = BTreeSet::new();
+        for input in &tx.inputs {
+            self.spenders.insert(input.prev, txid);
+            addresses.insert(input.pubkey.pubkey_hash());
+            if let Some(parent) = self.entries.get_mut(&input.prev.txid) {
+                parent.children.insert(txid);
+                parents.insert(input.prev.txid);
+            }
+        }
+        // After a reorg a transaction can return to the pool below children that were
+        // admitted while it was confirmed.
+        let mut children = BTreeSet::new();
+        for vout in 0..tx.outputs.len() {
+            let outpoint = OutPoint {
+                txid,
+                vout: vout as u32,
+            };
+            if let Some(child) = self.spenders.get(&outpoint).copied() {
+                if let Some(entry) = self.entries.get_mut(&child) {
+                    entry.parents.insert(txid);
+                    children.insert(child);
+                }
+            }
+        }
+        addresses.extend(tx.outputs.iter().map(|o| o.pubkey_hash));
+        for address in &addresses {
+            self.by_address.entry(*address).or_default().insert(txid);
+        }
+        let entry = Entry {
+            tx,
+            size,
+            fee,
+            seq: self.next_seq,
+            parents,
+            children,
+            addresses,
+        };
+        self.next_seq += 1;
+        self.bytes += size;
+        self.by_rate.insert(entry.key(txid));
+        self.entries.insert(txid, entry);
+    }
+
+    // ---- removal -------------------------------------------------------------------
+
+    /// Removes one transaction and unlinks it from its parents and children (which stay).
+    fn remove_entry(&mut self, txid: &Txid) -> Option<Entry> {
+        let entry = self.entries.remove(txid)?;
+        self.by_rate.remove(&entry.key(*txid));
+        self.bytes -= entry.size;
+        for input in &entry.tx.inputs {
+            if self.spenders.get(&input.prev) == Some(txid) {
+                self.spenders.remove(&input.prev);
+            }
+        }
+        for parent in &entry.parents {
+            if let Some(p) = self.entries.get_mut(parent) {
+                p.children.remove(txid);
+            }
+        }
+        for child in &entry.children {
+            if let Some(c) = self.entries.get_mut(child) {
+                c.parents.remove(txid);
+            }
+        }
+        for address in &entry.addresses {
+            if let Some(set) = self.by_address.get_mut(address) {
+                set.remove(txid);
+                if set.is_empty() {
+                    self.by_address.remove(address);
+                }
+            }
+        }
+        Some(entry)
+    }
+
+    /// `txid` and every in-pool descendant, parents before children.
+    fn descendants(&self, txid: &Txid) -> Vec<Txid> {
+        let mut seen = HashSet::new();
+        let mut order = Vec::new();
+        let mut queue = VecDeque::from([*txid]);
+        while let Some(next) = queue.pop_front() {
+            let Some(entry) = self.entries.get(&next) else {
+                continue;
+            };
+            if !seen.insert(next) {
+                continue;
+            }
+            order.push(next);
+            queue.extend(entry.children.iter().copied());
+        }
+        order
+    }
+
+    /// Removes `txid` with all its descendants; returns what was removed.
+    fn remove_with_descendants(&mut self, txid: &Txid) -> Vec<Txid> {
+        let removed = self.descendants(txid);
+        for t in &removed {
+            self.remove_entry(t);
+        }
+        removed
+    }
+
+    /// A block joined the active chain: drops the transactions it confirms, and every pool
+    /// transaction that conflicts with it (spends an outpoint the block spent) together with
+    /// its descendants. Returns the conflicting transactions removed (not the confirmed).
+    pub fn remove_for_block(&mut self, block: &Block) -> Vec<Txid> {
+        let mut conflicts = Vec::new();
+        for tx in block.transactions.iter().filter(|t| !t.is_coinbase()) {
+            let txid = tx.txid();
+            // Its children stay: their inputs are now confirmed outputs.
+            self.remove_entry(&txid);
+            for input in &tx.inputs {
+                if let Some(by) = self.spenders.get(&input.prev).copied() {
+                    conflicts.extend(self.remove_with_descendants(&by));
+                }
+            }
+        }
+        conflicts
+    }
+
+    /// After a reorganisation: re-admits the non-coinbase transactions of the disconnected
+    /// blocks (oldest block first, block order) that are still valid on the new chain,
+    /// ignoring those that are not, then drops pool transactions the new chain made invalid
+    /// ([`Mempool::revalidate`]). Returns the re-admitted txids.
+    pub fn reinsert_after_reorg(
+        &mut self,
+        disconnected: Vec<Transaction>,
+        chain: &impl UtxoView,
+        next_height: Height,
+        params: &NetworkParams,
+        genesis_hash: &BlockHash,
+        sig_cache: &SigCache,
+    ) -> Vec<Txid> {
+        let mut readmitted = Vec::new();
+        for tx in disconnected {
+            if let Ok(accepted) =
+                self.accept(tx, chain, next_height, params, genesis_hash, sig_cache)
+            {
+                if !accepted.already_known {
+                    readmitted.push(accepted.txid);
+                }
+            }
+        }
+        let removed: HashSet<Txid> = self
+            .revalidate(chain, next_height, params)
+            .into_iter()
+            .collect();
+        readmitted.retain(|t| !removed.contains(t));
+        readmitted
+    }
+
+    /// Re-checks every pool transaction against a new tip (every rule but signatures,
+    /// which do not depend on the chain) and removes the invalid ones with their
+    /// descendants. Returns the removed txids.
+    pub fn revalidate(
+        &mut self,
+        chain: &impl UtxoView,
+        next_height: Height,
+        params: &NetworkParams,
+    ) -> Vec<Txid> {
+        let mut removed = Vec::new();
+        for txid in self.topological_order() {
+            let Some(entry) = self.entries.get(&txid) else {
+                continue; // already removed as a descendant
+            };
+            let view = PoolView {
+                pool: self,
+                chain,
+                height: next_height,
+                checking: Some(txid),
+            };
+            if check_transaction_inputs(&entry.tx, &view, next_height, params).is_err() {
+                removed.extend(self.remove_with_descendants(&txid));
+            }
+        }
+        removed
+    }
+
+    /// Every pool txid, parents before children, otherwise in arrival order.
+    fn topological_order(&self) -> Vec<Txid> {
+        let mut missing: HashMap<Txid, usize> = HashMap::with_capacity(self.entries.len());
+        let mut ready = BTreeSet::new();
+        for (txid, entry) in &self.entries {
+            missing.insert(*txid, entry.parents.len());
+            if entry.parents.is_empty() {
+                ready.insert((entry.seq, *txid));
+            }
+        }
+        let mut order = Vec::with_capacity(self.entries.len());
+        while let Some((seq, txid)) = ready.iter().next().copied() {
+            ready.remove(&(seq, txid));
+            order.push(txid);
+            let Some(entry) = self.entries.get(&txid) else {
+                continue;
+            };
+            for child in &entry.children {
+                if let (Some(count), Some(c)) = (missing.get_mut(child), self.entries.get(child)) {
+                    *count = count.saturating_sub(1);
+                    if *count == 0 {
+                        ready.insert((c.seq, *child));
+                    }
+                }
+            }
+        }
+        order
+    }
+
+    // ---- mining --------------------------------------------------------------------
+
+    /// The txids a block of at most `max_bytes` of transactions would carry: highest fee
+    /// rate first, but a transaction only once all its in-pool parents are in. A
+    /// transaction that does not fit is skipped (and with it its descendants) and the next
+    /// one tried.
+    fn select(&self, max_bytes: usize) -> Vec<Txid> {
+        let mut missing: HashMap<Txid, usize> = HashMap::new();
+        let mut eligible = BinaryHeap::new();
+        for (txid, entry) in &self.entries {
+            if entry.parents.is_empty() {
+                eligible.push(entry.key(*txid));
+            } else {
+                missing.insert(*txid, entry.parents.len());
+            }
+        }
+        let mut room = max_bytes;
+        let mut selected = Vec::new();
+        while let Some(key) = eligible.pop() {
+            let Some(entry) = self.entries.get(&key.txid) else {
+                continue;
+            };
+            if entry.size > room {
+                continue;
+            }
+            room -= entry.size;
+            selected.push(key.txid);
+            for child in &entry.children {
+                if let Some(count) = missing.get_mut(child) {
+                    *count = count.saturating_sub(1);
+                    if *count == 0 {
+                        if let Some(c) = self.entries.get(child) {
+                            eligible.push(c.key(*child));
+                        }
+                    }
+                }
+            }
+        }
+        selected
+    }
+
+    /// Transactions for a block with at most `max_bytes` of non-coinbase transactions, each
+    /// with its fee, in the order they must appear: by fee rate, highest first, parents
+    /// always before children.
+    pub fn block_template(&self, max_bytes: usize) -> Vec<(Transaction, Amount)> {
+        self.select(max_bytes)
+            .into_iter()
+            .filter_map(|txid| self.entries.get(&txid).map(|e| (e.tx.clone(), e.fee)))
+            .collect()
+    }
+
+    // ---- queries -------------------------------------------------------------------
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Sum of the encoded sizes of the pool's transactions.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub fn contains(&self, txid: &Txid) -> bool {
+        self.entries.contains_key(txid)
+    }
+
+    pub fn get(&self, txid: &Txid) -> Option<&Transaction> {
+        self.entries.get(txid).map(|e| &e.tx)
+    }
+
+    pub fn fee(&self, txid: &Txid) -> Option<Amount> {
+        self.entries.get(txid).map(|e| e.fee)
+    }
+
+    /// The fee rate of a pool transaction.
+    pub fn fee_rate(&self, txid: &Txid) -> Option<FeeRate> {
+        self.entries.get(txid).map(|e| FeeRate::new(e.fee, e.size))
+    }
+
+    /// Every pool txid, highest fee rate first (equal rates: oldest first). Not the mining
+    /// order, which also keeps parents first (see [`Mempool::block_template`]).
+    pub fn txids_by_fee_rate(&self) -> Vec<Txid> {
+        self.by_rate.iter().rev().map(|k| k.txid).collect()
+    }
+
+    /// The pool transaction spending `outpoint`, if any.
+    pub fn spender(&self, outpoint: &OutPoint) -> Option<Txid> {
+        self.spenders.get(outpoint).copied()
+    }
+
+    /// An output of a pool transaction, whether or not another pool transaction spends it
+    /// (ask [`Mempool::spender`]). Unconfirmed outputs are reported as non-coinbase with
+    /// height 0, since they have no height yet.
+    pub fn coin(&self, outpoint: &OutPoint) -> Option<Coin> {
+        let entry = self.entries.get(&outpoint.txid)?;
+        let output = entry.tx.outputs.get(outpoint.vout as usize)?;
+        Some(Coin {
+            output: *output,
+            height: Height::GENESIS,
+            coinbase: false,
+        })
+    }
+
+    /// The whole rate in base units per byte a transaction must pay to enter now: the
+    /// configured minimum while the pool has room for a largest-size transaction
+    /// (`max_tx_size`), otherwise the smallest whole rate strictly above the lowest rate
+    /// in the pool (what eviction requires to displace it), if that is higher.
+    pub fn min_fee_rate(&self) -> u64 {
+        let floor = self.config.min_fee_rate;
+        if self.bytes.saturating_add(self.config.max_tx_size) <= self.config.max_bytes {
+            return floor;
+        }
+        match self.by_rate.first() {
+            Some(lowest) => floor.max(lowest.rate.next_whole_rate()),
+            None => floor,
+        }
+    }
+
+    /// A whole rate in base units per byte that would put a transaction in the next block
+    /// of `max_block_bytes` of transactions: [`Mempool::min_fee_rate`] when the whole pool
+    /// fits in that block, otherwise the smallest whole rate strictly above the lowest rate
+    /// the block template takes (and at least the minimum).
+    pub fn recommended_fee_rate(&self, max_block_bytes: usize) -> u64 {
+        let selected = self.select(max_block_bytes);
+        let floor = self.min_fee_rate();
+        if selected.len() == self.entries.len() {
+            return floor;
+        }
+        selected
+            .iter()
+            .filter_map(|t| self.fee_rate(t))
+            .min()
+            .map_or(floor, |lowest| floor.max(lowest.next_whole_rate()))
+    }
+
+    /// The pool's effect on an address's balance, in base units: plus what pool
+    /// transactions pay to it, minus the value of its coins that pool transactions spend.
+    /// A spent coin is looked up among pool outputs, then in `chain` (the confirmed UTXO
+    /// set at the tip).
+    pub fn address_delta(&self, address: &PubkeyHash, chain: &impl UtxoView) -> i128 {
+        let Some(txids) = self.by_address.get(address) else {
+            return 0;
+        };
+        let mut delta = 0i128;
+        for entry in txids.iter().filter_map(|t| self.entries.get(t)) {
+            for output in entry
+                .tx
+                .outputs
+                .iter()
+                .filter(|o| o.pubkey_hash == *address)
+            {
+                delta += i128::from(output.value.to_base_units());
+            }
+            for input in &entry.tx.inputs {
+                let coin = self.coin(&input.prev).or_else(|| chain.coin(&input.prev));
+                if let Some(coin) = coin.filter(|c| c.output.pubkey_hash == *address) {
+                    delta -= i128::from(coin.output.value.to_base_units());
+                }
+            }
+        }
+        delta
+    }
+
+    /// Pool transactions paying to or spending from an address, oldest first.
+    pub fn transactions_for(&self, address: &PubkeyHash) -> Vec<Txid> {
+        let Some(txids) = self.by_address.get(address) else {
+            return Vec::new();
+        };
+        let mut found: Vec<(u64, Txid)> = txids
+            .iter()
+            .filter_map(|t| self.entries.get(t).map(|e| (e.seq, *t)))
+            .collect();
+        found.sort_unstable();
+        found.into_iter().map(|(_, t)| t).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,702 @@
+//! Mempool policy tests over a tiny network with a premine to test keys and a `HashMap`
+//! as the confirmed UTXO set.
+
+use super::*;
+use crate::consensus::{Network, NetworkParams};
+use crate::primitives::{Header, SecretKey, Signature, Target, TxIn, TxOut, COIN};
+
+/// Premined outputs per key, each `PREMINE` coins.
+const OUTPUTS_PER_KEY: u32 = 4;
+const PREMINE: u64 = 10 * COIN;
+const MATURITY: u64 = 2;
+const NEXT: Height = Height(10);
+
+fn key(n: u8) -> SecretKey {
+    SecretKey::from_bytes(&[n; 32]).expect("a valid test key")
+}
+
+fn pkh(n: u8) -> PubkeyHash {
+    key(n).public_key().pubkey_hash()
+}
+
+fn units(u: u64) -> Amount {
+    Amount::from_base_units(u).expect("in range")
+}
+
+struct Fixture {
+    net: Network,
+    chain: HashMap<OutPoint, Coin>,
+    sigs: SigCache,
+}
+
+impl Fixture {
+    /// Keys 1-3 each own `OUTPUTS_PER_KEY` premined coins of `PREMINE`, mature at `NEXT`.
+    fn new() -> Fixture {
+        let params = NetworkParams {
+            coinbase_maturity: MATURITY,
+            pow_limit: Target::with_leading_zeros(1),
+            ..Network::devnet().params
+        };
+        let premine: Vec<TxOut> = (1..=3u8)
+            .flat_map(|k| {
+                (0..OUTPUTS_PER_KEY).map(move |_| TxOut {
+                    value: units(PREMINE),
+                    pubkey_hash: pkh(k),
+                })
+            })
+            .collect();
+        let net = Network::create(params, premine, 1_800_000_000).expect("valid test network");
+        let coinbase = &net.genesis.transactions[0];
+        let txid = coinbase.txid();
+        let chain = coinbase
+            .outputs
+            .iter()
+            .enumerate()
+            .map(|(vout, output)| {
+                (
+                    OutPoint {
+                        txid,
+                        vout: vout as u32,
+                    },
+                    Coin {
+                        output: *output,
+                        height: Height::GENESIS,
+                        coinbase: true,
+                    },
+                )
+            })
+            .collect();
+        Fixture {
+            net,
+            chain,
+            sigs: SigCache::new(1000),
+        }
+    }
+
+    /// Premined output `i` of key `k`.
+    fn premined(&self, k: u8, i: u32) -> OutPoint {
+        OutPoint {
+            txid: self.net.genesis.transactions[0].txid(),
+            vout: u32::from(k - 1) * OUTPUTS_PER_KEY + i,
+        }
+    }
+
+    /// A transaction spending `inputs` (each signed by its key) paying `outputs`.
+    fn tx(&self, inputs: &[(OutPoint, u8)], outputs: &[(u8, u64)]) -> Transaction {
+        self.tx_locked(inputs, outputs, 0)
+    }
+
+    fn tx_locked(
+        &self,
+        inputs: &[(OutPoint, u8)],
+        outputs: &[(u8, u64)],
+        lock_time: u32,
+    ) -> Transaction {
+        let mut tx = Transaction {
+            version: 1,
+            inputs: inputs
+                .iter()
+                .map(|(prev, k)| TxIn {
+                    prev: *prev,
+                    pubkey: key(*k).public_key(),
+                    signature: Signature([0; 64]),
+                })
+                .collect(),
+            outputs: outputs
+                .iter()
+                .map(|(k, v)| TxOut {
+                    value: units(*v),
+                    pubkey_hash: pkh(*k),
+                })
+                .collect(),
+            lock_time,
+        };
+        let sighash = tx.sighash(&self.net.genesis_hash);
+        for (input, (_, k)) in tx.inputs.iter_mut().zip(inputs) {
+            input.signature = key(*k).sign(&sighash);
+        }
+        tx
+    }
+
+    /// One input of `value` owned by key `k` at `prev`, paying `value - fee` to key `to`.
+    fn pay(&self, prev: OutPoint, k: u8, value: u64, fee: u64, to: u8) -> Transaction {
+        self.tx(&[(prev, k)], &[(to, value - fee)])
+    }
+
+    fn accept(&self, pool: &mut Mempool, tx: &Transaction) -> Result<Accepted, MempoolError> {
+        self.accept_at(pool, tx, NEXT)
+    }
+
+    fn accept_at(
+        &self,
+        pool: &mut Mempool,
+        tx: &Transaction,
+        height: Height,
+    ) -> Result<Accepted, MempoolError> {
+        pool.accept(
+            tx.clone(),
+            &self.chain,
+            height,
+            &self.net.params,
+            &self.net.genesis_hash,
+            &self.sigs,
+        )
+    }
+
+    fn code(&self, pool: &mut Mempool, tx: &Transaction) -> &'static str {
+        match self.accept(pool, tx) {
+            Ok(_) => "ok",
+            Err(e) => e.code(),
+        }
+    }
+}
+
+/// One input, one output.
+const SIZE_1_1: u64 = 177;
+
+fn block(txs: Vec<Transaction>) -> Block {
+    let mut transactions = vec![Transaction::coinbase(
+        NEXT.get() as u32,
+        vec![TxOut {
+            value: units(COIN),
+            pubkey_hash: pkh(9),
+        }],
+    )];
+    transactions.extend(txs);
+    Block {
+        header: Header {
+            version: 1,
+            height: NEXT,
+            prev_hash: BlockHash::default(),
+            merkle_root: Default::default(),
+            timestamp: 0,
+            target: Target::with_leading_zeros(1),
+            nonce: 0,
+        },
+        transactions,
+    }
+}
+
+#[test]
+fn accepts_then_reports_already_known() {
+    let f = Fixture::new();
+    let mut pool = Mempool::default();
+    let tx = f.pay(f.premined(1, 0), 1, PREMINE, 1000, 2);
+    assert_eq!(tx.size() as u64, SIZE_1_1);
+    let txid = tx.txid();
+    let first = f.accept(&mut pool, &tx).expect("valid");
+    assert_eq!(
+        first,
+        Accepted {
+            txid,
+            fee: units(1000),
+            already_known: false,
+            evicted: vec![],
+        }
+    );
+    assert_eq!((pool.len(), pool.bytes()), (1, tx.size()));
+    assert!(pool.contains(&txid));
+    assert_eq!(pool.get(&txid), Some(&tx));
+    assert_eq!(pool.fee(&txid), Some(units(1000)));
+    assert_eq!(pool.spender(&f.premined(1, 0)), Some(txid));
+    let again = f.accept(&mut pool, &tx).expect("idempotent");
+    assert!(again.already_known);
+    assert_eq!(again.fee, units(1000));
+    assert_eq!((pool.len(), pool.bytes()), (1, tx.size()));
+}
+
+#[test]
+fn each_rejection_has_its_code() {
+    let f = Fixture::new();
+    let mut pool = Mempool::new(MempoolConfig {
+        max_tx_size: 300,
+        ..MempoolConfig::default()
+    });
+    let coinbase = Transaction::coinbase(
+        3,
+        vec![TxOut {
+            value: units(1),
+            pubkey_hash: pkh(1),
+        }],
+    );
+    assert_eq!(f.code(&mut pool, &coinbase), "coinbase-not-allowed");
+
+    let inputs: Vec<_> = (0..3).map(|i| (f.premined(1, i), 1)).collect();
+    let large = f.tx(&inputs, &[(2, 3 * PREMINE - 10_000)]);
+    assert!(large.size() > 300);
+    assert_eq!(f.code(&mut pool, &large), "tx-too-large");
+
+    // Fee one unit below one per byte.
+    let cheap = f.pay(f.premined(1, 0), 1, PREMINE, SIZE_1_1 - 1, 2);
+    let err = f
+        .accept(&mut pool, &cheap)
+        .expect_err("below the minimum rate");
+    assert_eq!(err.code(), "fee-too-low");
+    assert!(err.to_string().contains("minimum fee rate of 1"));
+    // Exactly one per byte is enough.
+    let exact = f.pay(f.premined(1, 0), 1, PREMINE, SIZE_1_1, 2);
+    assert_eq!(f.code(&mut pool, &exact), "ok");
+
+    let mut bad_sig = f.pay(f.premined(1, 1), 1, PREMINE, 1000, 2);
+    bad_sig.inputs[0].signature = key(1).sign(&Default::default());
+    assert_eq!(f.code(&mut pool, &bad_sig), "bad-signature");
+
+    let wrong_key = f.tx(&[(f.premined(1, 1), 2)], &[(2, PREMINE - 1000)]);
+    assert_eq!(f.code(&mut pool, &wrong_key), "pubkey-mismatch");
+
+    let unknown = OutPoint {
+        txid: Txid([7; 32]),
+        vout: 0,
+    };
+    assert_eq!(
+        f.code(&mut pool, &f.pay(unknown, 1, PREMINE, 1000, 2)),
+        "missing-input"
+    );
+
+    let overspend = f.pay(f.premined(1, 1), 1, PREMINE + 1000, 0, 2);
+    assert_eq!(f.code(&mut pool, &overspend), "outputs-exceed-inputs");
+
+    // The premine is a coinbase at height 0: immature below height MATURITY.
+    let early = f.pay(f.premined(1, 1), 1, PREMINE, 1000, 2);
+    let err = f
+        .accept_at(&mut pool, &early, Height(MATURITY - 1))
+        .expect_err("immature");
+    assert_eq!(err.code(), "immature-coinbase");
+
+    let locked = f.tx_locked(
+        &[(f.premined(1, 1), 1)],
+        &[(2, PREMINE - 1000)],
+        NEXT.get() as u32 + 1,
+    );
+    assert_eq!(f.code(&mut pool, &locked), "non-final");
+
+    assert_eq!(pool.len(), 1, "only the exact-fee transaction got in");
+}
+
+#[test]
+fn conflicts_with_the_pool_are_refused() {
+    let f = Fixture::new();
+    let mut pool = Mempool::default();
+    let first = f.pay(f.premined(1, 0), 1, PREMINE, 1000, 2);
+    f.accept(&mut pool, &first).expect("valid");
+    // Pays more, still refused: no replacement.
+    let second = f.pay(f.premined(1, 0), 1, PREMINE, 50_000, 3);
+    let err = f.accept(&mut pool, &second).expect_err("conflict");
+    assert_eq!(err.code(), "double-spend");
+    assert_eq!(
+        err,
+        MempoolError::DoubleSpend {
+            outpoint: f.premined(1, 0),
+            by: first.txid(),
+        }
+    );
+    assert!(!pool.contains(&second.txid()));
+    // Spending the pool transaction's output twice is a conflict too.
+    let out = OutPoint {
+        txid: first.txid(),
+        vout: 0,
+    };
+    let child = f.pay(out, 2, PREMINE - 1000, 1000, 3);
+    f.accept(&mut pool, &child)
+        .expect("spends an unconfirmed parent");
+    let other = f.pay(out, 2, PREMINE - 1000, 2000, 1);
+    assert_eq!(f.code(&mut pool, &other), "double-spend");
+}
+
+#[test]
+fn unconfirmed_chain_is_templated_parents_first() {
+    let f = Fixture::new();
+    let mut pool = Mempool::default();
+    // a (rate ~1) -> b (rate ~2) -> c (rate ~100); d independent at rate ~10.
+    let a = f.pay(f.premined(1, 0), 1, PREMINE, SIZE_1_1, 2);
+    let a_out = OutPoint {
+        txid: a.txid(),
+        vout: 0,
+    };
+    let b = f.pay(a_out, 2, PREMINE - SIZE_1_1, 2 * SIZE_1_1, 3);
+    let b_out = OutPoint {
+        txid: b.txid(),
+        vout: 0,
+    };
+    let c = f.pay(b_out, 3, PREMINE - 3 * SIZE_1_1, 100 * SIZE_1_1, 1);
+    let d = f.pay(f.premined(2, 0), 2, PREMINE, 10 * SIZE_1_1, 3);
+    // A child cannot come before its parent.
+    assert_eq!(f.code(&mut pool, &b), "missing-input");
+    for tx in [&a, &b, &c, &d] {
+        f.accept(&mut pool, tx).expect("valid");
+    }
+    assert_eq!(
+        pool.txids_by_fee_rate(),
+        vec![c.txid(), d.txid(), b.txid(), a.txid()]
+    );
+    let template = pool.block_template(1_000_000);
+    let order: Vec<Txid> = template.iter().map(|(tx, _)| tx.txid()).collect();
+    assert_eq!(order, vec![d.txid(), a.txid(), b.txid(), c.txid()]);
+    let fees: Vec<u64> = template
+        .iter()
+        .map(|(_, fee)| fee.to_base_units())
+        .collect();
+    assert_eq!(
+        fees,
+        vec![10 * SIZE_1_1, SIZE_1_1, 2 * SIZE_1_1, 100 * SIZE_1_1]
+    );
+    // Room for two: d, then a; b and c wait for a later block.
+    let small = pool.block_template(2 * SIZE_1_1 as usize);
+    let order: Vec<Txid> = small.iter().map(|(tx, _)| tx.txid()).collect();
+    assert_eq!(order, vec![d.txid(), a.txid()]);
+    // Room for one: d, never a child without its parent.
+    let one = pool.block_template(SIZE_1_1 as usize);
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].0.txid(), d.txid());
+}
+
+#[test]
+fn fee_rate_order_is_exact() {
+    let f = Fixture::new();
+    let mut pool = Mempool::default();
+    // Rates 1000/177 vs 1130/205 (two outputs): 5.649.. vs 5.512..
+    let one_out = f.pay(f.premined(1, 0), 1, PREMINE, 1000, 2);
+    let two_out = f.tx(
+        &[(f.premined(1, 1), 1)],
+        &[(2, 1000), (3, PREMINE - 1000 - 1130)],
+    );
+    assert_eq!(two_out.size(), 205);
+    // Same rate as one_out but later: ties go to the older.
+    let tie = f.pay(f.premined(2, 0), 2, PREMINE, 1000, 3);
+    let top = f.pay(f.premined(3, 0), 3, PREMINE, 5000, 1);
+    for tx in [&two_out, &one_out, &tie, &top] {
+        f.accept(&mut pool, tx).expect("valid");
+    }
+    assert_eq!(
+        pool.txids_by_fee_rate(),
+        vec![top.txid(), one_out.txid(), tie.txid(), two_out.txid()]
+    );
+    assert!(FeeRate::new(units(1), 2) == FeeRate::new(units(2), 4));
+    assert!(FeeRate::new(units(1000), 177) > FeeRate::new(units(1130), 205));
+    assert!(FeeRate::new(Amount::MAX, usize::MAX) < FeeRate::new(units(1), 1));
+}
+
+#[test]
+fn full_pool_evicts_lowest_rate_with_descendants() {
+    let f = Fixture::new();
+    let size = SIZE_1_1 as usize;
+    let mut pool = Mempool::new(MempoolConfig {
+        max_bytes: 3 * size,
+        min_fee_rate: 1,
+        max_tx_size: size,
+    });
+    // low (rate 1) with a high-rate child, and mid (rate 5): the pool is full.
+    let low = f.pay(f.premined(1, 0), 1, PREMINE, SIZE_1_1, 2);
+    let low_out = OutPoint {
+        txid: low.txid(),
+        vout: 0,
+    };
+    let child = f.pay(low_out, 2, PREMINE - SIZE_1_1, 50 * SIZE_1_1, 3);
+    let mid = f.pay(f.premined(2, 0), 2, PREMINE, 5 * SIZE_1_1, 3);
+    for tx in [&low, &child, &mid] {
+        f.accept(&mut pool, tx).expect("room");
+    }
+    assert_eq!(pool.bytes(), 3 * size);
+    // Entering now needs more than the lowest rate (1 per byte).
+    assert_eq!(pool.min_fee_rate(), 2);
+
+    // Rate 1 is not above the lowest: refused, nothing evicted.
+    let poor = f.pay(f.premined(3, 0), 3, PREMINE, SIZE_1_1, 1);
+    let err = f.accept(&mut pool, &poor).expect_err("full");
+    assert_eq!(err.code(), "mempool-full");
+    assert!(err.to_string().contains("about 2 base units per byte"));
+    assert_eq!(pool.len(), 3);
+
+    // Rate 3 displaces low and, with it, its child (which paid 50 per byte).
+    let newcomer = f.pay(f.premined(3, 0), 3, PREMINE, 3 * SIZE_1_1, 1);
+    let accepted = f.accept(&mut pool, &newcomer).expect("evicts");
+    assert_eq!(accepted.evicted, vec![low.txid(), child.txid()]);
+    assert!(!pool.contains(&low.txid()) && !pool.contains(&child.txid()));
+    assert_eq!(pool.spender(&f.premined(1, 0)), None);
+    assert_eq!(pool.spender(&low_out), None);
+    assert_eq!(pool.len(), 2);
+    assert_eq!(pool.bytes(), 2 * size);
+    // With room for a largest transaction again, the configured minimum applies.
+    assert_eq!(pool.min_fee_rate(), 1);
+
+    // Fill it: the lowest rate is now the newcomer's 3.
+    let filler = f.pay(f.premined(3, 1), 3, PREMINE, 4 * SIZE_1_1, 1);
+    f.accept(&mut pool, &filler).expect("room");
+    assert_eq!(pool.min_fee_rate(), 4);
+    // An equal rate does not displace it.
+    let equal = f.pay(f.premined(3, 2), 3, PREMINE, 3 * SIZE_1_1, 1);
+    assert_eq!(f.code(&mut pool, &equal), "mempool-full");
+    // The advertised entry rate does.
+    let enough = f.pay(f.premined(3, 2), 3, PREMINE, 4 * SIZE_1_1, 1);
+    let accepted = f
+        .accept(&mut pool, &enough)
+        .expect("evicts the rate-3 newcomer");
+    assert_eq!(accepted.evicted, vec![newcomer.txid()]);
+    assert_eq!(pool.len(), 3);
+    assert_eq!(pool.bytes(), 3 * size);
+}
+
+#[test]
+fn eviction_never_takes_the_newcomers_own_parent() {
+    let f = Fixture::new();
+    let size = SIZE_1_1 as usize;
+    let mut pool = Mempool::new(MempoolConfig {
+        max_bytes: size,
+        min_fee_rate: 1,
+        max_tx_size: size,
+    });
+    let parent = f.pay(f.premined(1, 0), 1, PREMINE, SIZE_1_1, 2);
+    f.accept(&mut pool, &parent).expect("room");
+    let out = OutPoint {
+        txid: parent.txid(),
+        vout: 0,
+    };
+    let child = f.pay(out, 2, PREMINE - SIZE_1_1, 10 * SIZE_1_1, 3);
+    assert_eq!(f.code(&mut pool, &child), "mempool-full");
+    assert!(pool.contains(&parent.txid()));
+}
+
+#[test]
+fn block_removes_confirmed_and_conflicting_with_descendants() {
+    let f = Fixture::new();
+    let mut pool = Mempool::default();
+    let a = f.pay(f.premined(1, 0), 1, PREMINE, 1000, 2);
+    let a_out = OutPoint {
+        txid: a.txid(),
+        vout: 0,
+    };
+    let b = f.pay(a_out, 2, PREMINE - 1000, 1000, 3);
+    let x = f.pay(f.premined(2, 0), 2, PREMINE, 1000, 3);
+    let x_out = OutPoint {
+        txid: x.txid(),
+        vout: 0,
+    };
+    let xc = f.pay(x_out, 3, PREMINE - 1000, 1000, 1);
+    let unrelated = f.pay(f.premined(3, 0), 3, PREMINE, 1000, 1);
+    for tx in [&a, &b, &x, &xc, &unrelated] {
+        f.accept(&mut pool, tx).expect("valid");
+    }
+    // The block confirms a and spends x's input differently.
+    let y = f.pay(f.premined(2, 0), 2, PREMINE, 2000, 1);
+    let conflicts = pool.remove_for_block(&block(vec![a.clone(), y]));
+    assert_eq!(conflicts, vec![x.txid(), xc.txid()]);
+    assert!(!pool.contains(&a.txid()));
+    assert!(pool.contains(&b.txid()) && pool.contains(&unrelated.txid()));
+    assert_eq!(pool.len(), 2);
+    assert_eq!(pool.bytes(), b.size() + unrelated.size());
+    // b's parent is confirmed now: b alone is minable.
+    let template = pool.block_template(b.size());
+    assert_eq!(template.len(), 1);
+    assert_eq!(template[0].0.txid(), b.txid());
+    assert_eq!(pool.spender(&f.premined(2, 0)), None);
+}
+
+#[test]
+fn reorg_readmits_valid_and_revalidate_drops_invalid() {
+    let mut f = Fixture::new();
+    let mut pool = Mempool::default();
+    // Transactions of a disconnected block: a and its child b are still valid on the new
+    // chain; gone spends an output the new chain no longer has.
+    let a = f.pay(f.premined(1, 0), 1, PREMINE, 1000, 2);
+    let b = f.pay(
+        OutPoint {
+            txid: a.txid(),
+            vout: 0,
+        },
+        2,
+        PREMINE - 1000,
+        1000,
+        3,
+    );
+    let gone_out = OutPoint {
+        txid: Txid([9; 32]),
+        vout: 0,
+    };
+    let gone = f.pay(gone_out, 1, PREMINE, 1000, 2);
+
+    // A pool transaction spending a coinbase output created at height 8 on the old chain:
+    // mature at 10, and its child.
+    let young = OutPoint {
+        txid: Txid([8; 32]),
+        vout: 0,
+    };
+    f.chain.insert(
+        young,
+        Coin {
+            output: TxOut {
+                value: units(PREMINE),
+                pubkey_hash: pkh(3),
+            },
+            height: Height(8),
+            coinbase: true,
+        },
+    );
+    let spends_young = f.pay(young, 3, PREMINE, 1000, 1);
+    let grandchild = f.pay(
+        OutPoint {
+            txid: spends_young.txid(),
+            vout: 0,
+        },
+        1,
+        PREMINE - 1000,
+        1000,
+        2,
+    );
+    let steady = f.pay(f.premined(3, 0), 3, PREMINE, 1000, 1);
+    for tx in [&spends_young, &grandchild, &steady] {
+        f.accept(&mut pool, tx).expect("valid on the old chain");
+    }
+
+    // The new chain: its coinbase at (8,0) is now at height 9, immature at NEXT.
+    f.chain.insert(
+        young,
+        Coin {
+            output: TxOut {
+                value: units(PREMINE),
+                pubkey_hash: pkh(3),
+            },
+            height: Height(9),
+            coinbase: true,
+        },
+    );
+    let readmitted = pool.reinsert_after_reorg(
+        vec![a.clone(), b.clone(), gone],
+        &f.chain,
+        NEXT,
+        &f.net.params,
+        &f.net.genesis_hash,
+        &f.sigs,
+    );
+    assert_eq!(readmitted, vec![a.txid(), b.txid()]);
+    assert!(!pool.contains(&spends_young.txid()));
+    assert!(!pool.contains(&grandchild.txid()));
+    assert!(pool.contains(&steady.txid()));
+    assert_eq!(pool.len(), 3);
+
+    // A later tip makes the premine output a spends disappear: a and b go.
+    f.chain.remove(&f.premined(1, 0));
+    let removed = pool.revalidate(&f.chain, Height(11), &f.net.params);
+    assert_eq!(removed, vec![a.txid(), b.txid()]);
+    assert_eq!(pool.len(), 1);
+    assert_eq!(pool.bytes(), steady.size());
+}
+
+#[test]
+fn reinserted_parent_links_to_children_admitted_meanwhile() {
+    let mut f = Fixture::new();
+    let mut pool = Mempool::default();
+    // p was confirmed; c, spending p's output, entered the pool then.
+    let p = f.pay(f.premined(1, 0), 1, PREMINE, 1000, 2);
+    let p_out = OutPoint {
+        txid: p.txid(),
+        vout: 0,
+    };
+    let confirmed = f.chain.remove(&f.premined(1, 0)).expect("premined");
+    f.chain.insert(
+        p_out,
+        Coin {
+            output: p.outputs[0],
+            height: Height(9),
+            coinbase: false,
+        },
+    );
+    let c = f.pay(p_out, 2, PREMINE - 1000, 1000, 3);
+    f.accept(&mut pool, &c).expect("valid");
+    // p's block is disconnected: the chain has the premine output again, not p's.
+    f.chain.remove(&p_out);
+    f.chain.insert(f.premined(1, 0), confirmed);
+    let readmitted = pool.reinsert_after_reorg(
+        vec![p.clone()],
+        &f.chain,
+        Height(9),
+        &f.net.params,
+        &f.net.genesis_hash,
+        &f.sigs,
+    );
+    assert_eq!(readmitted, vec![p.txid()]);
+    assert!(
+        pool.contains(&c.txid()),
+        "c is valid on top of p in the pool"
+    );
+    let order: Vec<Txid> = pool
+        .block_template(1_000_000)
+        .iter()
+        .map(|(tx, _)| tx.txid())
+        .collect();
+    assert_eq!(order, vec![p.txid(), c.txid()]);
+    // Removing p (e.g. conflict) takes c along.
+    let conflict = f.pay(f.premined(1, 0), 1, PREMINE, 5000, 3);
+    assert_eq!(
+        pool.remove_for_block(&block(vec![conflict])),
+        vec![p.txid(), c.txid()]
+    );
+    assert!(pool.is_empty());
+}
+
+#[test]
+fn signature_cache_is_filled_on_success_only() {
+    let f = Fixture::new();
+    let mut pool = Mempool::default();
+    let good = f.pay(f.premined(1, 0), 1, PREMINE, 1000, 2);
+    let mut bad = f.pay(f.premined(1, 1), 1, PREMINE, 1000, 2);
+    bad.inputs[0].signature = key(2).sign(&bad.sighash(&f.net.genesis_hash));
+    f.accept(&mut pool, &good).expect("valid");
+    assert_eq!(f.code(&mut pool, &bad), "bad-signature");
+    assert!(f.sigs.contains(&good.txid()));
+    assert!(!f.sigs.contains(&bad.txid()));
+    assert_eq!(f.sigs.len(), 1);
+}
+
+#[test]
+fn address_delta_counts_pool_outputs_and_spends() {
+    let f = Fixture::new();
+    let mut pool = Mempool::default();
+    // Key 1 pays 3 coins to key 2, 6.99999 back to itself.
+    let pay = f.tx(
+        &[(f.premined(1, 0), 1)],
+        &[(2, 3 * COIN), (1, 7 * COIN - 1000)],
+    );
+    f.accept(&mut pool, &pay).expect("valid");
+    assert_eq!(
+        pool.address_delta(&pkh(1), &f.chain),
+        -3 * i128::from(COIN) - 1000
+    );
+    assert_eq!(pool.address_delta(&pkh(2), &f.chain), 3 * i128::from(COIN));
+    assert_eq!(pool.address_delta(&pkh(3), &f.chain), 0);
+    // Key 2 spends its unconfirmed 3 coins to key 3: found among pool outputs.
+    let out = OutPoint {
+        txid: pay.txid(),
+        vout: 0,
+    };
+    let on = f.pay(out, 2, 3 * COIN, 1000, 3);
+    f.accept(&mut pool, &on).expect("valid");
+    assert_eq!(pool.address_delta(&pkh(2), &f.chain), 0);
+    assert_eq!(
+        pool.address_delta(&pkh(3), &f.chain),
+        3 * i128::from(COIN) - 1000
+    );
+    assert_eq!(pool.transactions_for(&pkh(2)), vec![pay.txid(), on.txid()]);
+    assert_eq!(pool.transactions_for(&pkh(3)), vec![on.txid()]);
+    assert_eq!(
+        pool.coin(&out).map(|c| c.output.value),
+        Some(units(3 * COIN))
+    );
+    assert_eq!(pool.spender(&out), Some(on.txid()));
+}
+
+#[test]
+fn recommended_fee_rate_follows_the_next_block() {
+    let f = Fixture::new();
+    let mut pool = Mempool::default();
+    assert_eq!(pool.recommended_fee_rate(1_000_000), 1);
+    let high = f.pay(f.premined(1, 0), 1, PREMINE, 20 * SIZE_1_1, 2);
+    let mid = f.pay(f.premined(2, 0), 2, PREMINE, 7 * SIZE_1_1 + 3, 3);
+    let low = f.pay(f.premined(3, 0), 3, PREMINE, 2 * SIZE_1_1, 1);
+    for tx in [&high, &mid, &low] {
+        f.accept(&mut pool, tx).expect("valid");
+    }
+    // Everything fits: the minimum.
+    assert_eq!(pool.recommended_fee_rate(1_000_000), 1);
+    // Room for two: just above mid's rate of 7 and a bit.
+    assert_eq!(pool.recommended_fee_rate(2 * SIZE_1_1 as usize), 8);
+}

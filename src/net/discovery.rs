@@ -1,0 +1,143 @@
+//! Finding peers: `--peer` addresses, seed servers (register, then ask for nodes), and
+//! the peers of our peers (`GET /nodes`), up to `--max-peers`. Each candidate is probed
+//! (`GET /info`, same genesis hash) before it is added, and then told about us
+//! (`POST /nodes`).
+
+use super::{PeerInfo, PeerSummary};
+use crate::node::Node;
+use serde_json::json;
+use std::sync::Arc;
+
+/// Why a candidate peer was not added.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("{0} did not answer GET /info: {1}")]
+    Unreachable(String, String),
+    #[error("{address} is on another network (genesis {theirs}, ours {ours})")]
+    WrongNetwork {
+        address: String,
+        theirs: String,
+        ours: String,
+    },
+}
+
+impl crate::error::ErrorCode for ProbeError {
+    fn code(&self) -> &'static str {
+        match self {
+            ProbeError::Unreachable(..) => "unreachable",
+            ProbeError::WrongNetwork { .. } => "wrong-network",
+        }
+    }
+}
+
+/// Probes `address` and returns its `/info` if it is a node of our network.
+pub async fn probe_peer(node: &Node, address: &str) -> Result<PeerInfo, ProbeError> {
+    let url = format!("http://{address}/info");
+    let info: PeerInfo = node
+        .peers
+        .client()
+        .get_json(&url, node.config.peer_timeout)
+        .await
+        .map_err(|e| ProbeError::Unreachable(address.to_string(), e.to_string()))?;
+    let ours = node.network().genesis_hash.to_hex();
+    if info.genesis_hash != ours {
+        return Err(ProbeError::WrongNetwork {
+            address: address.to_string(),
+            theirs: info.genesis_hash,
+            ours,
+        });
+    }
+    Ok(info)
+}
+
+fn own_address(node: &Node) -> String {
+    node.config.public_address.clone().unwrap_or_default()
+}
+
+/// Probes and adds a candidate, then announces ourselves to it. `true` when added.
+pub async fn try_add_peer(node: &Arc<Node>, address: &str) -> bool {
+    if address == own_address(node) || node.peers.contains(address) || node.peers.is_full() {
+        return false;
+    }
+    match probe_peer(node, address).await {
+        Ok(info) => {
+            if !node.peers.add(address, info.height) {
+                return false;
+            }
+            let body = json!({ "address": own_address(node) });
+            let url = format!("http://{address}/nodes");
+            if let Err(e) = node
+                .peers
+                .client()
+                .post_json::<_, serde_json::Value>(&url, &body, node.config.peer_timeout)
+                .await
+            {
+                tracing::debug!(peer = %address, error = %e, "peer did not take our announcement");
+            }
+            true
+        }
+        Err(e) => {
+            tracing::debug!(candidate = %address, error = %e, "candidate peer refused");
+            false
+        }
+    }
+}
+
+/// One round: configured peers, seeds, then peers' peers.
+pub async fn discover(node: &Arc<Node>) {
+    for peer in node.config.peers.clone() {
+        try_add_peer(node, &peer).await;
+    }
+    let client = node.peers.client().clone();
+    let timeout = node.config.peer_timeout;
+    for seed in node.config.seeds.clone() {
+        let seed = seed.trim_end_matches('/');
+        let body = json!({ "address": own_address(node) });
+        if let Err(e) = client
+            .post_json::<_, serde_json::Value>(&format!("{seed}/nodes"), &body, timeout)
+            .await
+        {
+            tracing::warn!(%seed, error = %e, "seed registration failed");
+        }
+        match client
+            .get_json::<Vec<PeerSummary>>(&format!("{seed}/nodes?limit=100"), timeout)
+            .await
+        {
+            Ok(nodes) => {
+                for n in nodes {
+                    try_add_peer(node, &n.address).await;
+                }
+            }
+            Err(e) => tracing::warn!(%seed, error = %e, "seed did not list nodes"),
+        }
+    }
+    for peer in node.peers.addresses() {
+        if node.peers.is_full() {
+            break;
+        }
+        if let Ok(theirs) = client
+            .get_json::<Vec<PeerSummary>>(&format!("http://{peer}/nodes"), timeout)
+            .await
+        {
+            for n in theirs {
+                try_add_peer(node, &n.address).await;
+            }
+        }
+    }
+}
+
+/// Discovers at start and then every sync interval until shutdown.
+pub async fn discovery_loop(node: Arc<Node>, shutdown: impl std::future::Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    node.peers.set_timeout(node.config.peer_timeout);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return,
+            () = discover(&node) => {}
+        }
+        tokio::select! {
+            () = &mut shutdown => return,
+            () = tokio::time::sleep(node.config.sync_interval) => {}
+        }
+    }
+}

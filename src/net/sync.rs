@@ -1,0 +1,187 @@
+//! Sync by height: find the peer with the most chain work, find the fork point by
+//! comparing header hashes walking back exponentially, then fetch headers and blocks in
+//! batches and connect them.
+
+use super::PeerInfo;
+use crate::json::HeaderJson;
+use crate::node::Node;
+use crate::primitives::{Block, BlockHash, Decode, Height, Reader, Work, U256};
+use serde::Deserialize;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Blocks fetched per request (API.md: at most 500).
+pub const BLOCK_BATCH: u64 = 500;
+
+#[derive(Deserialize)]
+struct HeaderItem {
+    hash: String,
+    #[allow(dead_code)]
+    header: HeaderJson,
+}
+
+/// Resets the `syncing` flag when a sync round ends, however it ends.
+struct SyncingGuard<'a>(&'a Node);
+
+impl Drop for SyncingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.syncing.store(false, Ordering::SeqCst);
+    }
+}
+
+fn parse_work(hex: &str) -> Option<Work> {
+    U256::from_hex(hex).ok().map(Work)
+}
+
+/// The peer hash of the block at `height` on its active chain.
+async fn peer_hash_at(node: &Node, peer: &str, height: u64) -> Result<Option<BlockHash>, String> {
+    let url = format!("http://{peer}/headers?from={height}&limit=1");
+    let items: Vec<HeaderItem> = node
+        .peers
+        .client()
+        .get_json(&url, node.config.peer_timeout)
+        .await
+        .map_err(|e| e.to_string())?;
+    match items.first() {
+        Some(item) => BlockHash::from_hex(&item.hash)
+            .map(Some)
+            .map_err(|e| e.to_string()),
+        None => Ok(None),
+    }
+}
+
+/// The highest height at which our active chain and the peer's agree, found by walking
+/// back 1, 2, 4, 8, ... blocks from the lower of the two tips.
+async fn find_fork(node: &Node, peer: &str, peer_height: u64) -> Result<u64, String> {
+    let ours = node.chain().height().get();
+    let mut height = ours.min(peer_height);
+    let mut step = 1u64;
+    loop {
+        let theirs = peer_hash_at(node, peer, height).await?;
+        let mine = node.chain().block_hash_at(Height(height));
+        if theirs.is_some() && theirs == mine {
+            return Ok(height);
+        }
+        if height == 0 {
+            return Err("peer disagrees about genesis".into());
+        }
+        height = height.saturating_sub(step);
+        step = step.saturating_mul(2);
+    }
+}
+
+/// Picks the peer with the most chain work above ours, with its info.
+async fn best_peer(node: &Node) -> Option<(String, PeerInfo)> {
+    let ours = node.chain().tip_entry().chain_work;
+    let mut best: Option<(String, PeerInfo, Work)> = None;
+    for peer in node.peers.addresses() {
+        let url = format!("http://{peer}/info");
+        let Ok(info) = node
+            .peers
+            .client()
+            .get_json::<PeerInfo>(&url, node.config.peer_timeout)
+            .await
+        else {
+            continue;
+        };
+        node.peers.seen(&peer, info.height);
+        let Some(work) = parse_work(&info.chain_work) else {
+            continue;
+        };
+        if work > ours && best.as_ref().is_none_or(|(_, _, w)| work > *w) {
+            best = Some((peer, info, work));
+        }
+    }
+    best.map(|(p, i, _)| (p, i))
+}
+
+/// One sync round: catches up with the best peer if it has more work. Returns the number
+/// of blocks connected.
+pub async fn sync_once(node: &Arc<Node>) -> Result<u64, String> {
+    let Some((peer, info)) = best_peer(node).await else {
+        return Ok(0);
+    };
+    node.syncing.store(true, Ordering::SeqCst);
+    let _guard = SyncingGuard(node);
+    let fork = find_fork(node, &peer, info.height).await?;
+    let start_height = node.chain().height().get();
+    tracing::info!(%peer, fork, ours = start_height, target = info.height, "syncing");
+    let started = Instant::now();
+    let mut from = fork + 1;
+    let mut connected = 0u64;
+    while from <= info.height {
+        let limit = BLOCK_BATCH.min(info.height - from + 1);
+        let url = format!("http://{peer}/blocks?from={from}&limit={limit}");
+        let bytes = node
+            .peers
+            .client()
+            .get_bytes(&url, node.config.peer_timeout * 6)
+            .await
+            .map_err(|e| e.to_string())?;
+        let blocks =
+            decode_block_list(&bytes).map_err(|e| format!("bad block list from {peer}: {e}"))?;
+        if blocks.is_empty() {
+            break;
+        }
+        let count = blocks.len() as u64;
+        let n = node.clone();
+        let result = tokio::task::spawn_blocking(move || -> Result<(), String> {
+            for block in blocks {
+                if n.stopping.load(Ordering::Relaxed) {
+                    return Err("shutting down".into());
+                }
+                if n.chain().knows_block(&block.hash()) {
+                    continue;
+                }
+                n.submit_block(block, true).map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        result?;
+        connected += count;
+        from += count;
+        let elapsed = started.elapsed().as_secs_f64().max(1e-3);
+        tracing::info!(
+            height = %node.chain().height(),
+            target = info.height,
+            blocks_per_sec = format!("{:.1}", connected as f64 / elapsed),
+            "sync progress"
+        );
+    }
+    Ok(connected)
+}
+
+/// Decodes a binary `GET /blocks` answer: a `u32` count, then the blocks.
+pub fn decode_block_list(bytes: &[u8]) -> Result<Vec<Block>, crate::primitives::DecodeError> {
+    let mut r = Reader::new(bytes);
+    let count = r.read_count(Block::MIN_SIZE)?;
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        out.push(Block::decode_from(&mut r)?);
+    }
+    r.finish()?;
+    Ok(out)
+}
+
+/// Syncs at start, every sync interval, and whenever a pushed block had an unknown parent.
+pub async fn sync_loop(node: Arc<Node>, shutdown: impl std::future::Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return,
+            result = sync_once(&node) => match result {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(blocks = n, height = %node.chain().height(), "sync round done"),
+                Err(e) => tracing::warn!(error = %e, "sync round failed"),
+            },
+        }
+        tokio::select! {
+            () = &mut shutdown => return,
+            () = tokio::time::sleep(node.config.sync_interval) => {}
+            () = node.sync_wanted.notified() => {}
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! Node configuration, filled from the command line (or directly by tests).
+
+use crate::consensus::Network;
+use crate::http::ServerLimits;
+use crate::mempool::MempoolConfig;
+use crate::primitives::PubkeyHash;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    pub listen: SocketAddr,
+    /// `host:port` other nodes reach us at; the bound listen address when `None`.
+    pub public_address: Option<String>,
+    pub data_dir: PathBuf,
+    /// Seed server base URLs (`http://127.0.0.1:7000`).
+    pub seeds: Vec<String>,
+    /// Peers to connect to at start (`host:port`).
+    pub peers: Vec<String>,
+    pub network: Network,
+    /// Mine continuously, paying this key hash.
+    pub miner_address: Option<PubkeyHash>,
+    /// Enables `POST /mining/generate`.
+    pub allow_generate: bool,
+    pub max_peers: usize,
+    pub mempool: MempoolConfig,
+    /// How often to compare chains with peers and look for new peers.
+    pub sync_interval: Duration,
+    /// Time one request to a peer may take.
+    pub peer_timeout: Duration,
+    pub server: ServerLimits,
+    /// Largest request body accepted.
+    pub body_limit: usize,
+}
+
+impl NodeConfig {
+    /// Defaults for `network`, storing data in `data_dir`, listening on `listen`.
+    pub fn new(network: Network, data_dir: PathBuf, listen: SocketAddr) -> NodeConfig {
+        NodeConfig {
+            listen,
+            public_address: None,
+            data_dir,
+            seeds: Vec::new(),
+            peers: Vec::new(),
+            network,
+            miner_address: None,
+            allow_generate: false,
+            max_peers: 16,
+            mempool: MempoolConfig::default(),
+            sync_interval: Duration::from_secs(10),
+            peer_timeout: Duration::from_secs(10),
+            server: ServerLimits::default(),
+            body_limit: crate::http::DEFAULT_BODY_LIMIT,
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! The full node: wiring of chain state, mempool, miner, peers and the HTTP API.
+//!
+//! [`Node`] holds the shared state; the only paths that write chain state are
+//! [`Node::submit_block`] (blocks from the API, peers, sync and the miner) and the
+//! mempool updates it makes. Lock order is always chain, then mempool; neither lock is
+//! held across an `.await`.
+
+pub mod config;
+pub mod run;
+
+pub use config::NodeConfig;
+pub use run::{run, RunningNode};
+
+use crate::chain::{AcceptStatus, ChainError, ChainState, RedbStore};
+use crate::consensus::Network;
+use crate::error::ErrorCode;
+use crate::json::JsonError;
+use crate::mempool::{Mempool, MempoolError};
+use crate::miner;
+use crate::net::PeerSet;
+use crate::primitives::{Block, BlockHash, DecodeError, PubkeyHash, Transaction, Txid};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use tokio::sync::{watch, Notify};
+
+/// Why the node refused something.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    #[error(transparent)]
+    Mempool(#[from] MempoolError),
+    #[error(transparent)]
+    Json(#[from] JsonError),
+    #[error("malformed: {0}")]
+    Decode(#[from] DecodeError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ErrorCode for NodeError {
+    fn code(&self) -> &'static str {
+        match self {
+            NodeError::Chain(e) => e.code(),
+            NodeError::Mempool(e) => e.code(),
+            NodeError::Json(e) => e.code(),
+            NodeError::Decode(e) => e.code(),
+            NodeError::Internal(_) => "internal",
+        }
+    }
+}
+
+/// Local unix time in seconds.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Shared state of a running node.
+pub struct Node {
+    pub config: NodeConfig,
+    chain: RwLock<ChainState<RedbStore>>,
+    mempool: Mutex<Mempool>,
+    pub peers: PeerSet,
+    /// The active tip; miners and sync watch it.
+    tip: watch::Sender<BlockHash>,
+    /// Bumped on every tip change, so a running nonce search knows it is stale.
+    tip_generation: AtomicU64,
+    pub syncing: AtomicBool,
+    /// Wakes the sync task early (a pushed block had an unknown parent).
+    pub sync_wanted: Notify,
+    /// Set once shutdown starts: long CPU work (mining) gives up.
+    pub stopping: AtomicBool,
+}
+
+impl Node {
+    pub fn new(config: NodeConfig, chain: ChainState<RedbStore>) -> Arc<Node> {
+        let tip = chain.tip_hash();
+        let mempool = Mempool::new(config.mempool);
+        let peers = PeerSet::new(config.max_peers);
+        Arc::new(Node {
+            config,
+            chain: RwLock::new(chain),
+            mempool: Mutex::new(mempool),
+            peers,
+            tip: watch::channel(tip).0,
+            tip_generation: AtomicU64::new(0),
+            syncing: AtomicBool::new(false),
+            sync_wanted: Notify::new(),
+            stopping: AtomicBool::new(false),
+        })
+    }
+
+    pub fn network(&self) -> &Network {
+        &self.config.network
+    }
+
+    /// Read access to chain state (a poisoned lock is still consistent: writes commit
+    /// atomically before memory changes).
+    pub fn chain(&self) -> RwLockReadGuard<'_, ChainState<RedbStore>> {
+        self.chain.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn chain_mut(&self) -> RwLockWriteGuard<'_, ChainState<RedbStore>> {
+        self.chain.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn mempool(&self) -> MutexGuard<'_, Mempool> {
+        self.mempool.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn subscribe_tip(&self) -> watch::Receiver<BlockHash> {
+        self.tip.subscribe()
+    }
+
+    /// Validates a transaction against the tip and the mempool and keeps it; relays it to
+    /// every peer when it is new. Returns `(txid, already_known)`.
+    pub fn submit_transaction(&self, tx: Transaction) -> Result<(Txid, bool), NodeError> {
+        let accepted = {
+            let chain = self.chain();
+            let next = chain
+                .height()
+                .next()
+                .ok_or_else(|| NodeError::Internal("chain height overflow".into()))?;
+            let net = chain.network();
+            let mut pool = self.mempool();
+            pool.accept(
+                tx.clone(),
+                &*chain,
+                next,
+                &net.params,
+                &net.genesis_hash,
+                chain.sig_cache(),
+            )?
+        };
+        if !accepted.already_known {
+            tracing::debug!(txid = %accepted.txid, fee = %accepted.fee, "transaction accepted");
+            self.peers.relay_transaction(Arc::new(tx));
+        }
+        Ok((accepted.txid, accepted.already_known))
+    }
+
+    /// Validates and stores a block (CPU-heavy: call from a blocking thread). Updates the
+    /// mempool, wakes miners, and relays newly active blocks unless `from_sync`.
+    pub fn submit_block(&self, block: Block, from_sync: bool) -> Result<AcceptStatus, NodeError> {
+        let now = unix_now();
+        let mut chain = self.chain_mut();
+        let result = if from_sync {
+            chain.accept_synced_block(block, now)
+        } else {
+            chain.accept_block(block, now)
+        };
+        let accepted = match result {
+            Ok(a) => a,
+            Err(e) => {
+                drop(chain);
+                if matches!(e, ChainError::UnknownParent { .. }) {
+                    self.sync_wanted.notify_one();
+                }
+                return Err(e.into());
+            }
+        };
+        if accepted.connected.is_empty() {
+            return Ok(accepted.status);
+        }
+        // The mempool follows the new tip: confirmed and conflicting transactions leave,
+        // transactions of disconnected blocks come back where still valid.
+        {
+            let net = chain.network().clone();
+            let next = chain.height().next().unwrap_or(chain.height());
+            let mut pool = self.mempool();
+            for b in &accepted.connected {
+                pool.remove_for_block(b);
+            }
+            if !accepted.disconnected.is_empty() {
+                let returning: Vec<Transaction> = accepted
+                    .disconnected
+                    .iter()
+                    .rev()
+                    .flat_map(|b| b.transactions.iter().skip(1).cloned())
+                    .collect();
+                pool.revalidate(&*chain, next, &net.params);
+                let back = pool.reinsert_after_reorg(
+                    returning,
+                    &*chain,
+                    next,
+                    &net.params,
+                    &net.genesis_hash,
+                    chain.sig_cache(),
+                );
+                tracing::info!(
+                    returned = back.len(),
+                    "transactions of the losing branch back in the mempool"
+                );
+            }
+        }
+        let tip = chain.tip_hash();
+        let height = chain.height();
+        drop(chain);
+        self.tip_generation.fetch_add(1, Ordering::SeqCst);
+        self.tip.send_replace(tip);
+        if !from_sync && !self.syncing.load(Ordering::Relaxed) {
+            for b in accepted.connected {
+                self.peers.relay_block(Arc::new(b));
+            }
+        }
+        tracing::info!(%height, %tip, status = accepted.status.as_str(), "new tip");
+        Ok(accepted.status)
+    }
+
+    /// Mines one block on the current tip paying `reward_to`; `None` when the tip moved or
+    /// the node is stopping before a solution was found. Blocking: run off the runtime.
+    pub fn mine_one(&self, reward_to: PubkeyHash) -> Result<Option<BlockHash>, NodeError> {
+        let generation = self.tip_generation.load(Ordering::SeqCst);
+        let mut block = {
+            let chain = self.chain();
+            let parent = chain.tip_parent_info();
+            let params = &chain.network().params;
+            let txs = self.mempool().block_template(miner::template_space(params));
+            miner::block_template(params, &parent, txs, reward_to, unix_now())
+        };
+        let stale = || {
+            self.tip_generation.load(Ordering::SeqCst) != generation
+                || self.stopping.load(Ordering::Relaxed)
+        };
+        if !miner::solve(&mut block, &stale) {
+            return Ok(None);
+        }
+        let hash = block.hash();
+        match self.submit_block(block, false) {
+            Ok(_) => Ok(Some(hash)),
+            // Lost a race with a block from a peer: not an error of the miner.
+            Err(NodeError::Chain(ChainError::Block(e))) if e.code() == "bad-prev" => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
