@@ -120,6 +120,13 @@ pub struct ChainState<S: ChainStore> {
     sig_cache: SigCache,
 }
 
+/// Remembers a block as invalid. Time-too-new is a "not yet", never a verdict.
+fn record_invalid(invalid: &mut HashMap<BlockHash, BlockError>, hash: BlockHash, e: &BlockError) {
+    if !matches!(e, BlockError::TimeTooNew { .. }) {
+        invalid.insert(hash, e.clone());
+    }
+}
+
 fn txids_of(block: &Block) -> Vec<Txid> {
     block.transactions.iter().map(Transaction::txid).collect()
 }
@@ -263,6 +270,103 @@ impl<S: ChainStore> ChainState<S> {
         Ok(result)
     }
 
+    /// Connects a run of blocks that extend the tip one after another, committing them in
+    /// one store transaction (sync: fewer, larger commits). Stops at the first block that
+    /// does not extend the previous one (returned unprocessed, with the rest) or breaks a
+    /// rule (its error is returned; the blocks before it are still committed). Every
+    /// commit is a consistent chain state.
+    pub fn connect_run(
+        &mut self,
+        blocks: Vec<Block>,
+        now: u64,
+    ) -> (BlockAccepted, Vec<Block>, Option<ChainError>) {
+        let mut accepted = BlockAccepted::new(AcceptStatus::Connected);
+        let mut rest = blocks.into_iter();
+        let mut added: Vec<BlockHash> = Vec::new();
+        let mut failure = None;
+        let mut pending = Pending::new(&self.store);
+        let hrp = self.network.params.address_hrp.clone();
+        let mut leftover = Vec::new();
+        for block in rest.by_ref() {
+            let hash = block.hash();
+            let tip = *self
+                .active
+                .last()
+                .expect("the active chain always holds genesis");
+            if block.header.prev_hash != tip || self.headers.contains_key(&hash) {
+                leftover.push(block);
+                break;
+            }
+            let Some(parent) = self.parent_info(&tip) else {
+                leftover.push(block);
+                break;
+            };
+            let checked = check_header(&block.header, &parent, now)
+                .and_then(|()| check_block(&block, &self.network.params));
+            let txids = match checked {
+                Ok(t) => t,
+                Err(e) => {
+                    record_invalid(&mut self.invalid, hash, &e);
+                    failure = Some(e.into());
+                    break;
+                }
+            };
+            let cache = &self.sig_cache;
+            let result = connect_block(
+                &block,
+                &txids,
+                &pending,
+                &self.network.params,
+                &self.network.genesis_hash,
+                &|t| cache.contains(t),
+            );
+            if let Some(e) = pending.take_failure() {
+                failure = Some(e.into());
+                break;
+            }
+            let undo = match result {
+                Ok(u) => u,
+                Err(e) => {
+                    record_invalid(&mut self.invalid, hash, &e);
+                    failure = Some(e.into());
+                    break;
+                }
+            };
+            let entry = HeaderEntry {
+                header: block.header,
+                chain_work: self.headers[&tip]
+                    .chain_work
+                    .saturating_add(block.header.target.work()),
+            };
+            pending.put(Table::Blocks, hash.0.to_vec(), block.to_bytes());
+            pending.put(Table::Headers, hash.0.to_vec(), entry.encode());
+            if let Err(e) =
+                BlockIndexer::new(&mut pending, &hrp).connect(&block, hash, &txids, &undo.spent)
+            {
+                failure = Some(e.into());
+                break;
+            }
+            // Tentatively in memory so the next block sees its parent; undone below if
+            // the commit fails.
+            self.headers.insert(hash, entry);
+            self.active.push(hash);
+            added.push(hash);
+            accepted.connected.push(block);
+        }
+        leftover.extend(rest);
+        if !added.is_empty() {
+            if let Err(e) = self.store.commit(pending.batch) {
+                for hash in &added {
+                    self.headers.remove(hash);
+                }
+                self.active.truncate(self.active.len() - added.len());
+                accepted.connected.clear();
+                return (accepted, leftover, Some(e.into()));
+            }
+        }
+        (accepted, leftover, failure)
+    }
+
     fn add_orphan(&mut self, hash: BlockHash, block: Block) -> Result<(), ChainError> {
         let header = &block.header;
         if header.target > self.network.params.pow_limit || !header.target.is_met_by(&hash.0) {
@@ -278,10 +382,7 @@ impl<S: ChainStore> ChainState<S> {
     }
 
     fn mark_invalid(&mut self, hash: BlockHash, e: &BlockError) {
-        // Time-too-new is a "not yet", never a verdict.
-        if !matches!(e, BlockError::TimeTooNew { .. }) {
-            self.invalid.insert(hash, e.clone());
-        }
+        record_invalid(&mut self.invalid, hash, e);
     }
 
     fn accept_with_parent(

@@ -710,3 +710,56 @@ mod property {
         }
     }
 }
+
+#[test]
+fn connect_run_commits_a_run_and_stops_at_a_bad_block() {
+    let net = network();
+    let mut source = memory_chain();
+    extend(&mut source, 3, 9);
+    let tx = pay(&net, 1, &[premine(&net)], 2, COIN);
+    let b = block_on(&source, source.tip_hash(), vec![tx], 9, 0);
+    source.accept_block(b, NOW).expect("valid");
+    extend(&mut source, 3, 9);
+    let blocks = active_blocks(&source);
+    // The whole run in one commit equals block-by-block connection.
+    let mut chain = memory_chain();
+    let (accepted, rest, failure) = chain.connect_run(blocks.clone(), NOW);
+    assert_eq!(
+        (accepted.connected.len(), rest.len(), failure),
+        (7, 0, None)
+    );
+    assert_eq!(chain.tip_hash(), source.tip_hash());
+    assert_matches_replay(&chain);
+    // A bad block in the middle: the blocks before it are kept, it is reported.
+    let mut broken = blocks.clone();
+    broken[4].transactions[0].outputs[0].value = Amount::from_coins(60).expect("ok");
+    broken[4].header.merkle_root = crate::consensus::merkle_root(
+        &broken[4]
+            .transactions
+            .iter()
+            .map(Transaction::txid)
+            .collect::<Vec<_>>(),
+    );
+    while !broken[4].header.target.is_met_by(&broken[4].hash().0) {
+        broken[4].header.nonce += 1;
+    }
+    let mut chain = memory_chain();
+    let (accepted, _, failure) = chain.connect_run(broken, NOW);
+    assert_eq!(accepted.connected.len(), 4);
+    assert_eq!(failure.map(|e| e.code()), Some("bad-coinbase-value"));
+    assert_eq!(chain.height().get(), 4);
+    assert_matches_replay(&chain);
+    // A failed commit changes nothing, in the store or in memory.
+    let inner = Arc::new(MemoryStore::new());
+    let store = CrashingStore {
+        inner: inner.clone(),
+        allowed: AtomicUsize::new(1),
+    };
+    let mut chain = ChainState::open(store, net.clone()).expect("genesis commit allowed");
+    let (accepted, _, failure) = chain.connect_run(blocks, NOW);
+    assert!(accepted.connected.is_empty());
+    assert_eq!(failure.map(|e| e.code()), Some("internal"));
+    assert_eq!(chain.height().get(), 0);
+    let reopened = ChainState::open(inner, net).expect("reopens");
+    assert_eq!(reopened.height().get(), 0);
+}

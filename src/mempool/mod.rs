@@ -368,8 +368,7 @@ impl Mempool {
             sig_cache.insert(txid);
         }
         // The size bound.
-        let protected = self.ancestors_of(&tx);
-        let Some(evict) = self.plan_eviction(rate, size, &protected) else {
+        let Some(evict) = self.plan_eviction(&tx, rate, size) else {
             return Err(MempoolError::Full {
                 size,
                 rate,
@@ -411,17 +410,16 @@ impl Mempool {
 
     /// What must leave for `size` bytes at `rate` to fit: the lowest-rate transactions
     /// (each with its descendants) while their rate is strictly below `rate`, skipping
-    /// `protected`. `None` when that does not free enough room.
-    fn plan_eviction(
-        &self,
-        rate: FeeRate,
-        size: usize,
-        protected: &HashSet<Txid>,
-    ) -> Option<Vec<Txid>> {
+    /// the newcomer's own in-pool ancestors. `None` when that does not free enough room.
+    fn plan_eviction(&self, tx: &Transaction, rate: FeeRate, size: usize) -> Option<Vec<Txid>> {
         if size > self.config.max_bytes {
             return None;
         }
         let need = (self.bytes + size).saturating_sub(self.config.max_bytes);
+        if need == 0 {
+            return Some(Vec::new());
+        }
+        let protected = self.ancestors_of(tx);
         let mut freed = 0usize;
         let mut chosen = HashSet::new();
         let mut evict = Vec::new();

@@ -13,8 +13,12 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-/// Items waiting for one peer.
-const QUEUE_CAPACITY: usize = 1_024;
+/// Items waiting for one peer. Items are shared pointers, so a deep queue is cheap; it
+/// absorbs bursts (thousands of transactions a second) that a peer answers a little
+/// slower than we accept them. Delivery is sequential so a parent always reaches the
+/// peer before its child. Past this bound items are dropped: blocks come back by sync,
+/// transactions are lost for that peer.
+const QUEUE_CAPACITY: usize = 50_000;
 /// Consecutive failed deliveries after which a peer is dropped.
 const MAX_FAILURES: u32 = 5;
 const BACKOFF_START: Duration = Duration::from_millis(100);

@@ -78,7 +78,7 @@ pub struct Node {
 impl Node {
     pub fn new(config: NodeConfig, chain: ChainState<RedbStore>) -> Arc<Node> {
         let tip = chain.tip_hash();
-        let mempool = Mempool::new(config.mempool);
+        let mempool = Mempool::new(config.mempool.clone());
         let peers = PeerSet::new(config.max_peers);
         Arc::new(Node {
             config,
@@ -181,7 +181,7 @@ impl Node {
                     .rev()
                     .flat_map(|b| b.transactions.iter().skip(1).cloned())
                     .collect();
-                pool.revalidate(&*chain, next, &net.params);
+                // reinsert_after_reorg also revalidates the pool against the new tip.
                 let back = pool.reinsert_after_reorg(
                     returning,
                     &*chain,
@@ -208,6 +208,51 @@ impl Node {
         }
         tracing::info!(%height, %tip, status = accepted.status.as_str(), "new tip");
         Ok(accepted.status)
+    }
+
+    /// Connects blocks fetched by sync: runs that extend the tip are committed together,
+    /// anything else goes through [`Node::submit_block`]. Returns how many blocks joined
+    /// the active chain. Blocking: run off the runtime.
+    pub fn submit_synced_blocks(&self, mut blocks: Vec<Block>) -> Result<usize, NodeError> {
+        let mut total = 0;
+        while !blocks.is_empty() {
+            if self.stopping.load(Ordering::Relaxed) {
+                return Err(NodeError::Internal("shutting down".into()));
+            }
+            let (accepted, rest, failure) = {
+                let mut chain = self.chain_mut();
+                let (accepted, rest, failure) = chain.connect_run(blocks, unix_now());
+                if !accepted.connected.is_empty() {
+                    let mut pool = self.mempool();
+                    for b in &accepted.connected {
+                        pool.remove_for_block(b);
+                    }
+                }
+                (accepted, rest, failure)
+            };
+            if !accepted.connected.is_empty() {
+                total += accepted.connected.len();
+                self.tip_generation.fetch_add(1, Ordering::SeqCst);
+                self.tip.send_replace(self.chain().tip_hash());
+            }
+            if let Some(e) = failure {
+                return Err(e.into());
+            }
+            blocks = rest;
+            // The run stopped at a block that does not extend the tip: a side branch,
+            // a reorg, or one we already have.
+            if !blocks.is_empty() {
+                let block = blocks.remove(0);
+                if self.chain().knows_block(&block.hash()) {
+                    continue;
+                }
+                let status = self.submit_block(block, true)?;
+                if status != AcceptStatus::SideChain {
+                    total += 1;
+                }
+            }
+        }
+        Ok(total)
     }
 
     /// Mines one block on the current tip paying `reward_to`; `None` when the tip moved or
