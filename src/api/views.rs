@@ -417,6 +417,11 @@ pub async fn announce_peer(node: &Arc<Node>, req: &ApiRequest) -> Result<Respons
         ));
     }
     let address = addr.to_string();
+    if node.config.public_address.as_deref() == Some(address.as_str()) {
+        return Err(ApiError::malformed(format!(
+            "{address} is this node's own address"
+        )));
+    }
     if node.peers.contains(&address) {
         return Ok(ok(&json!({"status": "already-known"})));
     }

@@ -301,12 +301,15 @@ impl<S: ChainStore> ChainState<S> {
                 leftover.push(block);
                 break;
             };
-            let checked = check_header(&block.header, &parent, now)
-                .and_then(|()| check_block(&block, &self.network.params));
-            let txids = match checked {
+            if let Err(e) = check_header(&block.header, &parent, now) {
+                record_invalid(&mut self.invalid, hash, &e);
+                failure = Some(e.into());
+                break;
+            }
+            // Body failures do not condemn the hash (see accept_with_parent).
+            let txids = match check_block(&block, &self.network.params) {
                 Ok(t) => t,
                 Err(e) => {
-                    record_invalid(&mut self.invalid, hash, &e);
                     failure = Some(e.into());
                     break;
                 }
@@ -401,15 +404,15 @@ impl<S: ChainStore> ChainState<S> {
         let parent = self
             .parent_info(&prev)
             .ok_or_else(|| StoreError(format!("parent {prev} has no header")))?;
-        let checked = check_header(&block.header, &parent, now)
-            .and_then(|()| check_block(&block, &self.network.params));
-        let txids = match checked {
-            Ok(txids) => txids,
-            Err(e) => {
-                self.mark_invalid(hash, &e);
-                return Err(e.into());
-            }
-        };
+        // A header failure condemns the hash. A body failure does not: the hash commits
+        // only to the header, and a peer can pair a valid header with a tampered body
+        // (the real block must still be accepted later). Once the merkle root matches,
+        // the body is the one the header commits to, and connect failures condemn it.
+        if let Err(e) = check_header(&block.header, &parent, now) {
+            self.mark_invalid(hash, &e);
+            return Err(e.into());
+        }
+        let txids = check_block(&block, &self.network.params)?;
         let parent_work = self.headers[&prev].chain_work;
         let entry = HeaderEntry {
             header: block.header,

@@ -1,7 +1,9 @@
 //! End-to-end tests of the `wallet` binary against a node on 127.0.0.1.
 //!
-//! The node is the in-process fake of `support::fake_node` (the real full node does not
-//! exist yet); the wallet is the real binary run as a process, password from
+//! The node is the in-process fake of `support::fake_node`, which validates submitted
+//! transactions with the consensus code and lets these tests shape the node's answers
+//! (rejections, fee rates); `real_node.rs` runs the same kind of send against the real
+//! full node. The wallet is the real binary run as a process, password from
 //! `WALLET_PASSWORD`.
 #![allow(clippy::unwrap_used)]
 
