@@ -5,6 +5,7 @@
 use super::PeerInfo;
 use crate::json::HeaderJson;
 use crate::node::Node;
+use crate::primitives::block::decode_header_list;
 use crate::primitives::{Block, BlockHash, Decode, Height, Reader, Work, U256};
 use serde::Deserialize;
 use std::sync::atomic::Ordering;
@@ -15,6 +16,8 @@ use std::time::Instant;
 pub const BLOCK_BATCH: u64 = 500;
 /// Blocks connected per store commit during sync.
 pub const SYNC_COMMIT_BLOCKS: usize = 50;
+/// Headers fetched in the headers-first check (API.md: at most 2 000).
+const MAX_HEADERS: u64 = 2_000;
 
 #[derive(Deserialize)]
 struct HeaderItem {
@@ -109,6 +112,7 @@ pub async fn sync_once(node: &Arc<Node>) -> Result<u64, String> {
     let fork = find_fork(node, &peer, info.height).await?;
     let start_height = node.chain().height().get();
     tracing::info!(%peer, fork, ours = start_height, target = info.height, "syncing");
+    check_headers(node, &peer, fork, info.height).await?;
     let started = Instant::now();
     let mut from = fork + 1;
     let mut connected = 0u64;
@@ -152,6 +156,56 @@ pub async fn sync_once(node: &Arc<Node>) -> Result<u64, String> {
         );
     }
     Ok(connected)
+}
+
+/// Headers first: fetches the peer's headers above the fork point (one request, up to
+/// 2 000) and checks that they link to our block at the fork, each meets its own target
+/// (at most `pow_limit`), and, when they leave our active chain and reach the peer's tip,
+/// that they add up to more chain work than ours. Only then are blocks downloaded.
+async fn check_headers(node: &Node, peer: &str, fork: u64, peer_height: u64) -> Result<(), String> {
+    let url = format!(
+        "http://{peer}/headers?from={}&limit={MAX_HEADERS}",
+        fork + 1
+    );
+    let bytes = node
+        .peers
+        .client()
+        .get_bytes(&url, node.config.peer_timeout)
+        .await
+        .map_err(|e| e.to_string())?;
+    let headers =
+        decode_header_list(&bytes).map_err(|e| format!("bad headers from {peer}: {e}"))?;
+    let chain = node.chain();
+    let pow_limit = chain.network().params.pow_limit;
+    let mut prev = chain
+        .block_hash_at(Height(fork))
+        .ok_or_else(|| format!("fork point {fork} is not on our chain"))?;
+    let mut work = chain
+        .header_entry(&prev)
+        .map(|e| e.chain_work)
+        .ok_or("fork block has no header")?;
+    for (i, header) in headers.iter().enumerate() {
+        if header.prev_hash != prev || header.height.get() != fork + 1 + i as u64 {
+            return Err(format!(
+                "headers from {peer} do not link at height {}",
+                header.height
+            ));
+        }
+        let hash = header.hash();
+        if header.target > pow_limit || !header.target.is_met_by(&hash.0) {
+            return Err(format!(
+                "header {hash} from {peer} has no valid proof of work"
+            ));
+        }
+        work = work.saturating_add(header.target.work());
+        prev = hash;
+    }
+    let reaches_tip = fork + headers.len() as u64 == peer_height;
+    let leaves_our_chain = fork < chain.height().get();
+    if leaves_our_chain && reaches_tip && work <= chain.tip_entry().chain_work {
+        return Err(format!("{peer}'s branch does not have more work than ours"));
+    }
+    Ok(())
 }
 
 /// Decodes a binary `GET /blocks` answer: a `u32` count, then the blocks.
