@@ -12,7 +12,7 @@ use super::sigcache::SigCache;
 use super::store::{ChainStore, Direction, StoreError, Table};
 use crate::consensus::pow::{median_time_past, next_target};
 use crate::consensus::validation::{check_block, check_header, connect_block};
-use crate::consensus::{BlockError, Coin, Network, ParentInfo};
+use crate::consensus::{BlockError, BlockUndo, Coin, Network, ParentInfo};
 use crate::error::ErrorCode;
 use crate::primitives::{
     Amount, Block, BlockHash, Decode, Encode, Height, OutPoint, PubkeyHash, Transaction, Txid, Work,
@@ -314,19 +314,13 @@ impl<S: ChainStore> ChainState<S> {
                     break;
                 }
             };
-            let cache = &self.sig_cache;
-            let result = connect_block(
-                &block,
-                &txids,
-                &pending,
-                &self.network.params,
-                &self.network.genesis_hash,
-                &|t| cache.contains(t),
-            );
-            if let Some(e) = pending.take_failure() {
-                failure = Some(e.into());
-                break;
-            }
+            let result = match self.connect_rules(&pending, &block, &txids) {
+                Ok(r) => r,
+                Err(e) => {
+                    failure = Some(e.into());
+                    break;
+                }
+            };
             let undo = match result {
                 Ok(u) => u,
                 Err(e) => {
@@ -455,19 +449,7 @@ impl<S: ChainStore> ChainState<S> {
         entry: HeaderEntry,
     ) -> Result<BlockAccepted, ChainError> {
         let mut pending = Pending::new(&self.store);
-        let cache = &self.sig_cache;
-        let connected = connect_block(
-            &block,
-            &txids,
-            &pending,
-            &self.network.params,
-            &self.network.genesis_hash,
-            &|t| cache.contains(t),
-        );
-        if let Some(failure) = pending.take_failure() {
-            return Err(failure.into());
-        }
-        let undo = match connected {
+        let undo = match self.connect_rules(&pending, &block, &txids)? {
             Ok(undo) => undo,
             Err(e) => {
                 self.mark_invalid(hash, &e);
@@ -524,19 +506,7 @@ impl<S: ChainStore> ChainState<S> {
         for (i, hash) in path.iter().enumerate() {
             let block = self.load_block(&pending, hash)?;
             let txids = txids_of(&block);
-            let cache = &self.sig_cache;
-            let result = connect_block(
-                &block,
-                &txids,
-                &pending,
-                &self.network.params,
-                &self.network.genesis_hash,
-                &|t| cache.contains(t),
-            );
-            if let Some(failure) = pending.take_failure() {
-                return Err(failure.into());
-            }
-            let undo = match result {
+            let undo = match self.connect_rules(&pending, &block, &txids)? {
                 Ok(undo) => undo,
                 Err(e) => {
                     for bad in &path[i..] {
@@ -563,6 +533,30 @@ impl<S: ChainStore> ChainState<S> {
             connected,
             disconnected,
         })
+    }
+
+    /// Rules 6-7 of a block against `pending` (signatures the cache vouches for are
+    /// skipped). The outer error is a store failure, which says nothing about the block;
+    /// the inner one is a broken rule.
+    fn connect_rules(
+        &self,
+        pending: &Pending<'_, S>,
+        block: &Block,
+        txids: &[Txid],
+    ) -> Result<Result<BlockUndo, BlockError>, StoreError> {
+        let cache = &self.sig_cache;
+        let result = connect_block(
+            block,
+            txids,
+            pending,
+            &self.network.params,
+            &self.network.genesis_hash,
+            &|t| cache.contains(t),
+        );
+        match pending.take_failure() {
+            Some(failure) => Err(failure),
+            None => Ok(result),
+        }
     }
 
     fn load_block(&self, pending: &Pending<'_, S>, hash: &BlockHash) -> Result<Block, ChainError> {
