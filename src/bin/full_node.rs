@@ -180,6 +180,7 @@ fn run_node(genesis: Option<PathBuf>, args: NodeArgs) -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let network = load_network(genesis)?;
     let miner_address = match &args.miner_address {

@@ -1,0 +1,404 @@
+//! End-to-end test of the whole network with real processes: a `dns_seed`, several
+//! `full_node`s and the `wallet` command, all on `127.0.0.1:0`.
+//!
+//! The story (one test, steps in order, each building on the last):
+//! nodes discover each other only through the seed; the faucet wallet sends to a new
+//! wallet through node A; node C mines it; every node reports the same tip, the new
+//! balance, and a rich list that matches; a fourth node started later syncs the whole
+//! chain; a restarted node keeps its chain and catches up on what it missed; killing a
+//! node with SIGKILL mid-sync and restarting it converges with no corruption.
+//!
+//! The network file is made in the test (`full_node genesis`) with 4-bit proof of work
+//! and no retarget, so `/mining/generate` mines hundreds of blocks in seconds. Nothing
+//! sleeps for a fixed time: conditions are polled with a deadline. Every child process
+//! is killed when the test ends, passes or fails; on failure the end of each process
+//! log is printed. `dns_seed` and `wallet` come from the same target folder as
+//! `full_node` and are built once by the test if missing (`network_support::bins`).
+
+mod network_support;
+
+use anyhow::Context;
+use network_support::net::{
+    Node, TestNet, Wallet, COIN, COINBASE_MATURITY, FAUCET_ADDRESS, FAUCET_MNEMONIC, PREMINE_COINS,
+};
+use network_support::process::Proc;
+use network_support::{eventually, http, until, SETTLE};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// The block subsidy of the test network (the `full_node genesis` default).
+const SUBSIDY: u64 = 50 * COIN;
+/// What the faucet sends to the new wallet.
+const PAYMENT_COINS: u64 = 25;
+/// Blocks C mines while E is down, so that E has a long sync to be killed in.
+const LONG_CHAIN: u32 = 300;
+
+type TestResult = anyhow::Result<()>;
+
+#[test]
+fn seed_discovery_payment_late_join_restart_and_crash_recovery() {
+    let started = Instant::now();
+    let net = match TestNet::new() {
+        Ok(net) => net,
+        Err(e) => panic!("cannot make the test network: {e:?}"),
+    };
+    if let Err(e) = scenario(&net) {
+        net.dump_logs();
+        panic!("{e:?}");
+    }
+    eprintln!("network scenario passed in {:.1?}", started.elapsed());
+}
+
+fn scenario(net: &TestNet) -> TestResult {
+    let seed = net.start_seed()?;
+    // No --peer anywhere: the seed is the only way the nodes can learn of each other.
+    let a = net.start_node("A", &seed)?;
+    let b = net.start_node("B", &seed)?;
+    let c = net.start_node("C", &seed)?;
+    wait_mesh(&[&a, &b, &c])?;
+    let listed = http::get_ok(seed.addr, "/nodes?limit=100")?;
+    for node in [&a, &b, &c] {
+        anyhow::ensure!(
+            listed
+                .as_array()
+                .is_some_and(|l| l.iter().any(|n| n["address"] == node.addr().to_string())),
+            "the seed does not list {}: {listed}",
+            node.name
+        );
+    }
+
+    let miner = net.new_wallet("miner")?;
+    let miner_address = miner.address()?;
+    // The premine is a coinbase output: mine past its maturity.
+    c.generate(COINBASE_MATURITY as u32 + 1, &miner_address)?;
+    wait_same_tip(&[&a, &b], &c)?;
+
+    let recipient = pay_through_a_mine_on_c(net, &a, &b, &c, &miner_address)?;
+
+    let d = late_node_syncs_everything(net, &seed, &c, &recipient)?;
+
+    let b = restarted_node_keeps_chain_and_catches_up(net, &seed, b, &c, &miner_address)?;
+
+    c.generate(LONG_CHAIN, &miner_address)?;
+    wait_same_tip(&[&a, &b, &d], &c)?;
+    let e = killed_mid_sync_converges(net, &seed, &c)?;
+
+    // In the end every node agrees on everything.
+    let all = [&a, &b, &c, &d, &e];
+    wait_same_tip(&all, &c)?;
+    same_rich_lists(&all)?;
+    for node in all {
+        let (confirmed, _) = recipient.balance(node)?;
+        anyhow::ensure!(
+            confirmed == PAYMENT_COINS * COIN,
+            "{}: the recipient's balance is {confirmed}",
+            node.name
+        );
+    }
+    Ok(())
+}
+
+/// The faucet pays a new wallet through A; the transaction reaches C by relay, C mines
+/// it, and every node then shows the same tip, balance and rich list.
+fn pay_through_a_mine_on_c(
+    net: &TestNet,
+    a: &Node,
+    b: &Node,
+    c: &Node,
+    miner_address: &str,
+) -> anyhow::Result<Wallet> {
+    let faucet = net.restore_wallet("faucet", FAUCET_MNEMONIC)?;
+    anyhow::ensure!(
+        faucet.address()? == FAUCET_ADDRESS,
+        "the restored faucet has another first address"
+    );
+    let recipient = net.new_wallet("recipient")?;
+    let to = recipient.address()?;
+    let amount = PAYMENT_COINS.to_string();
+    let sent = faucet.run(
+        Some(a),
+        &["send", "--to", &to, "--amount", &amount, "--yes"],
+        None,
+    )?;
+    anyhow::ensure!(
+        sent["status"] == "accepted" && sent["amount"] == PAYMENT_COINS * COIN,
+        "unexpected send result {sent}"
+    );
+    let txid = sent["txid"]
+        .as_str()
+        .context("send without txid")?
+        .to_string();
+    let fee = sent["fee"].as_u64().context("send without fee")?;
+    // The premine is one output: the rest comes back to a change address of the faucet.
+    let change = sent["change"]["address"]
+        .as_str()
+        .context("send without change")?
+        .to_string();
+
+    until(SETTLE, "C has the payment in its mempool", || {
+        let mempool = c.get("/mempool")?;
+        Ok(mempool["txids"]
+            .as_array()
+            .is_some_and(|ids| ids.iter().any(|id| id == txid.as_str())))
+    })?;
+    let (confirmed, unconfirmed) = recipient.balance(a)?;
+    anyhow::ensure!(
+        (confirmed, unconfirmed) == (0, (PAYMENT_COINS * COIN) as i64),
+        "before mining the payment is unconfirmed, got ({confirmed}, {unconfirmed})"
+    );
+
+    let mined = c.generate(1, miner_address)?;
+    wait_same_tip(&[a, b], c)?;
+    for node in [a, b, c] {
+        let tx = node.get(&format!("/transactions/{txid}"))?;
+        anyhow::ensure!(
+            tx["status"]["confirmed"] == true && tx["status"]["block_hash"] == mined[0].as_str(),
+            "{}: the payment is not in C's block: {}",
+            node.name,
+            tx["status"]
+        );
+        let balance = recipient.balance(node)?;
+        anyhow::ensure!(
+            balance == (PAYMENT_COINS * COIN, 0),
+            "{}: recipient balance {balance:?}",
+            node.name
+        );
+    }
+
+    let rich = same_rich_lists(&[a, b, c])?;
+    let height = COINBASE_MATURITY + 2;
+    let expected = [
+        (
+            change.as_str(),
+            PREMINE_COINS * COIN - PAYMENT_COINS * COIN - fee,
+        ),
+        (miner_address, height * SUBSIDY + fee),
+        (to.as_str(), PAYMENT_COINS * COIN),
+    ];
+    for (address, balance) in expected {
+        anyhow::ensure!(
+            rich_balance(&rich, address) == Some(balance),
+            "rich list should show {address} with {balance}: {rich}"
+        );
+    }
+    anyhow::ensure!(
+        rich.as_array().map(Vec::len) == Some(3),
+        "three addresses hold coins (the faucet's first one is spent): {rich}"
+    );
+    Ok(recipient)
+}
+
+/// D starts after everything above and syncs the whole chain from its peers.
+fn late_node_syncs_everything(
+    net: &TestNet,
+    seed: &Proc,
+    c: &Node,
+    recipient: &Wallet,
+) -> anyhow::Result<Node> {
+    let d = net.start_node("D", seed)?;
+    wait_same_tip(&[&d], c)?;
+    same_rich_lists(&[c, &d])?;
+    same_info(
+        &d,
+        c,
+        &[
+            "circulating_supply",
+            "total_transactions",
+            "total_addresses",
+        ],
+    )?;
+    anyhow::ensure!(
+        recipient.balance(&d)? == (PAYMENT_COINS * COIN, 0),
+        "D: wrong recipient balance"
+    );
+    // D learned the others from the seed too, and they learned D.
+    until(SETTLE, "D has three peers", || {
+        Ok(d.peer_addresses()?.len() >= 3)
+    })?;
+    Ok(d)
+}
+
+/// B stops (SIGTERM), misses blocks, restarts on the same data dir with its chain and
+/// catches up.
+fn restarted_node_keeps_chain_and_catches_up(
+    net: &TestNet,
+    seed: &Proc,
+    mut b: Node,
+    c: &Node,
+    miner_address: &str,
+) -> anyhow::Result<Node> {
+    let before = b.info()?;
+    let (height, tip) = b.tip()?;
+    let status = b.proc.terminate()?;
+    anyhow::ensure!(status.success(), "B did not stop cleanly: {status}");
+    drop(b);
+
+    c.generate(5, miner_address)?;
+    let (missed_height, _) = c.tip()?;
+
+    let b = net.start_node("B", seed)?;
+    // The first /info comes before B's first sync round can have found a peer.
+    let at_start = b.info()?;
+    let start_height = at_start["height"].as_u64().context("no height")?;
+    anyhow::ensure!(
+        start_height >= height && b.hash_at(height)? == tip,
+        "B lost its chain: height {height} before the restart, {start_height} after"
+    );
+    if start_height == height {
+        for field in [
+            "best_hash",
+            "circulating_supply",
+            "rich_list",
+            "total_transactions",
+        ] {
+            anyhow::ensure!(
+                at_start[field] == before[field],
+                "B's {field} changed across the restart: {} then {}",
+                before[field],
+                at_start[field]
+            );
+        }
+    }
+    eprintln!("B stopped at height {height}, restarted at {start_height}, C is at {missed_height}");
+    wait_same_tip(&[&b], c)?;
+    anyhow::ensure!(
+        b.tip()?.0 == missed_height,
+        "B did not catch up on the blocks it missed"
+    );
+    same_rich_lists(&[c, &b])?;
+    Ok(b)
+}
+
+/// E starts empty while the chain is long, is killed with SIGKILL part way through its
+/// sync, restarts on the same data dir and converges on C's chain with the same state.
+fn killed_mid_sync_converges(net: &TestNet, seed: &Proc, c: &Node) -> anyhow::Result<Node> {
+    let (target, _) = c.tip()?;
+    let mut killed_at = None;
+    // The whole sync takes a fraction of a second; in the rare case the polls miss it,
+    // start over with an empty data dir.
+    for _attempt in 0..3 {
+        let mut e = net.start_node("E", seed)?;
+        let seen = eventually(SETTLE, Duration::from_millis(1), "E starts syncing", || {
+            Ok(Some(e.tip()?.0).filter(|&h| h > 0))
+        })?;
+        e.proc.kill9()?;
+        if seen < target {
+            killed_at = Some(seen);
+            break;
+        }
+        std::fs::remove_dir_all(&e.data_dir)?;
+    }
+    let killed_at = killed_at.context("E's sync was never seen in progress")?;
+    eprintln!("E killed with SIGKILL at height {killed_at} of {target}");
+
+    let e = net.start_node("E", seed)?;
+    let (restart_height, _) = e.tip()?;
+    anyhow::ensure!(
+        restart_height >= killed_at,
+        "E had height {killed_at} when killed but {restart_height} after the restart"
+    );
+    wait_same_tip(&[&e], c)?;
+    same_info(
+        &e,
+        c,
+        &[
+            "circulating_supply",
+            "rich_list",
+            "total_transactions",
+            "total_addresses",
+            "chain_work",
+        ],
+    )?;
+    same_rich_lists(&[c, &e])?;
+    let info = e.info()?;
+    anyhow::ensure!(
+        info["circulating_supply"] == PREMINE_COINS * COIN + target * SUBSIDY,
+        "E's supply {} is not premine + {target} subsidies",
+        info["circulating_supply"]
+    );
+    // Spot-check stored blocks across the chain, including around the kill point.
+    for height in [1, killed_at, killed_at + 1, target / 2, target] {
+        anyhow::ensure!(
+            e.hash_at(height)? == c.hash_at(height)?,
+            "E and C disagree on block {height}"
+        );
+    }
+    Ok(e)
+}
+
+/// Waits until every node lists every other one as a peer (`GET /nodes`).
+fn wait_mesh(nodes: &[&Node]) -> TestResult {
+    for node in nodes {
+        let what = format!("{} lists the other nodes as peers", node.name);
+        until(SETTLE, &what, || {
+            let peers = node.peer_addresses()?;
+            Ok(nodes
+                .iter()
+                .filter(|other| other.name != node.name)
+                .all(|other| peers.contains(&other.addr().to_string())))
+        })?;
+    }
+    Ok(())
+}
+
+/// Waits until every node in `nodes` has `reference`'s tip.
+fn wait_same_tip(nodes: &[&Node], reference: &Node) -> TestResult {
+    let (height, hash) = reference.tip()?;
+    for node in nodes {
+        let what = format!(
+            "{} has {}'s tip (height {height})",
+            node.name, reference.name
+        );
+        until(SETTLE, &what, || Ok(node.tip()? == (height, hash.clone())))?;
+    }
+    Ok(())
+}
+
+/// `GET /richlist?limit=1000` and the `/info` top 10 are the same on every node; the
+/// list.
+fn same_rich_lists(nodes: &[&Node]) -> anyhow::Result<Value> {
+    let first = nodes.first().context("no nodes")?;
+    let list = first.get("/richlist?limit=1000")?;
+    let top = first.info()?["rich_list"].clone();
+    for node in &nodes[1..] {
+        let theirs = node.get("/richlist?limit=1000")?;
+        anyhow::ensure!(
+            theirs == list,
+            "rich lists differ: {} has {list}, {} has {theirs}",
+            first.name,
+            node.name
+        );
+        let their_top = node.info()?["rich_list"].clone();
+        anyhow::ensure!(
+            their_top == top,
+            "/info rich lists differ: {} has {top}, {} has {their_top}",
+            first.name,
+            node.name
+        );
+    }
+    Ok(list)
+}
+
+/// The `/info` fields `fields` are equal on `node` and `reference`.
+fn same_info(node: &Node, reference: &Node, fields: &[&str]) -> TestResult {
+    let ours = node.info()?;
+    let theirs = reference.info()?;
+    for field in fields {
+        anyhow::ensure!(
+            ours[field] == theirs[field],
+            "{}'s {field} is {}, {}'s is {}",
+            node.name,
+            ours[field],
+            reference.name,
+            theirs[field]
+        );
+    }
+    Ok(())
+}
+
+fn rich_balance(list: &Value, address: &str) -> Option<u64> {
+    list.as_array()?
+        .iter()
+        .find(|entry| entry["address"] == address)?["balance"]
+        .as_u64()
+}
