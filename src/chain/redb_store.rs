@@ -9,7 +9,6 @@ use super::store::{scan_bounds, Batch, ChainStore, Direction, Entries, StoreErro
 use redb::{Database, TableDefinition};
 use std::ops::Bound;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
 fn definition(table: Table) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
     TableDefinition::new(table.name())
@@ -36,17 +35,8 @@ type RangeItem<'a> = Result<
 >;
 type OpenTable<'t> = (Table, redb::Table<'t, &'static [u8], &'static [u8]>);
 
-/// Every table opened in one read transaction: the state as of the last commit.
-struct Snapshot {
-    tables: Vec<redb::ReadOnlyTable<&'static [u8], &'static [u8]>>,
-    _txn: redb::ReadTransaction,
-}
-
 pub struct RedbStore {
     db: Database,
-    /// A read snapshot reused across reads until the next commit: opening a read
-    /// transaction per key would dominate the cost of connecting a block.
-    snapshot: Mutex<Option<Arc<Snapshot>>>,
 }
 
 impl RedbStore {
@@ -59,39 +49,14 @@ impl RedbStore {
             txn.open_table(definition(table)).map_err(err)?;
         }
         txn.commit().map_err(err)?;
-        Ok(RedbStore {
-            db,
-            snapshot: Mutex::new(None),
-        })
+        Ok(RedbStore { db })
     }
-
-    fn snapshot(&self) -> Result<Arc<Snapshot>, StoreError> {
-        let mut cached = self.snapshot.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(s) = cached.as_ref() {
-            return Ok(s.clone());
-        }
-        let txn = self.db.begin_read().map_err(err)?;
-        let tables = Table::ALL
-            .iter()
-            .map(|t| txn.open_table(definition(*t)).map_err(err))
-            .collect::<Result<Vec<_>, _>>()?;
-        let snapshot = Arc::new(Snapshot { tables, _txn: txn });
-        *cached = Some(snapshot.clone());
-        Ok(snapshot)
-    }
-}
-
-fn table_index(table: Table) -> usize {
-    Table::ALL
-        .iter()
-        .position(|t| *t == table)
-        .expect("Table::ALL lists every table")
 }
 
 impl ChainStore for RedbStore {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let snapshot = self.snapshot()?;
-        let t = &snapshot.tables[table_index(table)];
+        let txn = self.db.begin_read().map_err(err)?;
+        let t = txn.open_table(definition(table)).map_err(err)?;
         Ok(t.get(key).map_err(err)?.map(|v| v.value().to_vec()))
     }
 
@@ -103,8 +68,8 @@ impl ChainStore for RedbStore {
         direction: Direction,
         limit: usize,
     ) -> Result<Entries, StoreError> {
-        let snapshot = self.snapshot()?;
-        let t = &snapshot.tables[table_index(table)];
+        let txn = self.db.begin_read().map_err(err)?;
+        let t = txn.open_table(definition(table)).map_err(err)?;
         let (lower, upper) = scan_bounds(prefix, after, direction);
         let range = t
             .range::<&[u8]>((bound_ref(&lower), bound_ref(&upper)))
@@ -162,11 +127,6 @@ impl ChainStore for RedbStore {
                 }
             }
         }
-        // Drop the snapshot before committing so no reader sees pre-commit state after
-        // the commit returns.
-        *self.snapshot.lock().unwrap_or_else(|e| e.into_inner()) = None;
-        txn.commit().map_err(err)?;
-        *self.snapshot.lock().unwrap_or_else(|e| e.into_inner()) = None;
-        Ok(())
+        txn.commit().map_err(err)
     }
 }
