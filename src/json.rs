@@ -8,8 +8,8 @@
 use crate::error::ErrorCode;
 use crate::primitives::hash::HexError;
 use crate::primitives::{
-    Address, AddressError, Amount, Block, BlockHash, Hash256, Header, Height, OutPoint, PublicKey,
-    Signature, Target, Transaction, TxIn, TxOut, Txid,
+    Address, AddressError, Amount, Block, BlockHash, Hash256, Header, Height, OutPoint, PubkeyHash,
+    PublicKey, Signature, Target, Transaction, TxIn, TxOut, Txid,
 };
 use serde::{Deserialize, Serialize};
 
@@ -112,12 +112,12 @@ fn parse_address(text: &str, hrp: &str) -> Result<Address, JsonError> {
     })
 }
 
-/// The address string of an output.
-pub fn address_string(out: &TxOut, hrp: &str) -> String {
-    match Address::new(hrp, out.pubkey_hash) {
+/// The address text of a pubkey hash on the network with `hrp`.
+pub fn address_string(pubkey_hash: &PubkeyHash, hrp: &str) -> String {
+    match Address::new(hrp, *pubkey_hash) {
         Ok(a) => a.to_string(),
         // Only reachable with an hrp that NetworkParams::validate refuses.
-        Err(_) => out.pubkey_hash.to_hex(),
+        Err(_) => pubkey_hash.to_hex(),
     }
 }
 
@@ -142,7 +142,7 @@ impl TransactionJson {
                 .iter()
                 .map(|o| OutputJson {
                     value: o.value.to_base_units(),
-                    address: address_string(o, hrp),
+                    address: address_string(&o.pubkey_hash, hrp),
                 })
                 .collect(),
             lock_time: tx.lock_time,

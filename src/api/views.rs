@@ -8,7 +8,7 @@ use crate::node::Node;
 use crate::primitives::block::encode_header_list;
 use crate::primitives::encoding::put_u32;
 use crate::primitives::{
-    Address, Amount, Block, BlockHash, Encode, Height, OutPoint, PubkeyHash, Transaction, Txid,
+    Address, Block, BlockHash, Encode, Height, OutPoint, PubkeyHash, Transaction, Txid,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -273,7 +273,7 @@ pub fn address(node: &Node, text: &str) -> Result<Response, ApiError> {
         )));
     }
     Ok(ok(&json!({
-        "address": address_string(&crate::primitives::TxOut { value: Amount::ZERO, pubkey_hash: pkh }, &chain.network().params.address_hrp),
+        "address": address_string(&pkh, &chain.network().params.address_hrp),
         "balance": stats.balance,
         "received": stats.received,
         "sent": stats.sent,
@@ -367,7 +367,7 @@ pub fn output(node: &Node, txid: &str, vout: &str) -> Result<Response, ApiError>
         "txid": txid.to_hex(),
         "vout": vout,
         "value": out.value.to_base_units(),
-        "address": address_string(out, hrp),
+        "address": address_string(&out.pubkey_hash, hrp),
         "height": height.map(|h| h.get()),
         "coinbase": tx.is_coinbase(),
         "spent": spent,

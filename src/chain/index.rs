@@ -10,7 +10,7 @@ use super::records::{
 use super::store::{ChainStore, StoreError, Table};
 use crate::consensus::Coin;
 use crate::json::address_string;
-use crate::primitives::{Block, BlockHash, OutPoint, PubkeyHash, TxOut, Txid};
+use crate::primitives::{Block, BlockHash, OutPoint, PubkeyHash, Txid};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Signed changes to one address's counters within a block.
@@ -259,13 +259,7 @@ impl<'p, 'a, S: ChainStore + ?Sized> BlockIndexer<'p, 'a, S> {
                 outputs_received: apply(old.outputs_received, d.outputs_received, "outputs")?,
             };
             if old.balance != new.balance {
-                let address = address_string(
-                    &TxOut {
-                        value: crate::primitives::Amount::ZERO,
-                        pubkey_hash: pkh,
-                    },
-                    self.hrp,
-                );
+                let address = address_string(&pkh, self.hrp);
                 if old.balance > 0 {
                     self.pending
                         .delete(Table::Rich, rich_key(old.balance, &address));

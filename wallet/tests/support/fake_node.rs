@@ -338,7 +338,7 @@ async fn route(req: Request, ledger: &Mutex<Ledger>) -> Result<Response, ApiErro
                 .ok_or_else(|| ApiError::not_found("no such output"))?;
             Ok(response::ok_json(&serde_json::json!({
                 "value": coin.output.value.to_base_units(),
-                "address": address_string(&coin.output, &hrp),
+                "address": address_string(&coin.output.pubkey_hash, &hrp),
                 "height": coin.height.get(),
                 "coinbase": coin.coinbase,
                 "spent": !l.utxos.contains_key(&outpoint),
