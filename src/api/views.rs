@@ -1,6 +1,7 @@
 //! Read endpoints: JSON views of chain state, mempool and peers.
 
 use super::{binary, ok, resolve_block, to_api_error, ApiRequest};
+use crate::chain::{ChainState, RedbStore};
 use crate::http::{ApiError, Response};
 use crate::json::{address_string, BlockJson, HeaderJson, TransactionJson};
 use crate::net::probe_peer;
@@ -199,12 +200,32 @@ pub fn block_transaction(node: &Node, id: &str, index: &str) -> Result<Response,
         ApiError::malformed(format!("transaction index must be a number, got {index:?}"))
     })?;
     let block = load_block(node, &hash)?;
-    let v = serde_json::to_value(block_json(node, &hash, &block)?).map_err(internal)?;
-    let tx = v["transactions"]
-        .get(index)
-        .cloned()
-        .ok_or_else(|| ApiError::not_found(format!("block {hash} has no transaction {index}")))?;
-    Ok(ok(&tx))
+    transaction_in_block(&node.chain(), &hash, &block, index)?
+        .map(|tx| ok(&tx))
+        .ok_or_else(|| ApiError::not_found(format!("block {hash} has no transaction {index}")))
+}
+
+/// Transaction `index` of `block` (stored under `hash`) as JSON, with its fee when the
+/// block is on the active chain (fees come from the block's undo data).
+fn transaction_in_block(
+    chain: &ChainState<RedbStore>,
+    hash: &BlockHash,
+    block: &Block,
+    index: usize,
+) -> Result<Option<TransactionJson>, ApiError> {
+    let Some(tx) = block.transactions.get(index) else {
+        return Ok(None);
+    };
+    let fee = if index == 0 || !chain.is_active(hash) {
+        None
+    } else {
+        chain
+            .block_fees(hash, block)
+            .map_err(chain_err)?
+            .and_then(|f| f.get(index - 1).copied())
+    };
+    let hrp = &chain.network().params.address_hrp;
+    Ok(Some(TransactionJson::from_transaction(tx, hrp, fee)))
 }
 
 fn parse_txid(text: &str) -> Result<Txid, ApiError> {
@@ -215,21 +236,18 @@ fn parse_txid(text: &str) -> Result<Txid, ApiError> {
 fn transaction_view(node: &Node, txid: &Txid) -> Result<Option<Value>, ApiError> {
     let chain = node.chain();
     let hrp = &chain.network().params.address_hrp;
-    if let Some((tx, loc)) = chain.transaction(txid).map_err(chain_err)? {
-        let fee = if tx.is_coinbase() {
-            None
-        } else {
-            let block = chain
-                .block(&loc.block_hash)
-                .map_err(chain_err)?
-                .ok_or_else(|| ApiError::internal("indexed block missing"))?;
-            chain
-                .block_fees(&loc.block_hash, &block)
-                .map_err(chain_err)?
-                .and_then(|f| f.get(loc.position as usize - 1).copied())
-        };
-        let mut v = serde_json::to_value(TransactionJson::from_transaction(&tx, hrp, fee))
-            .map_err(internal)?;
+    if let Some(loc) = chain.tx_location(txid).map_err(chain_err)? {
+        let block = chain
+            .block(&loc.block_hash)
+            .map_err(chain_err)?
+            .ok_or_else(|| {
+                ApiError::internal(format!("indexed block {} is missing", loc.block_hash))
+            })?;
+        let tx = transaction_in_block(&chain, &loc.block_hash, &block, loc.position as usize)?
+            .ok_or_else(|| {
+                ApiError::internal(format!("tx index of {txid} points past its block"))
+            })?;
+        let mut v = serde_json::to_value(tx).map_err(internal)?;
         v["status"] = json!({
             "confirmed": true,
             "block_height": loc.height.get(),

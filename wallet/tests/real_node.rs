@@ -164,6 +164,18 @@ fn send_through_a_real_node() {
     node.generate(1, &miner);
     let tx = node.get(&format!("/transactions/{txid}"));
     assert_eq!(tx["status"]["confirmed"], true);
+    assert_eq!(tx["fee"], fee);
+    // The same transaction read by its place in the block, fee from the undo data.
+    let height = tx["status"]["block_height"].as_u64().unwrap();
+    let in_block = node.get(&format!("/blocks/{height}/transactions/1"));
+    assert_eq!(
+        in_block,
+        node.get(&format!("/blocks/{height}"))["transactions"][1]
+    );
+    assert_eq!(in_block["txid"], txid.as_str());
+    assert_eq!(in_block["fee"], fee);
+    let coinbase = node.get(&format!("/blocks/{height}/transactions/0"));
+    assert!(coinbase.get("fee").is_none());
     // Balances moved; the change went back to the faucet wallet's first change address.
     let other_balance = json_of(&wallet(&other, &url, &["--json", "balance"], ""));
     assert_eq!(other_balance["confirmed"], 250_000_000u64);
