@@ -3,11 +3,10 @@
 //! batches and connect them.
 
 use super::PeerInfo;
-use crate::json::HeaderJson;
 use crate::node::Node;
 use crate::primitives::block::decode_header_list;
-use crate::primitives::{Block, BlockHash, Decode, Height, Reader, Work, U256};
-use serde::Deserialize;
+use crate::primitives::encoding::decode_list;
+use crate::primitives::{Block, BlockHash, Header, Height, Reader, Work, U256};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,13 +17,6 @@ pub const BLOCK_BATCH: u64 = 500;
 pub const SYNC_COMMIT_BLOCKS: usize = 50;
 /// Headers fetched in the headers-first check (API.md: at most 2 000).
 const MAX_HEADERS: u64 = 2_000;
-
-#[derive(Deserialize)]
-struct HeaderItem {
-    hash: String,
-    #[allow(dead_code)]
-    header: HeaderJson,
-}
 
 /// Resets the `syncing` flag when a sync round ends, however it ends.
 struct SyncingGuard<'a>(&'a Node);
@@ -39,21 +31,28 @@ fn parse_work(hex: &str) -> Option<Work> {
     U256::from_hex(hex).ok().map(Work)
 }
 
-/// The peer hash of the block at `height` on its active chain.
-async fn peer_hash_at(node: &Node, peer: &str, height: u64) -> Result<Option<BlockHash>, String> {
-    let url = format!("http://{peer}/headers?from={height}&limit=1");
-    let items: Vec<HeaderItem> = node
+/// Up to `limit` headers of the peer's active chain from height `from` (binary
+/// `GET /headers`; each carried hash is checked against its header).
+async fn fetch_headers(
+    node: &Node,
+    peer: &str,
+    from: u64,
+    limit: u64,
+) -> Result<Vec<Header>, String> {
+    let url = format!("http://{peer}/headers?from={from}&limit={limit}");
+    let bytes = node
         .peers
         .client()
-        .get_json(&url, node.config.peer_timeout)
+        .get_bytes(&url, node.config.peer_timeout)
         .await
         .map_err(|e| e.to_string())?;
-    match items.first() {
-        Some(item) => BlockHash::from_hex(&item.hash)
-            .map(Some)
-            .map_err(|e| e.to_string()),
-        None => Ok(None),
-    }
+    decode_header_list(&bytes).map_err(|e| format!("bad headers from {peer}: {e}"))
+}
+
+/// The peer hash of the block at `height` on its active chain.
+async fn peer_hash_at(node: &Node, peer: &str, height: u64) -> Result<Option<BlockHash>, String> {
+    let headers = fetch_headers(node, peer, height, 1).await?;
+    Ok(headers.first().map(Header::hash))
 }
 
 /// The highest height at which our active chain and the peer's agree, found by walking
@@ -125,8 +124,11 @@ pub async fn sync_once(node: &Arc<Node>) -> Result<u64, String> {
             .get_bytes(&url, node.config.peer_timeout * 6)
             .await
             .map_err(|e| e.to_string())?;
-        let blocks =
-            decode_block_list(&bytes).map_err(|e| format!("bad block list from {peer}: {e}"))?;
+        // A binary `GET /blocks` answer: a `u32` count, then the blocks.
+        let mut reader = Reader::new(&bytes);
+        let blocks = decode_list::<Block>(&mut reader)
+            .and_then(|blocks| reader.finish().map(|()| blocks))
+            .map_err(|e| format!("bad block list from {peer}: {e}"))?;
         if blocks.is_empty() {
             break;
         }
@@ -163,18 +165,7 @@ pub async fn sync_once(node: &Arc<Node>) -> Result<u64, String> {
 /// (at most `pow_limit`), and, when they leave our active chain and reach the peer's tip,
 /// that they add up to more chain work than ours. Only then are blocks downloaded.
 async fn check_headers(node: &Node, peer: &str, fork: u64, peer_height: u64) -> Result<(), String> {
-    let url = format!(
-        "http://{peer}/headers?from={}&limit={MAX_HEADERS}",
-        fork + 1
-    );
-    let bytes = node
-        .peers
-        .client()
-        .get_bytes(&url, node.config.peer_timeout)
-        .await
-        .map_err(|e| e.to_string())?;
-    let headers =
-        decode_header_list(&bytes).map_err(|e| format!("bad headers from {peer}: {e}"))?;
+    let headers = fetch_headers(node, peer, fork + 1, MAX_HEADERS).await?;
     let chain = node.chain();
     let pow_limit = chain.network().params.pow_limit;
     let mut prev = chain
@@ -206,18 +197,6 @@ async fn check_headers(node: &Node, peer: &str, fork: u64, peer_height: u64) -> 
         return Err(format!("{peer}'s branch does not have more work than ours"));
     }
     Ok(())
-}
-
-/// Decodes a binary `GET /blocks` answer: a `u32` count, then the blocks.
-pub fn decode_block_list(bytes: &[u8]) -> Result<Vec<Block>, crate::primitives::DecodeError> {
-    let mut r = Reader::new(bytes);
-    let count = r.read_count(Block::MIN_SIZE)?;
-    let mut out = Vec::with_capacity(count);
-    for _ in 0..count {
-        out.push(Block::decode_from(&mut r)?);
-    }
-    r.finish()?;
-    Ok(out)
 }
 
 /// Syncs at start, every sync interval, and whenever a pushed block had an unknown parent.
