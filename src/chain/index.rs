@@ -24,6 +24,22 @@ struct Delta {
     outputs_received: i128,
 }
 
+/// The undo entry for an input, which must spend exactly that input's outpoint.
+fn undo_entry<'u>(
+    entry: Option<&'u (OutPoint, Coin)>,
+    prev: &OutPoint,
+) -> Result<&'u (OutPoint, Coin), StoreError> {
+    match entry {
+        None => Err(StoreError(
+            "undo data shorter than the block's inputs".into(),
+        )),
+        Some(e) if e.0 != *prev => Err(StoreError(
+            "undo data does not match the block's inputs".into(),
+        )),
+        Some(e) => Ok(e),
+    }
+}
+
 fn apply(old: u64, delta: i128, what: &str) -> Result<u64, StoreError> {
     u64::try_from(i128::from(old) + delta)
         .map_err(|_| StoreError(format!("index underflow or overflow in {what}")))
@@ -57,16 +73,7 @@ impl<'p, 'a, S: ChainStore + ?Sized> BlockIndexer<'p, 'a, S> {
             let position = position as u32;
             let mut touched = BTreeSet::new();
             for input in &tx.inputs {
-                let Some((op, coin)) = spent_iter.next() else {
-                    return Err(StoreError(
-                        "undo data shorter than the block's inputs".into(),
-                    ));
-                };
-                if *op != input.prev {
-                    return Err(StoreError(
-                        "undo data does not match the block's inputs".into(),
-                    ));
-                }
+                let (op, coin) = undo_entry(spent_iter.next(), &input.prev)?;
                 let pkh = coin.output.pubkey_hash;
                 self.pending.delete(Table::Utxo, outpoint_key(op));
                 self.pending
@@ -182,16 +189,7 @@ impl<'p, 'a, S: ChainStore + ?Sized> BlockIndexer<'p, 'a, S> {
                 touched.insert(out.pubkey_hash);
             }
             for input in tx.inputs.iter().rev() {
-                let Some((op, coin)) = spent_rev.next() else {
-                    return Err(StoreError(
-                        "undo data shorter than the block's inputs".into(),
-                    ));
-                };
-                if *op != input.prev {
-                    return Err(StoreError(
-                        "undo data does not match the block's inputs".into(),
-                    ));
-                }
+                let (op, coin) = undo_entry(spent_rev.next(), &input.prev)?;
                 let pkh = coin.output.pubkey_hash;
                 self.pending
                     .put(Table::Utxo, outpoint_key(op), encode_coin(coin));
