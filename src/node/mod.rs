@@ -11,14 +11,14 @@ pub mod run;
 pub use config::NodeConfig;
 pub use run::{run, RunningNode};
 
-use crate::chain::{AcceptStatus, ChainError, ChainState, RedbStore};
-use crate::consensus::Network;
+use crate::chain::{AcceptStatus, BlockAccepted, ChainError, ChainState, RedbStore};
+use crate::consensus::{BlockError, Network};
 use crate::error::ErrorCode;
 use crate::json::JsonError;
 use crate::mempool::{Mempool, MempoolError};
 use crate::miner;
 use crate::net::PeerSet;
-use crate::primitives::{Block, BlockHash, DecodeError, PubkeyHash, Transaction, Txid};
+use crate::primitives::{Block, BlockHash, DecodeError, Height, PubkeyHash, Transaction, Txid};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use tokio::sync::{watch, Notify};
@@ -165,16 +165,33 @@ impl Node {
         if accepted.connected.is_empty() {
             return Ok(accepted.status);
         }
-        // The mempool follows the new tip: confirmed and conflicting transactions leave,
-        // transactions of disconnected blocks come back where still valid.
+        let (tip, height) = self.follow_tip(chain, &accepted);
+        if !from_sync && !self.syncing.load(Ordering::Relaxed) {
+            for b in accepted.connected {
+                self.peers.relay_block(Arc::new(b));
+            }
+        }
+        tracing::info!(%height, %tip, status = accepted.status.as_str(), "new tip");
+        Ok(accepted.status)
+    }
+
+    /// Brings the mempool and the tip's watchers (miner, sync) up to date after `accepted`
+    /// changed the active chain, releasing the chain lock before waking anyone: confirmed
+    /// and conflicting transactions leave the pool, transactions of disconnected blocks
+    /// come back where still valid. Returns the new tip and height.
+    fn follow_tip(
+        &self,
+        chain: RwLockWriteGuard<'_, ChainState<RedbStore>>,
+        accepted: &BlockAccepted,
+    ) -> (BlockHash, Height) {
         {
-            let net = chain.network().clone();
-            let next = chain.height().next().unwrap_or(chain.height());
             let mut pool = self.mempool();
             for b in &accepted.connected {
                 pool.remove_for_block(b);
             }
             if !accepted.disconnected.is_empty() {
+                let net = chain.network();
+                let next = chain.height().next().unwrap_or(chain.height());
                 let returning: Vec<Transaction> = accepted
                     .disconnected
                     .iter()
@@ -201,13 +218,7 @@ impl Node {
         drop(chain);
         self.tip_generation.fetch_add(1, Ordering::SeqCst);
         self.tip.send_replace(tip);
-        if !from_sync && !self.syncing.load(Ordering::Relaxed) {
-            for b in accepted.connected {
-                self.peers.relay_block(Arc::new(b));
-            }
-        }
-        tracing::info!(%height, %tip, status = accepted.status.as_str(), "new tip");
-        Ok(accepted.status)
+        (tip, height)
     }
 
     /// Connects blocks fetched by sync: runs that extend the tip are committed together,
@@ -219,21 +230,13 @@ impl Node {
             if self.stopping.load(Ordering::Relaxed) {
                 return Err(NodeError::Internal("shutting down".into()));
             }
-            let (accepted, rest, failure) = {
-                let mut chain = self.chain_mut();
-                let (accepted, rest, failure) = chain.connect_run(blocks, unix_now());
-                if !accepted.connected.is_empty() {
-                    let mut pool = self.mempool();
-                    for b in &accepted.connected {
-                        pool.remove_for_block(b);
-                    }
-                }
-                (accepted, rest, failure)
-            };
-            if !accepted.connected.is_empty() {
+            let mut chain = self.chain_mut();
+            let (accepted, rest, failure) = chain.connect_run(blocks, unix_now());
+            if accepted.connected.is_empty() {
+                drop(chain);
+            } else {
                 total += accepted.connected.len();
-                self.tip_generation.fetch_add(1, Ordering::SeqCst);
-                self.tip.send_replace(self.chain().tip_hash());
+                self.follow_tip(chain, &accepted);
             }
             if let Some(e) = failure {
                 return Err(e.into());
@@ -277,7 +280,7 @@ impl Node {
         match self.submit_block(block, false) {
             Ok(_) => Ok(Some(hash)),
             // Lost a race with a block from a peer: not an error of the miner.
-            Err(NodeError::Chain(ChainError::Block(e))) if e.code() == "bad-prev" => Ok(None),
+            Err(NodeError::Chain(ChainError::Block(BlockError::BadPrev(_)))) => Ok(None),
             Err(e) => Err(e),
         }
     }
