@@ -3,21 +3,19 @@
 //! equals the one the wallet printed.
 #![allow(clippy::unwrap_used)]
 
+// Shared test support: this binary uses the wallet runner, not the fake node.
+#[allow(dead_code)]
+mod support;
+
 use ferro::consensus::Network;
 use ferro::http::HttpClient;
 use ferro::node::{run, NodeConfig, RunningNode};
-use ferro::primitives::{Address, COIN};
+use ferro::primitives::Address;
 use serde_json::{json, Value};
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
 use std::time::Duration;
-use wallet::keys::{parse_mnemonic, Chain, KeyPath, Keychain};
+use support::wallet::{key_hash, Wallet, FAUCET, OTHER, PREMINE};
+use wallet::keys::Chain;
 
-const FAUCET: &str =
-    "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
-const OTHER: &str = "legal winner thank year wave sausage worth useful legal winner thank yellow";
-const PASSWORD: &str = "test password";
-const PREMINE: u64 = 1_000_000 * COIN;
 const TIMEOUT: Duration = Duration::from_secs(60);
 
 struct TestNode {
@@ -82,75 +80,30 @@ impl Drop for TestNode {
     }
 }
 
-fn wallet(file: &std::path::Path, node: &str, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wallet"))
-        .args(args)
-        .env_clear()
-        .env("WALLET_FILE", file)
-        .env("WALLET_NODE", node)
-        .env("WALLET_PASSWORD", PASSWORD)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "wallet {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn json_of(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
+/// The address of a test-mnemonic key on devnet.
 fn address_of(mnemonic: &str, chain: Chain, index: u32) -> String {
-    let keys = Keychain::from_mnemonic(&parse_mnemonic(mnemonic).unwrap(), "").unwrap();
-    let hash = keys
-        .public_key(KeyPath { chain, index })
+    Address::new("fdev", key_hash(mnemonic, chain, index))
         .unwrap()
-        .pubkey_hash();
-    Address::new("fdev", hash).unwrap().to_string()
+        .to_string()
 }
 
 #[test]
 fn send_through_a_real_node() {
     let node = TestNode::start();
     let url = node.url();
-    let dir = tempfile::tempdir().unwrap();
-    let faucet = dir.path().join("faucet.json");
-    let other = dir.path().join("other.json");
-    wallet(&faucet, &url, &["restore"], &format!("{FAUCET}\n"));
-    wallet(&other, &url, &["restore"], &format!("{OTHER}\n"));
+    let faucet = Wallet::restored(&url, FAUCET);
+    let other = Wallet::restored(&url, OTHER);
     // Mature the premine (coinbase maturity 10) with rewards to a third party.
     let miner = Address::new("fdev", ferro::primitives::PubkeyHash([9; 20]))
         .unwrap()
         .to_string();
     node.generate(10, &miner);
 
-    let balance = json_of(&wallet(&faucet, &url, &["--json", "balance"], ""));
-    assert_eq!(balance["confirmed"], PREMINE);
-    let to = json_of(&wallet(&other, &url, &["--json", "address"], ""))["address"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    assert_eq!(faucet.confirmed_balance(), PREMINE);
+    let to = other.receive_address();
     assert_eq!(to, address_of(OTHER, Chain::Receive, 0));
 
-    let sent = json_of(&wallet(
-        &faucet,
-        &url,
-        &["--json", "send", "--to", &to, "--amount", "2.5", "--yes"],
-        "",
-    ));
+    let sent = faucet.json(&["send", "--to", &to, "--amount", "2.5", "--yes"]);
     let txid = sent["txid"].as_str().unwrap().to_string();
     let fee = sent["fee"].as_u64().unwrap();
     // The node holds the wallet's transaction under the same txid.
@@ -177,11 +130,9 @@ fn send_through_a_real_node() {
     let coinbase = node.get(&format!("/blocks/{height}/transactions/0"));
     assert!(coinbase.get("fee").is_none());
     // Balances moved; the change went back to the faucet wallet's first change address.
-    let other_balance = json_of(&wallet(&other, &url, &["--json", "balance"], ""));
-    assert_eq!(other_balance["confirmed"], 250_000_000u64);
-    let faucet_balance = json_of(&wallet(&faucet, &url, &["--json", "balance"], ""));
+    assert_eq!(other.confirmed_balance(), 250_000_000);
     let change = PREMINE - 250_000_000 - fee;
-    assert_eq!(faucet_balance["confirmed"], change);
+    assert_eq!(faucet.confirmed_balance(), change);
     let change_address = address_of(FAUCET, Chain::Change, 0);
     let record = node.get(&format!("/addresses/{change_address}"));
     assert_eq!(record["balance"], change);

@@ -1,1 +1,2 @@
 pub mod fake_node;
+pub mod wallet;
