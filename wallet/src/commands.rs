@@ -89,18 +89,7 @@ fn new_wallet(
     } else {
         Default::default()
     };
-    let password = prompt::password(cli.password_file.as_deref(), PasswordUse::Create)?;
-    let secrets = Secrets {
-        mnemonic: mnemonic.to_string(),
-        passphrase: passphrase.to_string(),
-    };
-    WalletFile::encrypt(
-        &secrets,
-        &password,
-        KdfCost::DEFAULT,
-        WalletState::default(),
-    )?
-    .save(path, true)?;
+    let secrets = create_file(cli, path, mnemonic.to_string(), passphrase.to_string())?;
     let mut text = format!(
         "created wallet {}\n\nyour recovery mnemonic ({} words):\n\n    {}\n\n",
         path.display(),
@@ -127,14 +116,18 @@ fn new_wallet(
     })
 }
 
-fn restore(cli: &Cli, path: &Path) -> Result<Outcome, WalletError> {
-    refuse_existing(path)?;
-    let (words, passphrase) = prompt::mnemonic_and_passphrase()?;
-    let mnemonic = parse_mnemonic(&words)?;
+/// Asks for the new wallet's password and writes the encrypted secrets to `path`,
+/// refusing to overwrite a file.
+fn create_file(
+    cli: &Cli,
+    path: &Path,
+    mnemonic: String,
+    passphrase: String,
+) -> Result<Secrets, WalletError> {
     let password = prompt::password(cli.password_file.as_deref(), PasswordUse::Create)?;
     let secrets = Secrets {
-        mnemonic: mnemonic.to_string(),
-        passphrase: passphrase.to_string(),
+        mnemonic,
+        passphrase,
     };
     WalletFile::encrypt(
         &secrets,
@@ -143,6 +136,14 @@ fn restore(cli: &Cli, path: &Path) -> Result<Outcome, WalletError> {
         WalletState::default(),
     )?
     .save(path, true)?;
+    Ok(secrets)
+}
+
+fn restore(cli: &Cli, path: &Path) -> Result<Outcome, WalletError> {
+    refuse_existing(path)?;
+    let (words, passphrase) = prompt::mnemonic_and_passphrase()?;
+    let mnemonic = parse_mnemonic(&words)?;
+    create_file(cli, path, mnemonic.to_string(), passphrase.to_string())?;
     Ok(Outcome {
         text: format!(
             "restored wallet {} ({} words{}); run `wallet balance` to find its coins",
