@@ -1,10 +1,11 @@
 //! Fixtures shared by the chain and network benchmarks: a test network whose premine
 //! funds many keys, and a long chain of full blocks built offline.
 
-use ferro::consensus::{merkle_root, subsidy, Network, NetworkParams};
+use ferro::consensus::{Network, NetworkParams, ParentInfo};
+use ferro::miner;
 use ferro::primitives::{
-    sha256d, Amount, Block, BlockHash, Header, Height, OutPoint, PubkeyHash, SecretKey, Signature,
-    Target, Transaction, TxIn, TxOut, Txid, COIN,
+    sha256d, Amount, Block, BlockHash, Height, OutPoint, PubkeyHash, SecretKey, Signature, Target,
+    Transaction, TxIn, TxOut, COIN,
 };
 use rayon::prelude::*;
 
@@ -141,7 +142,8 @@ pub fn build_chain(net: &Network, keys: &[SecretKey], blocks: usize) -> Vec<Bloc
     out
 }
 
-/// A block at `height` on `prev` with `txs` and a coinbase paying the subsidy, mined.
+/// A block at `height` on `prev` with `txs` and a coinbase paying the subsidy (fees are
+/// left unclaimed), mined; timestamps are one second apart after genesis.
 pub fn seal(
     net: &Network,
     keys: &[SecretKey],
@@ -149,29 +151,16 @@ pub fn seal(
     height: Height,
     txs: Vec<Transaction>,
 ) -> Block {
-    let mut transactions = vec![Transaction::coinbase(
-        height.get() as u32,
-        vec![TxOut {
-            value: subsidy(&net.params, height),
-            pubkey_hash: keys[0].public_key().pubkey_hash(),
-        }],
-    )];
-    transactions.extend(txs);
-    let txids: Vec<Txid> = transactions.iter().map(Transaction::txid).collect();
-    let mut block = Block {
-        header: Header {
-            version: 1,
-            height,
-            prev_hash: prev,
-            merkle_root: merkle_root(&txids),
-            timestamp: net.genesis.header.timestamp + height.get(),
-            target: net.params.pow_limit,
-            nonce: 0,
-        },
-        transactions,
+    let parent = ParentInfo {
+        hash: prev,
+        height: Height(height.get() - 1),
+        median_time_past: net.genesis.header.timestamp + height.get() - 1,
+        next_target: net.params.pow_limit,
     };
-    while !block.header.target.is_met_by(&block.hash().0) {
-        block.header.nonce += 1;
-    }
+    let txs = txs.into_iter().map(|t| (t, Amount::ZERO)).collect();
+    let reward_to = keys[0].public_key().pubkey_hash();
+    let now = net.genesis.header.timestamp + height.get();
+    let mut block = miner::block_template(&net.params, &parent, txs, reward_to, now);
+    assert!(miner::solve(&mut block, &|| false));
     block
 }

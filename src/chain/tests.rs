@@ -3,11 +3,11 @@
 
 use super::store::{Batch, ChainStore, Direction, MemoryStore, StoreError, Table};
 use super::*;
-use crate::consensus::{subsidy, Network, NetworkParams};
+use crate::consensus::{Network, NetworkParams};
 use crate::error::ErrorCode;
 use crate::primitives::{
-    Amount, Block, BlockHash, Header, OutPoint, PubkeyHash, SecretKey, Signature, Target,
-    Transaction, TxIn, TxOut, COIN,
+    Amount, Block, BlockHash, OutPoint, PubkeyHash, SecretKey, Signature, Target, Transaction,
+    TxIn, TxOut, COIN,
 };
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -89,32 +89,12 @@ fn block_on<S: ChainStore>(
     salt: u64,
 ) -> Block {
     let info = chain.parent_info(&parent).expect("known parent");
-    let height = info.height.next().expect("height fits");
-    let params = &chain.network().params;
-    let mut transactions = vec![Transaction::coinbase(
-        height.get() as u32,
-        vec![TxOut {
-            value: subsidy(params, height),
-            pubkey_hash: pkh(miner),
-        }],
-    )];
-    transactions.extend(txs);
-    let txids: Vec<_> = transactions.iter().map(Transaction::txid).collect();
-    let mut block = Block {
-        header: Header {
-            version: 1,
-            height,
-            prev_hash: parent,
-            merkle_root: crate::consensus::merkle_root(&txids),
-            timestamp: info.median_time_past + 1 + salt,
-            target: info.next_target,
-            nonce: 0,
-        },
-        transactions,
-    };
-    while !block.header.target.is_met_by(&block.hash().0) {
-        block.header.nonce += 1;
-    }
+    // Fees are not claimed (zero here), so the coinbase pays exactly the subsidy.
+    let txs = txs.into_iter().map(|t| (t, Amount::ZERO)).collect();
+    let now = info.median_time_past + 1 + salt;
+    let mut block =
+        crate::miner::block_template(&chain.network().params, &info, txs, pkh(miner), now);
+    assert!(crate::miner::solve(&mut block, &|| false));
     block
 }
 
