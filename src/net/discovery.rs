@@ -129,7 +129,6 @@ pub async fn discover(node: &Arc<Node>) {
 /// Discovers at start and then every sync interval until shutdown.
 pub async fn discovery_loop(node: Arc<Node>, shutdown: impl std::future::Future<Output = ()>) {
     tokio::pin!(shutdown);
-    node.peers.set_timeout(node.config.peer_timeout);
     loop {
         tokio::select! {
             () = &mut shutdown => return,

@@ -56,27 +56,24 @@ pub struct PeerSet {
     max: usize,
     peers: Mutex<HashMap<String, Peer>>,
     client: HttpClient,
-    timeout: Mutex<Duration>,
+    /// Time one delivery to a peer may take.
+    timeout: Duration,
     stop: watch::Sender<bool>,
 }
 
 impl PeerSet {
-    pub fn new(max: usize) -> PeerSet {
+    pub fn new(max: usize, timeout: Duration) -> PeerSet {
         PeerSet {
             max,
             peers: Mutex::new(HashMap::new()),
             client: HttpClient::new(),
-            timeout: Mutex::new(Duration::from_secs(10)),
+            timeout,
             stop: watch::channel(false).0,
         }
     }
 
     pub fn client(&self) -> &HttpClient {
         &self.client
-    }
-
-    pub fn set_timeout(&self, timeout: Duration) {
-        *self.timeout.lock().unwrap_or_else(|e| e.into_inner()) = timeout;
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Peer>> {
@@ -144,13 +141,12 @@ impl PeerSet {
         state
             .last_seen
             .store(crate::node::unix_now(), Ordering::Relaxed);
-        let timeout = *self.timeout.lock().unwrap_or_else(|e| e.into_inner());
         let task = tokio::spawn(relay_task(
             address.to_string(),
             rx,
             state.clone(),
             self.client.clone(),
-            timeout,
+            self.timeout,
             self.stop.subscribe(),
         ));
         peers.insert(address.to_string(), Peer { queue, state, task });

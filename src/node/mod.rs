@@ -79,7 +79,7 @@ impl Node {
     pub fn new(config: NodeConfig, chain: ChainState<RedbStore>) -> Arc<Node> {
         let tip = chain.tip_hash();
         let mempool = Mempool::new(config.mempool.clone());
-        let peers = PeerSet::new(config.max_peers);
+        let peers = PeerSet::new(config.max_peers, config.peer_timeout);
         Arc::new(Node {
             config,
             chain: RwLock::new(chain),
