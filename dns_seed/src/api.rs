@@ -54,6 +54,8 @@ pub enum RegisterError {
     Admission(#[from] AdmissionError),
     #[error(transparent)]
     Probe(#[from] ProbeError),
+    #[error("node at {0} misbehaved recently and is discouraged for 24 hours")]
+    Discouraged(SocketAddr),
 }
 
 /// The one place where a refusal gets its code and status.
@@ -72,6 +74,9 @@ pub fn to_api_error(error: &RegisterError) -> ApiError {
         }
         RegisterError::Probe(ProbeError::WrongNetwork { .. }) => {
             ApiError::new(StatusCode::BAD_REQUEST, "wrong-network", message)
+        }
+        RegisterError::Discouraged(_) => {
+            ApiError::new(StatusCode::FORBIDDEN, "discouraged", message)
         }
         RegisterError::Probe(ProbeError::Unreachable { .. } | ProbeError::BadInfo { .. }) => {
             ApiError::new(StatusCode::BAD_REQUEST, "unreachable", message)
@@ -146,6 +151,9 @@ impl Api {
         check_source(address, source)?;
         // Refuse early what could not be listed anyway, before probing.
         self.shared.registry().check_admission(address)?;
+        if self.shared.is_discouraged(address) {
+            return Err(RegisterError::Discouraged(address));
+        }
         let config = &self.shared.config;
         let info = probe(
             &self.shared.client,
@@ -153,7 +161,12 @@ impl Api {
             config.probe_timeout,
             config.genesis_hash.as_ref(),
         )
-        .await?;
+        .await
+        .inspect_err(|e| {
+            if e.is_punishable() {
+                self.shared.discourage(address, &e.to_string());
+            }
+        })?;
         let new = self
             .shared
             .registry()

@@ -43,6 +43,22 @@ pub enum ProbeError {
     },
 }
 
+impl ProbeError {
+    /// Whether the node answered in a way an honest node never does (PROTOCOL.md section
+    /// 9: a 2xx answer that does not decode or is larger than asked for). Such a node is
+    /// discouraged for 24 hours; timeouts, refusals and error answers are not punished.
+    pub fn is_punishable(&self) -> bool {
+        match self {
+            ProbeError::BadInfo { .. } => true,
+            ProbeError::Unreachable { source, .. } => matches!(
+                source,
+                ClientError::BadJson { .. } | ClientError::TooLarge { .. }
+            ),
+            ProbeError::WrongNetwork { .. } => false,
+        }
+    }
+}
+
 /// Asks the node at `address` for `/info` and checks it belongs to the network
 /// (when `expected` is set).
 pub async fn probe(
@@ -140,6 +156,11 @@ async fn probe_round(shared: &Arc<Shared>) {
                 {
                     ok += 1;
                 }
+            }
+            Err(e) if e.is_punishable() => {
+                failed += 1;
+                dropped += 1;
+                shared.discourage(address, &e.to_string());
             }
             Err(e) => {
                 failed += 1;

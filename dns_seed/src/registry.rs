@@ -177,6 +177,11 @@ impl Registry {
         }
     }
 
+    /// Removes a node at once (it misbehaved). Returns whether it was listed.
+    pub fn remove(&mut self, address: SocketAddr) -> bool {
+        self.nodes.remove(&address).is_some()
+    }
+
     /// Records a failed re-probe; the node is removed at `max_failures` in a row.
     pub fn record_failure(&mut self, address: SocketAddr, max_failures: u32) -> FailureOutcome {
         let Some(record) = self.nodes.get_mut(&address) else {

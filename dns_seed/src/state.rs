@@ -4,6 +4,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use ferro::http::HttpClient;
+use ferro::net::discourage::{BanKey, Discouraged};
+use std::net::SocketAddr;
 use tokio::sync::{watch, Notify};
 
 use crate::config::Config;
@@ -23,6 +25,9 @@ pub(crate) struct Shared {
     changed: Notify,
     /// Pooled client for probes; answers are tiny, so its body bound is small.
     pub(crate) client: HttpClient,
+    /// Nodes that answered a probe as no honest node does, for 24 hours: not listed,
+    /// not served, their registrations refused (PROTOCOL.md section 9).
+    discouraged: Mutex<Discouraged>,
 }
 
 /// `/info` answers are small JSON documents; refuse anything much bigger.
@@ -36,6 +41,7 @@ impl Shared {
             dirty: AtomicBool::new(false),
             changed: Notify::new(),
             client: HttpClient::with_max_response_bytes(MAX_INFO_BYTES),
+            discouraged: Mutex::new(Discouraged::default()),
         }
     }
 
@@ -43,6 +49,32 @@ impl Shared {
     /// (each method changes one map entry), so a poisoned lock is still usable.
     pub(crate) fn registry(&self) -> MutexGuard<'_, Registry> {
         self.registry.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether the node at `address` is discouraged now.
+    pub(crate) fn is_discouraged(&self, address: SocketAddr) -> bool {
+        self.discouraged
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .covers_address(&address.to_string(), std::time::Instant::now())
+    }
+
+    /// Discourages the node at `address` for 24 hours and drops it from the list.
+    pub(crate) fn discourage(&self, address: SocketAddr, why: &str) {
+        let new = self
+            .discouraged
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(
+                BanKey::for_peer(&address.to_string()),
+                std::time::Instant::now(),
+            );
+        if self.registry().remove(address) {
+            self.mark_changed();
+        }
+        if new {
+            tracing::warn!(%address, reason = %why, "node discouraged for 24 h");
+        }
     }
 
     /// Marks the list as changed and wakes the persister.

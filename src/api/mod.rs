@@ -7,12 +7,15 @@
 
 mod views;
 
+use crate::chain::{AcceptStatus, ChainError};
+use crate::consensus::BlockError;
 use crate::error::ErrorCode;
 use crate::http::request::{negotiate_content_type, read_body};
 use crate::http::{ApiError, Handler, Query, Request, Response, JSON, OCTET_STREAM};
 use crate::json::{self, BlockJson, TransactionJson};
-use crate::node::Node;
-use crate::primitives::{Block, BlockHash, Decode, Height, Transaction};
+use crate::net::Delivery;
+use crate::node::{Node, NodeError};
+use crate::primitives::{Block, BlockHash, Decode, Height};
 use bytes::Bytes;
 use hyper::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
 use hyper::{Method, StatusCode};
@@ -179,21 +182,88 @@ fn parse_body<T: Decode, J: serde::de::DeserializeOwned>(
     }
 }
 
+/// Transaction rejections that only a broken or hostile sender causes (PROTOCOL.md
+/// section 9); everything else depends on our own state and is never punished.
+const PUNISHED_TX_CODES: &[&str] = &[
+    "malformed",
+    "bad-version",
+    "no-inputs",
+    "no-outputs",
+    "coinbase-not-allowed",
+    "duplicate-input",
+    "pubkey-mismatch",
+    "bad-signature",
+    "value-out-of-range",
+    "outputs-exceed-inputs",
+];
+
+/// Discourages the request's source for `why` (127.0.0.1 and ::1 are exempt).
+fn punish_source(node: &Node, req: &ApiRequest, why: &str) {
+    if let Some(key) = crate::net::BanKey::for_source(req.remote.ip()) {
+        node.peers.discourage(key, why);
+    }
+}
+
 fn submit_transaction(node: &Node, req: &ApiRequest) -> Result<Response, ApiError> {
     let hrp = node.network().params.address_hrp.clone();
-    let tx: Transaction = parse_body(req, |j: TransactionJson| j.to_transaction(&hrp))?;
-    let (txid, known) = node.submit_transaction(tx).map_err(|e| to_api_error(&e))?;
+    let result = parse_body(req, |j: TransactionJson| j.to_transaction(&hrp))
+        .and_then(|tx| node.submit_transaction(tx).map_err(|e| to_api_error(&e)));
+    let (txid, known) = match result {
+        Ok(done) => done,
+        Err(e) => {
+            if PUNISHED_TX_CODES.contains(&e.code()) {
+                punish_source(node, req, &format!("it sent an invalid transaction: {e}"));
+            }
+            return Err(e);
+        }
+    };
+    if !known {
+        node.peers
+            .credit_source(req.remote.ip(), Delivery::Transaction);
+    }
     let status = if known { "already-known" } else { "accepted" };
     Ok(ok(&json!({"txid": txid.to_hex(), "status": status})))
 }
 
 fn submit_block(node: &Node, req: &ApiRequest) -> Result<Response, ApiError> {
     let hrp = node.network().params.address_hrp.clone();
-    let block: Block = parse_body(req, |j: BlockJson| j.to_block(&hrp))?;
+    let block: Block = match parse_body(req, |j: BlockJson| j.to_block(&hrp)) {
+        Ok(block) => block,
+        Err(e) => {
+            punish_source(
+                node,
+                req,
+                &format!("it sent a block that does not parse: {e}"),
+            );
+            return Err(e);
+        }
+    };
     let hash = block.hash();
-    let status = node
-        .submit_block(block, false)
-        .map_err(|e| to_api_error(&e))?;
+    let parent = block.header.prev_hash;
+    let status = match node.submit_block(block, false) {
+        Ok(status) => status,
+        Err(e) => {
+            // A block whose parent we hold as valid and that breaks a consensus rule
+            // (other than time-too-new) is punished; an unknown or invalid parent is not.
+            if let NodeError::Chain(ChainError::Block(rule)) = &e {
+                let parent_valid = {
+                    let chain = node.chain();
+                    chain.knows_block(&parent) && !chain.is_invalid(&parent)
+                };
+                if parent_valid && !matches!(rule, BlockError::TimeTooNew { .. }) {
+                    punish_source(
+                        node,
+                        req,
+                        &format!("it sent an invalid block {hash}: {rule}"),
+                    );
+                }
+            }
+            return Err(to_api_error(&e));
+        }
+    };
+    if status != AcceptStatus::AlreadyKnown {
+        node.peers.credit_source(req.remote.ip(), Delivery::Block);
+    }
     Ok(ok(
         &json!({"hash": hash.to_hex(), "status": status.as_str()}),
     ))

@@ -4,6 +4,7 @@ use super::{binary, ok, resolve_block, to_api_error, ApiRequest};
 use crate::chain::{ChainState, RedbStore};
 use crate::http::{ApiError, Response};
 use crate::json::{address_string, BlockJson, HeaderJson, TransactionJson};
+use crate::net::peers::AddOutcome;
 use crate::net::probe_peer;
 use crate::node::Node;
 use crate::primitives::block::encode_header_list;
@@ -67,6 +68,7 @@ pub fn info(node: &Node) -> Result<Response, ApiError> {
         "mempool": {"count": count, "bytes": bytes},
         "peers": node.peers.len(),
         "syncing": node.syncing.load(std::sync::atomic::Ordering::Relaxed),
+        "features": crate::net::FEATURES,
         "version": env!("CARGO_PKG_VERSION"),
         "rich_list": rich,
     })))
@@ -125,11 +127,44 @@ pub fn block(node: &Node, id: &str, req: &ApiRequest) -> Result<Response, ApiErr
     Ok(ok(&v))
 }
 
+/// Most hashes one `GET /blocks?hashes=` or `GET /headers?locator=` names.
+pub const MAX_HASHES_PER_REQUEST: usize = 128;
+
+/// A comma-separated list of block hashes from a query parameter, at most
+/// [`MAX_HASHES_PER_REQUEST`].
+fn parse_hash_list(text: &str, what: &str) -> Result<Vec<BlockHash>, ApiError> {
+    let hashes: Vec<&str> = text.split(',').filter(|s| !s.is_empty()).collect();
+    if hashes.is_empty() || hashes.len() > MAX_HASHES_PER_REQUEST {
+        return Err(ApiError::malformed(format!(
+            "{what} must name 1 to {MAX_HASHES_PER_REQUEST} block hashes"
+        )));
+    }
+    hashes
+        .into_iter()
+        .map(|h| BlockHash::from_hex(h).map_err(|e| ApiError::malformed(format!("{what}: {e}"))))
+        .collect()
+}
+
+/// `GET /blocks`: active-chain blocks from a height (`from`, `limit`), or the blocks
+/// named by hash (`hashes=H1,H2,…`, any branch, in the order asked, stopping at the
+/// first one not stored). Either way at most about 16 MiB.
 pub fn blocks(node: &Node, req: &ApiRequest) -> Result<Response, ApiError> {
-    req.query.deny_unknown(&["from", "limit"])?;
-    let from: u64 = req.query.parse_opt("from", "a block height")?.unwrap_or(0);
-    let limit = req.query.limit("limit", 100, 500)?;
-    let hashes: Vec<BlockHash> = {
+    req.query.deny_unknown(&["from", "limit", "hashes"])?;
+    let hashes: Vec<BlockHash> = if let Some(list) = req.query.get("hashes")? {
+        if req.query.get("from")?.is_some() || req.query.get("limit")?.is_some() {
+            return Err(ApiError::malformed(
+                "hashes cannot be combined with from or limit",
+            ));
+        }
+        let asked = parse_hash_list(list, "hashes")?;
+        let chain = node.chain();
+        asked
+            .into_iter()
+            .take_while(|h| chain.knows_block(h))
+            .collect()
+    } else {
+        let from: u64 = req.query.parse_opt("from", "a block height")?.unwrap_or(0);
+        let limit = req.query.limit("limit", 100, 500)?;
         let chain = node.chain();
         (0..limit as u64)
             .map_while(|i| {
@@ -171,11 +206,22 @@ pub fn blocks(node: &Node, req: &ApiRequest) -> Result<Response, ApiError> {
     Ok(ok(&out))
 }
 
+/// `GET /headers`: active-chain headers from a height (`from`), or after the first hash
+/// of `locator=H1,H2,…` that is on our active chain (genesis when none is), so a peer on
+/// a fork is answered from the fork point. At most `limit` (2 000).
 pub fn headers(node: &Node, req: &ApiRequest) -> Result<Response, ApiError> {
-    req.query.deny_unknown(&["from", "limit"])?;
-    let from: u64 = req.query.parse_opt("from", "a block height")?.unwrap_or(0);
+    req.query.deny_unknown(&["from", "limit", "locator"])?;
     let limit = req.query.limit("limit", 2_000, 2_000)?;
     let chain = node.chain();
+    let from: u64 = if let Some(list) = req.query.get("locator")? {
+        if req.query.get("from")?.is_some() {
+            return Err(ApiError::malformed("locator cannot be combined with from"));
+        }
+        let locator = parse_hash_list(list, "locator")?;
+        chain.locate(&locator).get() + 1
+    } else {
+        req.query.parse_opt("from", "a block height")?.unwrap_or(0)
+    };
     let headers: Vec<crate::primitives::Header> = (0..limit as u64)
         .map_while(|i| {
             let hash = chain.block_hash_at(Height(from.checked_add(i)?))?;
@@ -435,6 +481,12 @@ pub async fn announce_peer(node: &Arc<Node>, req: &ApiRequest) -> Result<Respons
         ));
     }
     let address = addr.to_string();
+    if node.peers.is_discouraged(&address) || node.peers.is_discouraged_source(source) {
+        return Err(ApiError::from_code(
+            "discouraged",
+            format!("{address} misbehaved recently and is discouraged"),
+        ));
+    }
     if node.config.public_address.as_deref() == Some(address.as_str()) {
         return Err(ApiError::malformed(format!(
             "{address} is this node's own address"
@@ -446,10 +498,10 @@ pub async fn announce_peer(node: &Arc<Node>, req: &ApiRequest) -> Result<Respons
     let info = probe_peer(node, &address)
         .await
         .map_err(|e| to_api_error(&e))?;
-    let status = if node.peers.add(&address, info.height) {
-        "added"
-    } else {
-        "not-added"
+    let status = match node.peers.add(&address, info.height) {
+        AddOutcome::Added | AddOutcome::AddedEvicting(_) => "added",
+        AddOutcome::Known => "already-known",
+        AddOutcome::Discouraged | AddOutcome::Full => "not-added",
     };
     Ok(ok(&json!({"status": status})))
 }

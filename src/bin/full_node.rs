@@ -63,6 +63,10 @@ struct NodeArgs {
     /// Seconds one request to a peer may take.
     #[arg(long, env = "FULL_NODE_PEER_TIMEOUT", default_value = "10", value_parser = parse_seconds)]
     peer_timeout: Duration,
+    /// Seconds a sync round may go without verified progress (more checked work, or
+    /// blocks connected) before its peer is set aside for 10 minutes and the next tried.
+    #[arg(long, env = "FULL_NODE_SYNC_DEADLINE", default_value = "30", value_parser = parse_seconds)]
+    sync_deadline: Duration,
     /// Most client connections served at once.
     #[arg(long, env = "FULL_NODE_MAX_CONNECTIONS", default_value_t = 256)]
     max_connections: usize,
@@ -203,6 +207,7 @@ fn run_node(genesis: Option<PathBuf>, args: NodeArgs) -> anyhow::Result<()> {
     config.max_peers = args.max_peers;
     config.sync_interval = args.sync_interval;
     config.peer_timeout = args.peer_timeout;
+    config.sync_deadline = args.sync_deadline;
     config.server.max_connections = args.max_connections;
     config.mempool.max_bytes = args.mempool_bytes;
     config.mempool.min_fee_rate = args.min_fee_rate;

@@ -15,7 +15,8 @@ use crate::consensus::validation::{check_block, check_header, connect_block};
 use crate::consensus::{BlockError, BlockUndo, Coin, Network, ParentInfo};
 use crate::error::ErrorCode;
 use crate::primitives::{
-    Amount, Block, BlockHash, Decode, Encode, Height, OutPoint, PubkeyHash, Transaction, Txid, Work,
+    Amount, Block, BlockHash, Decode, Encode, Header, Height, OutPoint, PubkeyHash, Transaction,
+    Txid, Work,
 };
 use rand::seq::IteratorRandom;
 use std::collections::HashMap;
@@ -624,6 +625,86 @@ impl<S: ChainStore> ChainState<S> {
             median_time_past: mtp,
             next_target: target,
         })
+    }
+
+    /// What a child of the last of `extra` is checked against, where `extra` are headers
+    /// not stored (sync's presync) that link one after another onto the stored block
+    /// `base`. With no `extra`, [`ChainState::parent_info`] of `base`.
+    pub fn header_context(&self, base: &BlockHash, extra: &[Header]) -> Option<ParentInfo> {
+        let Some(last) = extra.last() else {
+            return self.parent_info(base);
+        };
+        let base_height = self.headers.get(base)?.header.height.get();
+        let parent_height = base_height.checked_add(extra.len() as u64)?;
+        let timestamp = |h: u64| -> Option<u64> {
+            if h > base_height {
+                extra
+                    .get(usize::try_from(h - base_height - 1).ok()?)
+                    .map(|x| x.timestamp)
+            } else {
+                let a = self.ancestor(base, Height(h))?;
+                self.headers.get(&a).map(|e| e.header.timestamp)
+            }
+        };
+        let mtp_at = |h: u64| -> u64 {
+            let low = h.saturating_sub(crate::consensus::MTP_WINDOW as u64 - 1);
+            let times: Vec<u64> = (low..=h).filter_map(timestamp).collect();
+            median_time_past(&times)
+        };
+        let params = &self.network.params;
+        let height = Height(parent_height).next()?;
+        let mtp = mtp_at(parent_height);
+        let target = next_target(params, height, last.target, || {
+            let start_mtp = height
+                .get()
+                .checked_sub(params.retarget_interval)
+                .map(mtp_at)
+                .unwrap_or(mtp);
+            mtp.saturating_sub(start_mtp)
+        });
+        Some(ParentInfo {
+            hash: last.hash(),
+            height: Height(parent_height),
+            median_time_past: mtp,
+            next_target: target,
+        })
+    }
+
+    /// A block locator of the active chain: the tip, the 10 blocks below it, then
+    /// exponentially sparser ancestors, and genesis last (as Bitcoin Core's).
+    pub fn locator(&self) -> Vec<BlockHash> {
+        let mut out = Vec::new();
+        let mut height = self.active.len() as u64 - 1;
+        let mut step = 1u64;
+        loop {
+            if let Some(h) = self.active.get(height as usize) {
+                out.push(*h);
+            }
+            if height == 0 {
+                break;
+            }
+            if out.len() >= 10 {
+                step = step.saturating_mul(2);
+            }
+            height = height.saturating_sub(step);
+        }
+        out
+    }
+
+    /// The height of the first `locator` hash on the active chain (0, genesis, when none
+    /// is): a peer's headers request is answered from there.
+    pub fn locate(&self, locator: &[BlockHash]) -> Height {
+        locator
+            .iter()
+            .find(|h| self.is_active(h))
+            .and_then(|h| self.headers.get(h))
+            .map(|e| e.header.height)
+            .unwrap_or(Height(0))
+    }
+
+    /// Whether `hash` was found invalid (since start).
+    pub fn is_invalid(&self, hash: &BlockHash) -> bool {
+        self.invalid.contains_key(hash)
     }
 
     /// The context of the next block on the active tip (miner, mempool).

@@ -91,8 +91,16 @@ impl HttpClient {
 
     /// A client refusing answers larger than `limit` bytes.
     pub fn with_max_response_bytes(limit: usize) -> Self {
+        Self::with_options(limit, None)
+    }
+
+    /// A client refusing answers larger than `limit` bytes whose connections leave from
+    /// `local` when given (a node listening on a specific IP talks from that IP, so the
+    /// source check of its announcements holds on 127.0.0.x: PROTOCOL.md section 9).
+    pub fn with_options(limit: usize, local: Option<std::net::IpAddr>) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
+        connector.set_local_address(local);
         let inner = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(30))

@@ -35,7 +35,7 @@ pub async fn probe_peer(node: &Node, address: &str) -> Result<PeerInfo, ProbeErr
     let url = format!("http://{address}/info");
     let info: PeerInfo = node
         .peers
-        .client()
+        .small_client()
         .get_json(&url, node.config.peer_timeout)
         .await
         .map_err(|e| ProbeError::Unreachable(address.to_string(), e.to_string()))?;
@@ -56,12 +56,16 @@ fn own_address(node: &Node) -> String {
 
 /// Probes and adds a candidate, then announces ourselves to it. `true` when added.
 pub async fn try_add_peer(node: &Arc<Node>, address: &str) -> bool {
-    if address == own_address(node) || node.peers.contains(address) || node.peers.is_full() {
+    if address == own_address(node)
+        || node.peers.contains(address)
+        || node.peers.is_full()
+        || node.peers.is_discouraged(address)
+    {
         return false;
     }
     match probe_peer(node, address).await {
         Ok(info) => {
-            if !node.peers.add(address, info.height) {
+            if !node.peers.add(address, info.height).added() {
                 return false;
             }
             let body = json!({ "address": own_address(node) });
@@ -83,12 +87,36 @@ pub async fn try_add_peer(node: &Arc<Node>, address: &str) -> bool {
     }
 }
 
+/// Candidates taken from one seed's or peer's list per round at most: a list is a claim,
+/// and a long one must not keep discovery probing strangers for ever.
+pub const CANDIDATES_PER_SOURCE: usize = 16;
+
+/// Tries up to [`CANDIDATES_PER_SOURCE`] addresses of `listed`, picked at random among
+/// those not known or discouraged yet.
+async fn try_listed(node: &Arc<Node>, listed: Vec<PeerSummary>) {
+    use rand::seq::SliceRandom;
+    let mut fresh: Vec<String> = listed
+        .into_iter()
+        .map(|n| n.address)
+        .filter(|a| !node.peers.contains(a) && !node.peers.is_discouraged(a))
+        .collect();
+    fresh.sort();
+    fresh.dedup();
+    fresh.shuffle(&mut rand::thread_rng());
+    for address in fresh.into_iter().take(CANDIDATES_PER_SOURCE) {
+        if node.peers.is_full() {
+            return;
+        }
+        try_add_peer(node, &address).await;
+    }
+}
+
 /// One round: configured peers, seeds, then peers' peers.
 pub async fn discover(node: &Arc<Node>) {
     for peer in node.config.peers.clone() {
         try_add_peer(node, &peer).await;
     }
-    let client = node.peers.client().clone();
+    let client = node.peers.small_client().clone();
     let timeout = node.config.peer_timeout;
     for seed in node.config.seeds.clone() {
         let seed = seed.trim_end_matches('/');
@@ -103,11 +131,7 @@ pub async fn discover(node: &Arc<Node>) {
             .get_json::<Vec<PeerSummary>>(&format!("{seed}/nodes?limit=100"), timeout)
             .await
         {
-            Ok(nodes) => {
-                for n in nodes {
-                    try_add_peer(node, &n.address).await;
-                }
-            }
+            Ok(nodes) => try_listed(node, nodes).await,
             Err(e) => tracing::warn!(%seed, error = %e, "seed did not list nodes"),
         }
     }
@@ -119,9 +143,7 @@ pub async fn discover(node: &Arc<Node>) {
             .get_json::<Vec<PeerSummary>>(&format!("http://{peer}/nodes"), timeout)
             .await
         {
-            for n in theirs {
-                try_add_peer(node, &n.address).await;
-            }
+            try_listed(node, theirs).await;
         }
     }
 }

@@ -2,14 +2,23 @@
 //! newly active blocks are queued to every peer once; a full queue drops the item (the
 //! peer catches up by sync), so a slow or dead peer never blocks the node. A peer that
 //! fails repeatedly backs off and is dropped.
+//!
+//! The table is bucketed by network group (PROTOCOL.md section 9): at most
+//! [`GROUP_CAP`] entries per group, and eviction that keeps peers which delivered valid
+//! blocks or transactions, so announcements from one source cannot fill it or push out
+//! proven peers. Discouraged peers are disconnected and kept out for 24 hours.
 
+use super::discourage::{BanKey, Discouraged};
+use super::group::NetGroup;
+use crate::http::client::DEFAULT_MAX_RESPONSE_BYTES;
 use crate::http::HttpClient;
 use crate::primitives::{Block, Encode, Transaction};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -36,12 +45,19 @@ struct PeerState {
     height: AtomicU64,
     last_seen: AtomicU64,
     failures: AtomicU32,
+    /// Unix time of the last valid block or transaction it delivered (0: never).
+    last_delivery: AtomicU64,
+    /// Unix time of the last valid block it delivered (0: never).
+    last_block: AtomicU64,
 }
 
 struct Peer {
     queue: mpsc::Sender<Relay>,
     state: Arc<PeerState>,
     task: JoinHandle<()>,
+    group: NetGroup,
+    /// Unix time it joined the table (ties of eviction: the newest goes first).
+    added: u64,
 }
 
 /// One peer as `GET /nodes` shows it.
@@ -52,28 +68,79 @@ pub struct PeerSummary {
     pub last_seen: u64,
 }
 
+/// What [`PeerSet::add`] did with a candidate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AddOutcome {
+    Added,
+    /// Added in place of an entry that had delivered nothing useful for longer.
+    AddedEvicting(String),
+    Known,
+    Discouraged,
+    /// Its group (or the table) is full of peers that all delivered a valid block in the
+    /// last [`PROTECT_BLOCK_DELIVERY`].
+    Full,
+}
+
+impl AddOutcome {
+    pub fn added(&self) -> bool {
+        matches!(self, AddOutcome::Added | AddOutcome::AddedEvicting(_))
+    }
+}
+
+/// What a peer delivered that counts as useful (eviction keeps useful peers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    Block,
+    Transaction,
+}
+
+/// Policy: entries one network group may hold (PROTOCOL.md section 9).
+pub const GROUP_CAP: usize = 8;
+/// A peer that delivered a valid block this recently cannot be evicted.
+pub const PROTECT_BLOCK_DELIVERY: Duration = Duration::from_secs(10 * 60);
+/// Set-aside entries kept at most.
+const MAX_SET_ASIDE: usize = 1_024;
+/// Bound on a peer's answers to our small requests (`/info`, `/nodes`, `/headers`:
+/// 2 000 headers with hashes are 312 000 bytes).
+pub const SMALL_RESPONSE_BYTES: usize = 1 << 20;
+
 pub struct PeerSet {
     max: usize,
     peers: Mutex<HashMap<String, Peer>>,
+    discouraged: Mutex<Discouraged>,
+    /// Peers not chosen for sync until the instant given.
+    set_aside: Mutex<HashMap<String, Instant>>,
     client: HttpClient,
+    small_client: HttpClient,
     /// Time one delivery to a peer may take.
     timeout: Duration,
     stop: watch::Sender<bool>,
 }
 
 impl PeerSet {
-    pub fn new(max: usize, timeout: Duration) -> PeerSet {
+    /// A table of at most `max` peers; requests to peers time out after `timeout` and
+    /// leave from `local` when given.
+    pub fn new(max: usize, timeout: Duration, local: Option<IpAddr>) -> PeerSet {
         PeerSet {
             max,
             peers: Mutex::new(HashMap::new()),
-            client: HttpClient::new(),
+            discouraged: Mutex::new(Discouraged::default()),
+            set_aside: Mutex::new(HashMap::new()),
+            client: HttpClient::with_options(DEFAULT_MAX_RESPONSE_BYTES, local),
+            small_client: HttpClient::with_options(SMALL_RESPONSE_BYTES, local),
             timeout,
             stop: watch::channel(false).0,
         }
     }
 
+    /// The client for block downloads (answers up to 32 MiB).
     pub fn client(&self) -> &HttpClient {
         &self.client
+    }
+
+    /// The client for `/info`, `/nodes` and `/headers` (answers up to 1 MiB).
+    pub fn small_client(&self) -> &HttpClient {
+        &self.small_client
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Peer>> {
@@ -81,6 +148,10 @@ impl PeerSet {
         // Peers whose task ended (dropped after failures) leave the set.
         peers.retain(|_, p| !p.task.is_finished());
         peers
+    }
+
+    fn banned(&self) -> std::sync::MutexGuard<'_, Discouraged> {
+        self.discouraged.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn len(&self) -> usize {
@@ -128,19 +199,110 @@ impl PeerSet {
         }
     }
 
-    /// Adds a peer (already probed) and starts its relay task. `false` when it is known
-    /// or the set is full. Must be called inside the tokio runtime.
-    pub fn add(&self, address: &str, height: u64) -> bool {
+    /// Keeps `address` out of sync for `how_long` (a round with it made no progress).
+    pub fn set_aside(&self, address: &str, how_long: Duration) {
+        let now = Instant::now();
+        let mut aside = self.set_aside.lock().unwrap_or_else(|e| e.into_inner());
+        aside.retain(|_, until| *until > now);
+        if aside.len() < MAX_SET_ASIDE {
+            aside.insert(address.to_string(), now + how_long);
+        }
+    }
+
+    /// Whether `address` is set aside from sync now.
+    pub fn is_set_aside(&self, address: &str) -> bool {
+        let aside = self.set_aside.lock().unwrap_or_else(|e| e.into_inner());
+        aside.get(address).is_some_and(|u| *u > Instant::now())
+    }
+
+    /// Whether a peer at `address` is discouraged (not to be dialled or listed).
+    pub fn is_discouraged(&self, address: &str) -> bool {
+        self.banned().covers_address(address, Instant::now())
+    }
+
+    /// Whether requests from `ip` come from a discouraged source.
+    pub fn is_discouraged_source(&self, ip: IpAddr) -> bool {
+        self.banned().covers_source(ip, Instant::now())
+    }
+
+    /// Discourages `key` for 24 hours and disconnects every peer it covers. Logs once
+    /// per discouragement, so a peer that keeps misbehaving cannot flood the log.
+    pub fn discourage(&self, key: BanKey, why: &str) {
+        let new = self.banned().insert(key.clone(), Instant::now());
+        let removed: Vec<String> = {
+            let mut peers = self.lock();
+            let gone: Vec<String> = peers.keys().filter(|a| key.covers(a)).cloned().collect();
+            for address in &gone {
+                if let Some(peer) = peers.remove(address) {
+                    peer.task.abort();
+                }
+            }
+            gone
+        };
+        if new {
+            tracing::warn!(peer = ?key, reason = %why, dropped = removed.len(), "peer discouraged for 24 h");
+        }
+    }
+
+    /// Discourages the peer we talk to at `address`.
+    pub fn discourage_peer(&self, address: &str, why: &str) {
+        self.discourage(BanKey::for_peer(address), why);
+    }
+
+    /// Records a useful delivery by every peer at `ip` (an inbound request's source).
+    pub fn credit_source(&self, ip: IpAddr, what: Delivery) {
+        let ip = ip.to_canonical();
+        for (address, peer) in self.lock().iter() {
+            if super::group::ip_of(address) == Some(ip) {
+                credit(&peer.state, what);
+            }
+        }
+    }
+
+    /// Records a useful delivery by the peer at `address` (sync fetched from it).
+    pub fn credit_peer(&self, address: &str, what: Delivery) {
+        if let Some(peer) = self.lock().get(address) {
+            credit(&peer.state, what);
+        }
+    }
+
+    /// Adds a peer (already probed) and starts its relay task. A full network group (or
+    /// a full table: then the largest group) makes room by evicting the entry with the
+    /// oldest useful delivery, never-delivered entries first; the newcomer is refused
+    /// only when every candidate delivered a valid block within the last 10 minutes.
+    /// Must be called inside the tokio runtime.
+    pub fn add(&self, address: &str, height: u64) -> AddOutcome {
+        if self.is_discouraged(address) {
+            return AddOutcome::Discouraged;
+        }
+        let now = crate::node::unix_now();
+        let group = NetGroup::of_address(address);
         let mut peers = self.lock();
-        if peers.contains_key(address) || peers.len() >= self.max {
-            return false;
+        if peers.contains_key(address) {
+            return AddOutcome::Known;
+        }
+        let in_group = peers.values().filter(|p| p.group == group).count();
+        let crowded = if in_group >= GROUP_CAP.min(self.max) {
+            Some(group.clone())
+        } else if peers.len() >= self.max {
+            largest_group(&peers)
+        } else {
+            None
+        };
+        let mut evicted = None;
+        if let Some(crowded) = crowded {
+            let Some(victim) = eviction_candidate(&peers, &crowded, now) else {
+                return AddOutcome::Full;
+            };
+            if let Some(peer) = peers.remove(&victim) {
+                peer.task.abort();
+            }
+            evicted = Some(victim);
         }
         let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
         let state = Arc::new(PeerState::default());
         state.height.store(height, Ordering::Relaxed);
-        state
-            .last_seen
-            .store(crate::node::unix_now(), Ordering::Relaxed);
+        state.last_seen.store(now, Ordering::Relaxed);
         let task = tokio::spawn(relay_task(
             address.to_string(),
             rx,
@@ -149,9 +311,27 @@ impl PeerSet {
             self.timeout,
             self.stop.subscribe(),
         ));
-        peers.insert(address.to_string(), Peer { queue, state, task });
-        tracing::info!(peer = %address, "peer added");
-        true
+        peers.insert(
+            address.to_string(),
+            Peer {
+                queue,
+                state,
+                task,
+                group,
+                added: now,
+            },
+        );
+        drop(peers);
+        match evicted {
+            Some(victim) => {
+                tracing::info!(peer = %address, evicted = %victim, "peer added in place of one that delivered nothing recently");
+                AddOutcome::AddedEvicting(victim)
+            }
+            None => {
+                tracing::info!(peer = %address, "peer added");
+                AddOutcome::Added
+            }
+        }
     }
 
     pub fn relay_transaction(&self, tx: Arc<Transaction>) {
@@ -174,6 +354,47 @@ impl PeerSet {
     pub fn shutdown(&self) {
         let _ = self.stop.send(true);
     }
+}
+
+fn credit(state: &PeerState, what: Delivery) {
+    let now = crate::node::unix_now();
+    state.last_delivery.store(now, Ordering::Relaxed);
+    if what == Delivery::Block {
+        state.last_block.store(now, Ordering::Relaxed);
+    }
+}
+
+/// The group with the most entries (ties: the first in group order, for determinism).
+fn largest_group(peers: &HashMap<String, Peer>) -> Option<NetGroup> {
+    let mut counts: HashMap<&NetGroup, usize> = HashMap::new();
+    for p in peers.values() {
+        *counts.entry(&p.group).or_default() += 1;
+    }
+    counts
+        .into_iter()
+        .max_by(|(ga, a), (gb, b)| a.cmp(b).then_with(|| gb.cmp(ga)))
+        .map(|(g, _)| g.clone())
+}
+
+/// The entry of `group` to evict: among those without a valid block in the last
+/// [`PROTECT_BLOCK_DELIVERY`], the one whose last useful delivery is oldest (never
+/// first), the most recently added on a tie. `None` when every entry is protected.
+fn eviction_candidate(peers: &HashMap<String, Peer>, group: &NetGroup, now: u64) -> Option<String> {
+    let protect = PROTECT_BLOCK_DELIVERY.as_secs();
+    peers
+        .iter()
+        .filter(|(_, p)| &p.group == group)
+        .filter(|(_, p)| {
+            let block = p.state.last_block.load(Ordering::Relaxed);
+            block == 0 || now.saturating_sub(block) >= protect
+        })
+        .min_by_key(|(_, p)| {
+            (
+                p.state.last_delivery.load(Ordering::Relaxed),
+                std::cmp::Reverse(p.added),
+            )
+        })
+        .map(|(a, _)| a.clone())
 }
 
 /// Delivers queued items to one peer until shutdown or too many failures.

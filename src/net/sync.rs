@@ -1,22 +1,67 @@
-//! Sync by height: find the peer with the most chain work, find the fork point by
-//! comparing header hashes walking back exponentially, then fetch headers and blocks in
-//! batches and connect them.
+//! Headers-first sync (PROTOCOL.md section 9): peers are chosen by the chain work they
+//! claim, but a node follows only headers it checked itself and stores nothing of a
+//! branch before those checked headers carry more work than its active chain.
+//!
+//! One round, with one peer at a time:
+//! 1. **Presync.** `GET /headers?locator=…` with a locator of our own active chain, so a
+//!    peer on a fork answers from the fork point; then again from the last header it
+//!    sent. Each header must link to the one before it and meet the proof of work,
+//!    target and `time-too-old` rules (computed from the headers themselves on top of
+//!    the stored block they start from). Nothing is stored; at most
+//!    [`MAX_PRESYNC_HEADERS`] are held.
+//! 2. **Blocks by hash**, only when the checked headers carry more work than ours:
+//!    `GET /blocks?hashes=…`, each answer matched against the checked headers, connected
+//!    in runs of [`SYNC_COMMIT_BLOCKS`].
+//!
+//! A round must keep making verified progress (checked work rising toward more than ours,
+//! or blocks connecting): after [`NodeConfig::sync_deadline`] without progress the peer is
+//! set aside for [`SET_ASIDE_FOR`] (not discouraged: an honest peer may just be slow) and
+//! the next peer is tried at once. What the spec punishes (an undecodable or oversized
+//! answer, headers that do not link or fail their checks, an invalid block, headers that
+//! stop short of the work the peer claimed) discourages the peer.
+//!
+//! [`NodeConfig::sync_deadline`]: crate::node::NodeConfig::sync_deadline
 
-use super::PeerInfo;
-use crate::node::Node;
+use super::{Delivery, PeerInfo};
+use crate::chain::ChainError;
+use crate::consensus::validation::check_header;
+use crate::consensus::BlockError;
+use crate::http::client::ClientError;
+use crate::node::{unix_now, Node, NodeError};
 use crate::primitives::block::decode_header_list;
 use crate::primitives::encoding::decode_list;
-use crate::primitives::{Block, BlockHash, Header, Height, Reader, Work, U256};
+use crate::primitives::{Block, BlockHash, Header, Reader, Work, U256};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-/// Blocks fetched per request (API.md: at most 500).
-pub const BLOCK_BATCH: u64 = 500;
+/// Headers asked for per request (API.md: at most 2 000).
+pub const HEADERS_PER_REQUEST: usize = 2_000;
+/// Unstored headers held for one peer at most (Bitcoin Core's presync idea).
+pub const MAX_PRESYNC_HEADERS: usize = 100_000;
+/// Blocks asked for per `GET /blocks?hashes=` request.
+pub const BLOCKS_PER_REQUEST: usize = 64;
 /// Blocks connected per store commit during sync.
 pub const SYNC_COMMIT_BLOCKS: usize = 50;
-/// Headers fetched in the headers-first check (API.md: at most 2 000).
-const MAX_HEADERS: u64 = 2_000;
+/// How long a peer whose round made no progress is not chosen for sync.
+pub const SET_ASIDE_FOR: Duration = Duration::from_secs(10 * 60);
+/// Hashes in our locator at most (the exponential steps keep it near 40 for any chain).
+const MAX_LOCATOR: usize = 64;
+
+/// How a sync round with one peer ended badly.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// Something the spec punishes: the peer is discouraged.
+    #[error("{0}")]
+    Misbehaved(String),
+    /// No progress in time, an error answer, or an answer that did not match: the peer is
+    /// set aside for a while, not punished.
+    #[error("{0}")]
+    Stalled(String),
+    /// Our own failure (storage, shutdown).
+    #[error("{0}")]
+    Local(String),
+}
 
 /// Resets the `syncing` flag when a sync round ends, however it ends.
 struct SyncingGuard<'a>(&'a Node);
@@ -31,172 +76,409 @@ fn parse_work(hex: &str) -> Option<Work> {
     U256::from_hex(hex).ok().map(Work)
 }
 
-/// Up to `limit` headers of the peer's active chain from height `from` (binary
-/// `GET /headers`; each carried hash is checked against its header).
+/// Sorts a failed request: a 2xx answer too large for what we asked is punished; error
+/// answers (408, 409, 429, 5xx, a 404 for a missing feature), time-outs and broken
+/// connections are not.
+fn request_failed(peer: &str, what: &str, e: ClientError) -> SyncError {
+    match e {
+        ClientError::TooLarge { .. } => {
+            SyncError::Misbehaved(format!("{peer} answered {what} with more than asked: {e}"))
+        }
+        _ => SyncError::Stalled(format!("{peer} did not answer {what}: {e}")),
+    }
+}
+
+/// A round's progress clock: every request must finish before the deadline, which moves
+/// on whenever the round makes verified progress.
+struct Deadline {
+    window: Duration,
+    at: Instant,
+}
+
+impl Deadline {
+    fn new(window: Duration) -> Deadline {
+        Deadline {
+            window,
+            at: Instant::now() + window,
+        }
+    }
+
+    fn progressed(&mut self) {
+        self.at = Instant::now() + self.window;
+    }
+
+    /// Time a request may take: its own timeout, but never past the deadline.
+    fn budget(&self, per_request: Duration) -> Result<Duration, SyncError> {
+        let left = self.at.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(SyncError::Stalled(format!(
+                "no verified progress within {:?}",
+                self.window
+            )));
+        }
+        Ok(left.min(per_request))
+    }
+}
+
+/// Headers checked in presync, not stored: they link one after another onto the stored
+/// block `base`.
+struct Presync {
+    base: BlockHash,
+    /// Chain work up to and including the last header (or `base`).
+    work: Work,
+    headers: Vec<Header>,
+}
+
+impl Presync {
+    fn tip(&self) -> BlockHash {
+        self.headers.last().map_or(self.base, Header::hash)
+    }
+}
+
+/// Asks for headers after our locator (extended by what presync already holds).
 async fn fetch_headers(
     node: &Node,
     peer: &str,
-    from: u64,
-    limit: u64,
-) -> Result<Vec<Header>, String> {
-    let url = format!("http://{peer}/headers?from={from}&limit={limit}");
+    presync: &Presync,
+    deadline: &Deadline,
+) -> Result<Vec<Header>, SyncError> {
+    let mut locator: Vec<BlockHash> = Vec::with_capacity(MAX_LOCATOR);
+    if !presync.headers.is_empty() {
+        locator.push(presync.tip());
+    }
+    locator.extend(node.chain().locator());
+    if locator.len() > MAX_LOCATOR {
+        // Keep the newest and genesis.
+        let genesis = locator.last().copied();
+        locator.truncate(MAX_LOCATOR - 1);
+        locator.extend(genesis);
+    }
+    let list: Vec<String> = locator.iter().map(BlockHash::to_hex).collect();
+    let url = format!(
+        "http://{peer}/headers?locator={}&limit={HEADERS_PER_REQUEST}",
+        list.join(",")
+    );
+    let timeout = deadline.budget(node.config.peer_timeout)?;
     let bytes = node
         .peers
-        .client()
-        .get_bytes(&url, node.config.peer_timeout)
+        .small_client()
+        .get_bytes(&url, timeout)
         .await
-        .map_err(|e| e.to_string())?;
-    decode_header_list(&bytes).map_err(|e| format!("bad headers from {peer}: {e}"))
-}
-
-/// The peer hash of the block at `height` on its active chain.
-async fn peer_hash_at(node: &Node, peer: &str, height: u64) -> Result<Option<BlockHash>, String> {
-    let headers = fetch_headers(node, peer, height, 1).await?;
-    Ok(headers.first().map(Header::hash))
-}
-
-/// The highest height at which our active chain and the peer's agree, found by walking
-/// back 1, 2, 4, 8, ... blocks from the lower of the two tips.
-async fn find_fork(node: &Node, peer: &str, peer_height: u64) -> Result<u64, String> {
-    let ours = node.chain().height().get();
-    let mut height = ours.min(peer_height);
-    let mut step = 1u64;
-    loop {
-        let theirs = peer_hash_at(node, peer, height).await?;
-        let mine = node.chain().block_hash_at(Height(height));
-        if theirs.is_some() && theirs == mine {
-            return Ok(height);
-        }
-        if height == 0 {
-            return Err("peer disagrees about genesis".into());
-        }
-        height = height.saturating_sub(step);
-        step = step.saturating_mul(2);
+        .map_err(|e| request_failed(peer, "GET /headers", e))?;
+    let headers = decode_header_list(&bytes).map_err(|e| {
+        SyncError::Misbehaved(format!("{peer} sent headers that do not decode: {e}"))
+    })?;
+    if headers.len() > HEADERS_PER_REQUEST {
+        return Err(SyncError::Misbehaved(format!(
+            "{peer} sent {} headers, more than the {HEADERS_PER_REQUEST} asked for",
+            headers.len()
+        )));
     }
+    Ok(headers)
 }
 
-/// Picks the peer with the most chain work above ours, with its info.
-async fn best_peer(node: &Node) -> Option<(String, PeerInfo)> {
-    let ours = node.chain().tip_entry().chain_work;
-    let mut best: Option<(String, PeerInfo, Work)> = None;
-    for peer in node.peers.addresses() {
-        let url = format!("http://{peer}/info");
-        let Ok(info) = node
-            .peers
-            .client()
-            .get_json::<PeerInfo>(&url, node.config.peer_timeout)
-            .await
-        else {
-            continue;
-        };
-        node.peers.seen(&peer, info.height);
-        let Some(work) = parse_work(&info.chain_work) else {
-            continue;
-        };
-        if work > ours && best.as_ref().is_none_or(|(_, _, w)| work > *w) {
-            best = Some((peer, info, work));
-        }
-    }
-    best.map(|(p, i, _)| (p, i))
-}
-
-/// One sync round: catches up with the best peer if it has more work. Returns the number
-/// of blocks connected.
-pub async fn sync_once(node: &Arc<Node>) -> Result<u64, String> {
-    let Some((peer, info)) = best_peer(node).await else {
-        return Ok(0);
+/// Checks a batch of headers and appends it to `presync`. Returns `false` when the batch
+/// stopped at a header that is only too new for now (nothing more to take this round).
+fn absorb_headers(
+    node: &Node,
+    peer: &str,
+    presync: &mut Presync,
+    batch: Vec<Header>,
+) -> Result<bool, SyncError> {
+    let chain = node.chain();
+    let Some(first) = batch.first() else {
+        return Ok(true);
     };
-    node.syncing.store(true, Ordering::SeqCst);
-    let _guard = SyncingGuard(node);
-    let fork = find_fork(node, &peer, info.height).await?;
-    let start_height = node.chain().height().get();
-    tracing::info!(%peer, fork, ours = start_height, target = info.height, "syncing");
-    check_headers(node, &peer, fork, info.height).await?;
-    let started = Instant::now();
-    let mut from = fork + 1;
-    let mut connected = 0u64;
-    while from <= info.height {
-        let limit = BLOCK_BATCH.min(info.height - from + 1);
-        let url = format!("http://{peer}/blocks?from={from}&limit={limit}");
-        let bytes = node
-            .peers
-            .client()
-            .get_bytes(&url, node.config.peer_timeout * 6)
-            .await
-            .map_err(|e| e.to_string())?;
-        // A binary `GET /blocks` answer: a `u32` count, then the blocks.
-        let mut reader = Reader::new(&bytes);
-        let blocks = decode_list::<Block>(&mut reader)
-            .and_then(|blocks| reader.finish().map(|()| blocks))
-            .map_err(|e| format!("bad block list from {peer}: {e}"))?;
-        if blocks.is_empty() {
-            break;
-        }
-        let count = blocks.len() as u64;
-        let n = node.clone();
-        // Commit in runs of SYNC_COMMIT_BLOCKS: fewer fsyncs, each commit consistent.
-        let result = tokio::task::spawn_blocking(move || -> Result<(), String> {
-            let mut blocks = blocks;
-            while !blocks.is_empty() {
-                let rest = blocks.split_off(blocks.len().min(SYNC_COMMIT_BLOCKS));
-                n.submit_synced_blocks(blocks).map_err(|e| e.to_string())?;
-                blocks = rest;
+    if first.prev_hash != presync.tip() {
+        // The peer answered from another point of our locator (its chain moved, or ours
+        // did): start again from there if we hold that block; a parent we do not know is
+        // not punished (PROTOCOL.md section 9), the round just ends.
+        let Some(entry) = chain.header_entry(&first.prev_hash) else {
+            return Err(SyncError::Stalled(format!(
+                "{peer}'s headers start on a parent we do not know ({})",
+                first.prev_hash
+            )));
+        };
+        presync.base = first.prev_hash;
+        presync.work = entry.chain_work;
+        presync.headers.clear();
+    }
+    let now = unix_now();
+    for header in batch {
+        let hash = header.hash();
+        if presync.headers.is_empty() {
+            // Headers we store already (the peer's chain overlaps ours) move the base.
+            if let Some(entry) = chain.header_entry(&hash) {
+                if header.prev_hash == presync.base {
+                    presync.base = hash;
+                    presync.work = entry.chain_work;
+                    continue;
+                }
             }
-            Ok(())
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-        result?;
-        connected += count;
-        from += count;
+        }
+        if chain.is_invalid(&hash) {
+            return Err(SyncError::Misbehaved(format!(
+                "{peer} sent header {hash} of a block known to be invalid"
+            )));
+        }
+        let Some(context) = chain.header_context(&presync.base, &presync.headers) else {
+            return Err(SyncError::Local(format!(
+                "no context for a header on {}",
+                presync.base
+            )));
+        };
+        match check_header(&header, &context, now) {
+            Ok(()) => {}
+            Err(BlockError::TimeTooNew { .. }) => return Ok(false),
+            Err(e) => {
+                return Err(SyncError::Misbehaved(format!(
+                    "{peer} sent header {hash} that breaks a rule: {e}"
+                )))
+            }
+        }
+        presync.work = presync.work.saturating_add(header.target.work());
+        presync.headers.push(header);
+    }
+    Ok(true)
+}
+
+/// Fetches the checked headers' blocks by hash and connects them. Returns how many
+/// blocks joined the active chain.
+async fn fetch_blocks(
+    node: &Arc<Node>,
+    peer: &str,
+    headers: &[Header],
+    deadline: &mut Deadline,
+) -> Result<u64, SyncError> {
+    let started = Instant::now();
+    let mut connected = 0u64;
+    let total = headers.len();
+    let mut done = 0usize;
+    for chunk in headers.chunks(BLOCKS_PER_REQUEST) {
+        let mut want: Vec<BlockHash> = chunk.iter().map(Header::hash).collect();
+        {
+            let chain = node.chain();
+            want.retain(|h| !chain.knows_block(h));
+        }
+        while !want.is_empty() {
+            let list: Vec<String> = want.iter().map(BlockHash::to_hex).collect();
+            let url = format!("http://{peer}/blocks?hashes={}", list.join(","));
+            let timeout = deadline.budget(node.config.peer_timeout * 6)?;
+            let bytes = node
+                .peers
+                .client()
+                .get_bytes(&url, timeout)
+                .await
+                .map_err(|e| request_failed(peer, "GET /blocks", e))?;
+            let mut reader = Reader::new(&bytes);
+            let blocks = decode_list::<Block>(&mut reader)
+                .and_then(|blocks| reader.finish().map(|()| blocks))
+                .map_err(|e| {
+                    SyncError::Misbehaved(format!("{peer} sent blocks that do not decode: {e}"))
+                })?;
+            if blocks.len() > want.len() {
+                return Err(SyncError::Misbehaved(format!(
+                    "{peer} sent {} blocks, more than the {} asked for",
+                    blocks.len(),
+                    want.len()
+                )));
+            }
+            if blocks.is_empty() {
+                return Err(SyncError::Stalled(format!(
+                    "{peer} does not have the blocks of the headers it sent"
+                )));
+            }
+            if let Some((i, _)) = blocks
+                .iter()
+                .zip(&want)
+                .enumerate()
+                .find(|(_, (b, h))| b.hash() != **h)
+            {
+                return Err(SyncError::Stalled(format!(
+                    "{peer}'s block {i} is not the one asked for"
+                )));
+            }
+            let count = blocks.len();
+            want.drain(..count);
+            let n = node.clone();
+            let result = tokio::task::spawn_blocking(move || -> Result<usize, NodeError> {
+                let mut blocks = blocks;
+                let mut joined = 0;
+                while !blocks.is_empty() {
+                    let rest = blocks.split_off(blocks.len().min(SYNC_COMMIT_BLOCKS));
+                    joined += n.submit_synced_blocks(blocks)?;
+                    blocks = rest;
+                }
+                Ok(joined)
+            })
+            .await
+            .map_err(|e| SyncError::Local(format!("connect task failed: {e}")))?;
+            match result {
+                Ok(joined) => {
+                    connected += joined as u64;
+                    done += count;
+                    deadline.progressed();
+                    node.peers.credit_peer(peer, Delivery::Block);
+                }
+                Err(NodeError::Chain(ChainError::Block(e)))
+                    if !matches!(e, BlockError::TimeTooNew { .. }) =>
+                {
+                    return Err(SyncError::Misbehaved(format!(
+                        "{peer} sent an invalid block: {e}"
+                    )));
+                }
+                Err(e @ NodeError::Chain(ChainError::Store(_))) => {
+                    return Err(SyncError::Local(format!("connecting failed: {e}")))
+                }
+                Err(e) => {
+                    return Err(SyncError::Stalled(format!(
+                        "{peer}'s blocks could not be connected now: {e}"
+                    )))
+                }
+            }
+        }
         let elapsed = started.elapsed().as_secs_f64().max(1e-3);
         tracing::info!(
             height = %node.chain().height(),
-            target = info.height,
-            blocks_per_sec = format!("{:.1}", connected as f64 / elapsed),
+            progress = format!("{done}/{total}"),
+            blocks_per_sec = format!("{:.1}", done as f64 / elapsed),
             "sync progress"
         );
     }
     Ok(connected)
 }
 
-/// Headers first: fetches the peer's headers above the fork point (one request, up to
-/// 2 000) and checks that they link to our block at the fork, each meets its own target
-/// (at most `pow_limit`), and, when they leave our active chain and reach the peer's tip,
-/// that they add up to more chain work than ours. Only then are blocks downloaded.
-async fn check_headers(node: &Node, peer: &str, fork: u64, peer_height: u64) -> Result<(), String> {
-    let headers = fetch_headers(node, peer, fork + 1, MAX_HEADERS).await?;
-    let chain = node.chain();
-    let pow_limit = chain.network().params.pow_limit;
-    let mut prev = chain
-        .block_hash_at(Height(fork))
-        .ok_or_else(|| format!("fork point {fork} is not on our chain"))?;
-    let mut work = chain
-        .header_entry(&prev)
-        .map(|e| e.chain_work)
-        .ok_or("fork block has no header")?;
-    for (i, header) in headers.iter().enumerate() {
-        if header.prev_hash != prev || header.height.get() != fork + 1 + i as u64 {
-            return Err(format!(
-                "headers from {peer} do not link at height {}",
-                header.height
-            ));
+/// One round with `peer`, whose `/info` claimed `claimed` work. Returns the number of
+/// blocks that joined the active chain.
+async fn sync_with(node: &Arc<Node>, peer: &str, claimed: Work) -> Result<u64, SyncError> {
+    let mut deadline = Deadline::new(node.config.sync_deadline);
+    let (base, work) = {
+        let chain = node.chain();
+        (chain.tip_hash(), chain.tip_entry().chain_work)
+    };
+    let mut presync = Presync {
+        base,
+        work,
+        headers: Vec::new(),
+    };
+    let mut reached_end = false;
+    loop {
+        let batch = fetch_headers(node, peer, &presync, &deadline).await?;
+        let full = batch.len() == HEADERS_PER_REQUEST;
+        if batch.is_empty() {
+            reached_end = true;
+            break;
         }
-        let hash = header.hash();
-        if header.target > pow_limit || !header.target.is_met_by(&hash.0) {
-            return Err(format!(
-                "header {hash} from {peer} has no valid proof of work"
-            ));
+        let before = presync.work;
+        if !absorb_headers(node, peer, &mut presync, batch)? {
+            break;
         }
-        work = work.saturating_add(header.target.work());
-        prev = hash;
+        if presync.work > before {
+            deadline.progressed();
+        }
+        if presync.headers.len() >= MAX_PRESYNC_HEADERS {
+            break;
+        }
+        if !full {
+            reached_end = true;
+            break;
+        }
     }
-    let reaches_tip = fork + headers.len() as u64 == peer_height;
-    let leaves_our_chain = fork < chain.height().get();
-    if leaves_our_chain && reaches_tip && work <= chain.tip_entry().chain_work {
-        return Err(format!("{peer}'s branch does not have more work than ours"));
+    let ours = node.chain().tip_entry().chain_work;
+    if presync.work <= ours {
+        if reached_end && presync.work < claimed {
+            return Err(SyncError::Misbehaved(format!(
+                "{peer}'s valid headers stop short of the chain work it claimed"
+            )));
+        }
+        return Ok(0);
     }
-    Ok(())
+    tracing::info!(
+        %peer,
+        headers = presync.headers.len(),
+        from = %presync.base,
+        "checked headers carry more work than ours; fetching blocks"
+    );
+    node.syncing.store(true, Ordering::SeqCst);
+    let _guard = SyncingGuard(node);
+    fetch_blocks(node, peer, &presync.headers, &mut deadline).await
+}
+
+/// Asks every eligible peer for its `/info` at once; returns those claiming more work
+/// than ours, most first. A peer whose 2xx answer does not decode is discouraged.
+async fn candidates(node: &Arc<Node>) -> Vec<(String, PeerInfo, Work)> {
+    let mut asks = tokio::task::JoinSet::new();
+    for peer in node.peers.addresses() {
+        if node.peers.is_set_aside(&peer) {
+            continue;
+        }
+        let n = node.clone();
+        asks.spawn(async move {
+            let url = format!("http://{peer}/info");
+            let answer = n
+                .peers
+                .small_client()
+                .get_json::<PeerInfo>(&url, n.config.peer_timeout)
+                .await;
+            (peer, answer)
+        });
+    }
+    let ours = node.chain().tip_entry().chain_work;
+    let mut out = Vec::new();
+    while let Some(done) = asks.join_next().await {
+        let Ok((peer, answer)) = done else { continue };
+        let info = match answer {
+            Ok(info) => info,
+            Err(e @ (ClientError::BadJson { .. } | ClientError::TooLarge { .. })) => {
+                node.peers
+                    .discourage_peer(&peer, &format!("its /info answer is invalid: {e}"));
+                continue;
+            }
+            Err(_) => continue,
+        };
+        node.peers.seen(&peer, info.height);
+        let Some(work) = parse_work(&info.chain_work) else {
+            node.peers
+                .discourage_peer(&peer, "its /info chain_work is not 64 hex digits");
+            continue;
+        };
+        if work > ours && info.can_serve_sync() {
+            out.push((peer, info, work));
+        }
+    }
+    out.sort_by(|a, b| b.2.cmp(&a.2));
+    out
+}
+
+/// One sync round: tries the peers claiming more work than ours, most first, until one
+/// brings us up to what it proved. Returns the number of blocks connected.
+pub async fn sync_once(node: &Arc<Node>) -> Result<u64, String> {
+    let mut connected = 0;
+    for (peer, info, claimed) in candidates(node).await {
+        if node.stopping.load(Ordering::Relaxed) {
+            break;
+        }
+        // Another peer may have brought us past this one's claim already.
+        if claimed <= node.chain().tip_entry().chain_work {
+            continue;
+        }
+        tracing::debug!(%peer, height = info.height, "syncing");
+        match sync_with(node, &peer, claimed).await {
+            Ok(n) => {
+                connected += n;
+                if n > 0 {
+                    break;
+                }
+            }
+            Err(SyncError::Misbehaved(why)) => node.peers.discourage_peer(&peer, &why),
+            Err(SyncError::Stalled(why)) => {
+                tracing::info!(%peer, reason = %why, "sync peer set aside for 10 minutes");
+                node.peers.set_aside(&peer, SET_ASIDE_FOR);
+            }
+            Err(SyncError::Local(why)) => return Err(why),
+        }
+    }
+    Ok(connected)
 }
 
 /// Syncs at start, every sync interval, and whenever a pushed block had an unknown parent.
@@ -207,7 +489,11 @@ pub async fn sync_loop(node: Arc<Node>, shutdown: impl std::future::Future<Outpu
             () = &mut shutdown => return,
             result = sync_once(&node) => match result {
                 Ok(0) => {}
-                Ok(n) => tracing::info!(blocks = n, height = %node.chain().height(), "sync round done"),
+                Ok(n) => {
+                    tracing::info!(blocks = n, height = %node.chain().height(), "sync round done");
+                    // More may be waiting (a peer's chain past our presync bound).
+                    continue;
+                }
                 Err(e) => tracing::warn!(error = %e, "sync round failed"),
             },
         }

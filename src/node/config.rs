@@ -29,6 +29,8 @@ pub struct NodeConfig {
     pub sync_interval: Duration,
     /// Time one request to a peer may take.
     pub peer_timeout: Duration,
+    /// Time a sync round may go without verified progress before its peer is set aside.
+    pub sync_deadline: Duration,
     pub server: ServerLimits,
     /// Largest request body accepted.
     pub body_limit: usize,
@@ -50,6 +52,7 @@ impl NodeConfig {
             mempool: MempoolConfig::default(),
             sync_interval: Duration::from_secs(10),
             peer_timeout: Duration::from_secs(10),
+            sync_deadline: Duration::from_secs(30),
             server: ServerLimits::default(),
             body_limit: crate::http::DEFAULT_BODY_LIMIT,
         }

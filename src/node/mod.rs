@@ -79,7 +79,9 @@ impl Node {
     pub fn new(config: NodeConfig, chain: ChainState<RedbStore>) -> Arc<Node> {
         let tip = chain.tip_hash();
         let mempool = Mempool::new(config.mempool.clone());
-        let peers = PeerSet::new(config.max_peers, config.peer_timeout);
+        // A node listening on a specific IP talks from it (PROTOCOL.md section 9).
+        let local = Some(config.listen.ip()).filter(|ip| !ip.is_unspecified());
+        let peers = PeerSet::new(config.max_peers, config.peer_timeout, local);
         Arc::new(Node {
             config,
             chain: RwLock::new(chain),
@@ -166,7 +168,9 @@ impl Node {
             return Ok(accepted.status);
         }
         let (tip, height) = self.follow_tip(chain, &accepted);
-        if !from_sync && !self.syncing.load(Ordering::Relaxed) {
+        // Blocks connected while catching up in a sync are not relayed (PROTOCOL.md
+        // section 8); everything else is, syncing or not (section 9).
+        if !from_sync {
             for b in accepted.connected {
                 self.peers.relay_block(Arc::new(b));
             }

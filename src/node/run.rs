@@ -114,7 +114,8 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<RunningNode> {
     })
 }
 
-/// Mines on the tip forever (while not syncing), each search on a blocking thread.
+/// Mines on the tip forever, each search on a blocking thread. Sync never pauses it
+/// (PROTOCOL.md section 9): a search on a tip that sync moves is abandoned at once.
 async fn mining_loop(
     node: Arc<Node>,
     reward_to: crate::primitives::PubkeyHash,
@@ -122,12 +123,6 @@ async fn mining_loop(
 ) {
     tokio::pin!(shutdown);
     loop {
-        if node.syncing.load(Ordering::Relaxed) {
-            tokio::select! {
-                () = &mut shutdown => return,
-                () = tokio::time::sleep(std::time::Duration::from_millis(200)) => continue,
-            }
-        }
         let n = node.clone();
         let search = tokio::task::spawn_blocking(move || n.mine_one(reward_to));
         tokio::select! {
