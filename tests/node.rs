@@ -5,6 +5,7 @@
 //! instant (see `support::chain`). Nothing sleeps for a fixed time: conditions are
 //! polled with a deadline (`support::eventually`).
 
+mod attacks;
 mod support;
 
 use ferro::primitives::{

@@ -702,6 +702,11 @@ impl<S: ChainStore> ChainState<S> {
             .unwrap_or(Height(0))
     }
 
+    /// Block headers stored, active and side branches (each with its block).
+    pub fn header_count(&self) -> usize {
+        self.headers.len()
+    }
+
     /// Whether `hash` was found invalid (since start).
     pub fn is_invalid(&self, hash: &BlockHash) -> bool {
         self.invalid.contains_key(hash)

@@ -185,6 +185,16 @@ fn absorb_headers(
     presync: &mut Presync,
     batch: Vec<Header>,
 ) -> Result<bool, SyncError> {
+    // Headers that do not link to each other are punished whatever their start.
+    if let Some(i) = batch
+        .windows(2)
+        .position(|w| w[1].prev_hash != w[0].hash() || w[0].height.next() != Some(w[1].height))
+    {
+        return Err(SyncError::Misbehaved(format!(
+            "{peer} sent headers that do not link to each other (at {})",
+            i + 1
+        )));
+    }
     let chain = node.chain();
     let Some(first) = batch.first() else {
         return Ok(true);

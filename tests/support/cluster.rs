@@ -29,6 +29,9 @@ pub struct NodeBuilder<'a> {
     allow_generate: bool,
     mempool: Option<MempoolConfig>,
     dir: Option<TempDir>,
+    listen: Option<std::net::IpAddr>,
+    sync_deadline: Option<Duration>,
+    max_peers: Option<usize>,
 }
 
 impl<'a> NodeBuilder<'a> {
@@ -40,7 +43,29 @@ impl<'a> NodeBuilder<'a> {
             allow_generate: true,
             mempool: None,
             dir: None,
+            listen: None,
+            sync_deadline: None,
+            max_peers: None,
         }
+    }
+
+    /// Listens on `ip` (port 0) instead of 127.0.0.1: another host for per-source
+    /// rules, since a node talks from the IP it listens on.
+    pub fn listen(mut self, ip: &str) -> Self {
+        self.listen = ip.parse().ok();
+        self
+    }
+
+    /// `--sync-deadline`.
+    pub fn sync_deadline(mut self, deadline: Duration) -> Self {
+        self.sync_deadline = Some(deadline);
+        self
+    }
+
+    /// `--max-peers`.
+    pub fn max_peers(mut self, max: usize) -> Self {
+        self.max_peers = Some(max);
+        self
     }
 
     /// Connects to `node` at start.
@@ -80,8 +105,14 @@ impl<'a> NodeBuilder<'a> {
         let mut cfg = NodeConfig::new(
             self.net.network.clone(),
             dir.path().join("data"),
-            "127.0.0.1:0".parse()?,
+            std::net::SocketAddr::new(self.listen.unwrap_or([127, 0, 0, 1].into()), 0),
         );
+        if let Some(deadline) = self.sync_deadline {
+            cfg.sync_deadline = deadline;
+        }
+        if let Some(max) = self.max_peers {
+            cfg.max_peers = max;
+        }
         cfg.allow_generate = self.allow_generate;
         cfg.sync_interval = Duration::from_millis(300);
         cfg.peer_timeout = Duration::from_secs(5);
@@ -155,6 +186,21 @@ impl TestNode {
 
     pub fn peer_count(&self) -> usize {
         self.running.node.peers.len()
+    }
+
+    /// Block headers stored (active and side branches).
+    pub fn stored_headers(&self) -> usize {
+        self.running.node.chain().header_count()
+    }
+
+    /// Whether this node discouraged the peer at `address`.
+    pub fn discouraged(&self, address: &str) -> bool {
+        self.running.node.peers.is_discouraged(address)
+    }
+
+    /// Whether this node set the peer at `address` aside from sync.
+    pub fn set_aside(&self, address: &str) -> bool {
+        self.running.node.peers.is_set_aside(address)
     }
 
     pub fn knows_block(&self, hash: &BlockHash) -> bool {

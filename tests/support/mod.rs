@@ -11,6 +11,7 @@
 
 pub mod chain;
 pub mod cluster;
+pub mod hostile;
 pub mod http;
 pub mod spy;
 
