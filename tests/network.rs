@@ -15,6 +15,9 @@
 //! log is printed. `dns_seed` and `wallet` come from the same target folder as
 //! `full_node` and are built once by the test if missing (`network_support::bins`).
 
+#[allow(dead_code)]
+#[path = "support/hostile.rs"]
+mod hostile;
 mod network_support;
 
 use anyhow::Context;
@@ -401,4 +404,103 @@ fn rich_balance(list: &Value, address: &str) -> Option<u64> {
         .iter()
         .find(|entry| entry["address"] == address)?["balance"]
         .as_u64()
+}
+
+/// Issue 10's first attack, with real processes: a fake node that claims the real
+/// genesis, height 10^9 and work ff…ff, and then has no headers, is registered at the
+/// seed beside honest nodes. The miner keeps mining, relay keeps working, a new node
+/// reaches the honest tip within 10 s, every node discourages the fake in its first sync
+/// round with it, and no node writes more than 100 log lines about it.
+#[test]
+fn fake_peer_registered_at_the_seed_stalls_nothing() {
+    let net = match TestNet::with_pow_bits(16) {
+        Ok(net) => net,
+        Err(e) => panic!("cannot make the test network: {e:?}"),
+    };
+    if let Err(e) = fake_peer_scenario(&net) {
+        net.dump_logs();
+        panic!("{e:?}");
+    }
+}
+
+fn fake_peer_scenario(net: &TestNet) -> TestResult {
+    let seed = net.start_seed()?;
+    let mining = ["--mine", "--miner-address", FAUCET_ADDRESS];
+    let a = net.start_node_with("A", &seed, &mining)?;
+    let b = net.start_node("B", &seed)?;
+    wait_mesh(&[&a, &b])?;
+    let file: Value = serde_json::from_slice(&std::fs::read(&net.genesis)?)?;
+    let network = ferro::consensus::Network::from_json(&file.to_string())?;
+    let fake = hostile::FakePeer::start(
+        "127.0.0.1".parse()?,
+        hostile::Claims::huge(&network.params.name, network.genesis.clone()),
+        hostile::Mode::Empty,
+    )?;
+    let fake_addr = fake.addr.to_string();
+    let registered = http::post(
+        seed.addr,
+        "/nodes",
+        &serde_json::json!({"address": fake_addr}),
+    )?
+    .ok()?;
+    anyhow::ensure!(registered["status"] == "registered", "{registered}");
+    let (start_height, _) = a.tip()?;
+
+    let discouraged_in = |name: &str| -> anyhow::Result<bool> {
+        let log = std::fs::read_to_string(net.log_of(name)).unwrap_or_default();
+        Ok(log
+            .lines()
+            .any(|l| l.contains("peer discouraged") && l.contains(&fake_addr)))
+    };
+    for node in [&a, &b] {
+        let what = format!("{} discourages the fake", node.name);
+        until(Duration::from_secs(15), &what, || {
+            discouraged_in(&node.name)
+        })?;
+    }
+    anyhow::ensure!(
+        fake.sync_requests() > 0,
+        "nobody tried to sync from the fake"
+    );
+    // Mining went on, and B follows A by relay.
+    until(Duration::from_secs(30), "A keeps mining", || {
+        Ok(a.tip()?.0 >= start_height + 3)
+    })?;
+    let (height, _) = a.tip()?;
+    until(SETTLE, "B follows A's new blocks", || {
+        Ok(b.tip()?.0 >= height)
+    })?;
+    for node in [&a, &b] {
+        let listed = node.get("/nodes")?;
+        anyhow::ensure!(
+            !listed.to_string().contains(&fake_addr),
+            "{} still lists the fake: {listed}",
+            node.name
+        );
+    }
+
+    // A new node reaches the honest tip within 10 s, fake or not.
+    let (target, _) = a.tip()?;
+    let d = net.start_node("D", &seed)?;
+    until(Duration::from_secs(10), "D reaches A's tip", || {
+        Ok(d.tip()?.0 >= target)
+    })?;
+    until(Duration::from_secs(15), "D discourages the fake", || {
+        discouraged_in("D")
+    })?;
+    // B's relay keeps reaching D as well.
+    let (height, _) = a.tip()?;
+    until(SETTLE, "D follows A's new blocks", || {
+        Ok(d.tip()?.0 >= height)
+    })?;
+
+    for name in ["A", "B", "D"] {
+        let log = std::fs::read_to_string(net.log_of(name)).unwrap_or_default();
+        let lines = log.lines().filter(|l| l.contains(&fake_addr)).count();
+        anyhow::ensure!(
+            lines <= 100,
+            "{name} wrote {lines} log lines about the fake"
+        );
+    }
+    Ok(())
 }

@@ -456,7 +456,7 @@ async fn candidates(node: &Arc<Node>) -> Vec<(String, PeerInfo, Work)> {
             out.push((peer, info, work));
         }
     }
-    out.sort_by(|a, b| b.2.cmp(&a.2));
+    out.sort_by_key(|c| std::cmp::Reverse(c.2));
     out
 }
 

@@ -38,6 +38,12 @@ impl TestNet {
     /// block is a few hashes), no retarget in sight and a coinbase maturity of 2, dated
     /// an hour ago so that blocks mined now are never "too old".
     pub fn new() -> anyhow::Result<TestNet> {
+        Self::with_pow_bits(4)
+    }
+
+    /// Like [`TestNet::new`] with `bits` leading zero bits of proof of work (a miner at
+    /// 16 bits makes a few blocks a second instead of hundreds).
+    pub fn with_pow_bits(bits: u32) -> anyhow::Result<TestNet> {
         let dir = tempfile::tempdir()?;
         let genesis = dir.path().join("network.json");
         let timestamp = std::time::SystemTime::now()
@@ -48,7 +54,8 @@ impl TestNet {
             .arg("genesis")
             .arg("--out")
             .arg(&genesis)
-            .args(["--pow-limit-bits", "4", "--retarget-interval", "1000000"])
+            .args(["--pow-limit-bits", &bits.to_string()])
+            .args(["--retarget-interval", "1000000"])
             .args(["--coinbase-maturity", &COINBASE_MATURITY.to_string()])
             .arg("--premine")
             .arg(format!("{FAUCET_ADDRESS}={PREMINE_COINS}"))
@@ -109,6 +116,16 @@ impl TestNet {
     /// Starts node `name` with data dir `<tmp>/<name>` (kept across restarts), the seed
     /// as its only way to find peers, `/mining/generate` on, and 0.3 s sync rounds.
     pub fn start_node(&self, name: &str, seed: &Proc) -> anyhow::Result<Node> {
+        self.start_node_with(name, seed, &[])
+    }
+
+    /// The log file of process `name`.
+    pub fn log_of(&self, name: &str) -> PathBuf {
+        self.path(&format!("{name}.log"))
+    }
+
+    /// [`TestNet::start_node`] with `extra` arguments.
+    pub fn start_node_with(&self, name: &str, seed: &Proc, extra: &[&str]) -> anyhow::Result<Node> {
         let data_dir = self.path(name);
         let mut cmd = command(&bins::full_node());
         cmd.args(["--listen", "127.0.0.1:0"])
@@ -118,7 +135,8 @@ impl TestNet {
             .arg(&self.genesis)
             .args(["--seed", &seed.url()])
             .args(["--allow-generate", "--sync-interval", "0.3"])
-            .args(["--peer-timeout", "5"]);
+            .args(["--peer-timeout", "5"])
+            .args(extra);
         let proc = Proc::spawn(name, cmd, &self.log_for(name))?;
         Ok(Node {
             name: name.to_string(),
