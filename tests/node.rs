@@ -975,6 +975,11 @@ async fn transport_and_lookup_rejections_over_http() -> TestResult {
         format!("/transactions/{}", Txid([1; 32])),
         format!("/blocks/{}", BlockHash([1; 32])),
         "/blocks/99".to_string(),
+        // Heights at and past the end of u64 name no block either (not `malformed`).
+        "/blocks/18446744073709551615".to_string(),
+        "/blocks/18446744073709551616".to_string(),
+        "/blocks/99999999999999999999".to_string(),
+        "/blocks/123456789012345678901234567890".to_string(),
         format!("/blocks/{}/transactions/0", BlockHash([1; 32])),
         "/blocks/1/transactions/5".to_string(),
         format!("/outputs/{}/0", Txid([1; 32])),

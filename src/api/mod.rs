@@ -314,15 +314,19 @@ fn generate(node: &Node, req: &ApiRequest) -> Result<Response, ApiError> {
 }
 
 /// A block id from a path: `last`, a height, or a 64-hex hash.
+///
+/// Any all-digit id that is not 64 characters long is a height: one above the tip, or one
+/// too large for a `u64` (`18446744073709551616`), names no block and answers
+/// `not-found`, never `malformed`. A 64-character id is always read as a hash.
 pub(crate) fn resolve_block(node: &Node, id: &str) -> Result<BlockHash, ApiError> {
     let chain = node.chain();
     if id == "last" {
         return Ok(chain.tip_hash());
     }
-    if !id.is_empty() && id.len() < 20 && id.bytes().all(|b| b.is_ascii_digit()) {
-        let height: u64 = id
-            .parse()
-            .map_err(|_| ApiError::malformed(format!("bad height {id:?}")))?;
+    if !id.is_empty() && id.len() != 64 && id.bytes().all(|b| b.is_ascii_digit()) {
+        let height = id
+            .parse::<u64>()
+            .map_err(|_| ApiError::not_found(format!("no block at height {id}")))?;
         return chain
             .block_hash_at(Height(height))
             .ok_or_else(|| ApiError::not_found(format!("no block at height {height}")));

@@ -21,8 +21,11 @@ use crate::primitives::{
 use rand::seq::IteratorRandom;
 use std::collections::HashMap;
 
-/// Policy: orphan blocks kept at most (PROTOCOL.md section 8).
+/// Policy: orphan blocks kept at most (PROTOCOL.md sections 8 and 9).
 pub const MAX_ORPHANS: usize = 64;
+/// Policy: the orphans' encoded sizes sum to at most this many times `max_block_size`
+/// (PROTOCOL.md section 9).
+pub const MAX_ORPHAN_BLOCKS_OF_BYTES: u64 = 8;
 /// Policy: a side branch is stored only while within this many tip blocks' work.
 pub const SIDE_BRANCH_WINDOW: u64 = 6;
 /// Transactions remembered as signature-checked.
@@ -115,7 +118,10 @@ pub struct ChainState<S: ChainStore> {
     headers: HashMap<BlockHash, HeaderEntry>,
     /// The active chain by height.
     active: Vec<BlockHash>,
-    orphans: HashMap<BlockHash, Block>,
+    /// Blocks whose parent is unknown, each with its encoded size.
+    orphans: HashMap<BlockHash, (Block, usize)>,
+    /// Sum of the orphans' encoded sizes.
+    orphan_bytes: usize,
     /// Blocks found invalid, with why (not persisted: they are judged again after restart).
     invalid: HashMap<BlockHash, BlockError>,
     sig_cache: SigCache,
@@ -198,6 +204,7 @@ impl<S: ChainStore> ChainState<S> {
             headers,
             active,
             orphans: HashMap::new(),
+            orphan_bytes: 0,
             invalid: HashMap::new(),
             sig_cache: SigCache::new(SIG_CACHE_SIZE),
         })
@@ -252,11 +259,11 @@ impl<S: ChainStore> ChainState<S> {
             let children: Vec<BlockHash> = self
                 .orphans
                 .iter()
-                .filter(|(_, b)| b.header.prev_hash == parent)
+                .filter(|(_, (b, _))| b.header.prev_hash == parent)
                 .map(|(h, _)| *h)
                 .collect();
             for child in children {
-                let Some(orphan) = self.orphans.remove(&child) else {
+                let Some(orphan) = self.take_orphan(&child) else {
                     continue;
                 };
                 match self.accept_with_parent(orphan, child, now, side_window) {
@@ -365,18 +372,50 @@ impl<S: ChainStore> ChainState<S> {
         (accepted, leftover, failure)
     }
 
+    /// Keeps a block whose parent is unknown, if it is no larger than `max_block_size`
+    /// (else `block-too-large`, checked first, and nothing is kept) and its own proof of
+    /// work holds against a target `<= pow_limit` (else `bad-pow`). Random orphans are evicted until
+    /// both bounds hold with it: at most [`MAX_ORPHANS`] blocks and
+    /// [`MAX_ORPHAN_BLOCKS_OF_BYTES`] × `max_block_size` encoded bytes.
     fn add_orphan(&mut self, hash: BlockHash, block: Block) -> Result<(), ChainError> {
+        let params = &self.network.params;
+        let size = block.size();
+        if size as u64 > params.max_block_size {
+            return Err(ChainError::Block(BlockError::BlockTooLarge {
+                size,
+                max: params.max_block_size,
+            }));
+        }
         let header = &block.header;
-        if header.target > self.network.params.pow_limit || !header.target.is_met_by(&hash.0) {
+        if header.target > params.pow_limit || !header.target.is_met_by(&hash.0) {
             return Err(ChainError::BadOrphan(hash));
         }
-        if self.orphans.len() >= MAX_ORPHANS {
-            if let Some(victim) = self.orphans.keys().copied().choose(&mut rand::thread_rng()) {
-                self.orphans.remove(&victim);
-            }
+        let max_bytes = usize::try_from(
+            params
+                .max_block_size
+                .saturating_mul(MAX_ORPHAN_BLOCKS_OF_BYTES),
+        )
+        .unwrap_or(usize::MAX);
+        let mut rng = rand::thread_rng();
+        while !self.orphans.is_empty()
+            && (self.orphans.len() >= MAX_ORPHANS
+                || self.orphan_bytes.saturating_add(size) > max_bytes)
+        {
+            let Some(victim) = self.orphans.keys().copied().choose(&mut rng) else {
+                break;
+            };
+            self.take_orphan(&victim);
         }
-        self.orphans.insert(hash, block);
+        self.orphan_bytes += size;
+        self.orphans.insert(hash, (block, size));
         Ok(())
+    }
+
+    /// Removes an orphan, keeping the byte total in step.
+    fn take_orphan(&mut self, hash: &BlockHash) -> Option<Block> {
+        let (block, size) = self.orphans.remove(hash)?;
+        self.orphan_bytes -= size;
+        Some(block)
     }
 
     fn mark_invalid(&mut self, hash: BlockHash, e: &BlockError) {
@@ -769,6 +808,12 @@ impl<S: ChainStore> ChainState<S> {
 
     pub fn orphan_count(&self) -> usize {
         self.orphans.len()
+    }
+
+    /// Sum of the encoded sizes of the orphans kept (at most
+    /// [`MAX_ORPHAN_BLOCKS_OF_BYTES`] × `max_block_size`).
+    pub fn orphan_bytes(&self) -> usize {
+        self.orphan_bytes
     }
 
     pub fn block(&self, hash: &BlockHash) -> Result<Option<Block>, ChainError> {

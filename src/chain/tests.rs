@@ -26,6 +26,11 @@ fn pkh(n: u8) -> PubkeyHash {
 /// A network where one hash in two meets the target, no retarget happens, coinbases
 /// mature after 2 blocks, and key 1 holds a 1 000-coin premine.
 fn network() -> Network {
+    network_with_max_block_size(1_000_000)
+}
+
+/// [`network`] with blocks of at most `max_block_size` encoded bytes.
+fn network_with_max_block_size(max_block_size: u64) -> Network {
     let params = NetworkParams {
         name: "chaintest".into(),
         address_hrp: "ftest".into(),
@@ -35,7 +40,7 @@ fn network() -> Network {
         retarget_interval: 1_000_000,
         pow_limit: Target::with_leading_zeros(1),
         coinbase_maturity: 2,
-        max_block_size: 1_000_000,
+        max_block_size,
     };
     let premine = vec![TxOut {
         value: Amount::from_coins(1_000).expect("in range"),
@@ -478,7 +483,7 @@ fn orphans_connect_in_any_order() {
             }
         }
         assert_eq!(chain.tip_hash(), source.tip_hash(), "order {order:?}");
-        assert_eq!(chain.orphan_count(), 0);
+        assert_eq!((chain.orphan_count(), chain.orphan_bytes()), (0, 0));
         assert_matches_replay(&chain);
     }
 }
@@ -507,6 +512,97 @@ fn orphans_need_their_own_proof_of_work_and_are_bounded() {
         let _ = chain.accept_block(o, NOW);
     }
     assert_eq!(chain.orphan_count(), state::MAX_ORPHANS);
+}
+
+/// A block of at most `size` encoded bytes (and less than one output short of it) on the unknown parent
+/// `BlockHash([salt; 32])`: a valid coinbase splitting the subsidy over many outputs,
+/// the right merkle root, and its own proof of work solved.
+fn sized_orphan<S: ChainStore>(chain: &ChainState<S>, size: usize, salt: u8) -> Block {
+    let params = &chain.network().params;
+    let info = chain.parent_info(&chain.tip_hash()).expect("tip");
+    let mut block = crate::miner::block_template(params, &info, vec![], pkh(9), NOW);
+    let one = Amount::from_base_units(1).expect("in range");
+    let outputs = size.saturating_sub(block.size()) / 28;
+    let coinbase = &mut block.transactions[0];
+    let rest = coinbase.outputs[0].value.to_base_units() - outputs as u64;
+    coinbase.outputs[0].value = Amount::from_base_units(rest).expect("in range");
+    coinbase.outputs.extend((0..outputs).map(|_| TxOut {
+        value: one,
+        pubkey_hash: pkh(salt),
+    }));
+    block.header.merkle_root = crate::consensus::merkle_root(&[coinbase.txid()]);
+    block.header.prev_hash = BlockHash([salt; 32]);
+    assert!(crate::miner::solve(&mut block, &|| false));
+    block
+}
+
+#[test]
+fn oversized_orphans_are_refused_before_they_are_kept() {
+    const MAX: u64 = 4_000;
+    let mut chain = ChainState::open(
+        Arc::new(MemoryStore::new()),
+        network_with_max_block_size(MAX),
+    )
+    .expect("opens");
+    for salt in 0..100u8 {
+        let block = sized_orphan(&chain, MAX as usize + 28 * (1 + usize::from(salt)), salt);
+        assert!(block.size() as u64 > MAX);
+        assert_eq!(
+            chain.accept_block(block, NOW).map_err(|e| e.code()),
+            Err("block-too-large")
+        );
+    }
+    assert_eq!((chain.orphan_count(), chain.orphan_bytes()), (0, 0));
+    // At the limit exactly, an orphan is kept.
+    let fits = sized_orphan(&chain, MAX as usize, 200);
+    let size = fits.size();
+    assert!(size as u64 <= MAX && size as u64 > MAX - 28, "{size}");
+    assert_eq!(
+        chain.accept_block(fits, NOW).map_err(|e| e.code()),
+        Err("unknown-parent")
+    );
+    assert_eq!((chain.orphan_count(), chain.orphan_bytes()), (1, size));
+}
+
+#[test]
+fn orphans_are_bounded_in_bytes_as_well_as_count() {
+    const MAX: u64 = 4_000;
+    let bound = (state::MAX_ORPHAN_BLOCKS_OF_BYTES * MAX) as usize;
+    let mut chain = ChainState::open(
+        Arc::new(MemoryStore::new()),
+        network_with_max_block_size(MAX),
+    )
+    .expect("opens");
+    let mut most = 0;
+    for salt in 0..100u8 {
+        // Sizes from a tenth of the limit to all of it: the bytes bound binds first.
+        let size = MAX as usize * (1 + usize::from(salt) % 10) / 10;
+        let block = sized_orphan(&chain, size, salt);
+        assert_eq!(
+            chain.accept_block(block, NOW).map_err(|e| e.code()),
+            Err("unknown-parent")
+        );
+        assert!(chain.orphan_count() <= state::MAX_ORPHANS);
+        assert!(
+            chain.orphan_bytes() <= bound,
+            "{} bytes",
+            chain.orphan_bytes()
+        );
+        most = most.max(chain.orphan_bytes());
+    }
+    // The pool was used (not emptied by eviction) and never passed its bound.
+    assert!(
+        most > bound - MAX as usize,
+        "at most {most} bytes of {bound}"
+    );
+
+    // Many small orphans: the count bound binds.
+    for salt in 100..200u8 {
+        let block = sized_orphan(&chain, 0, salt);
+        let _ = chain.accept_block(block, NOW);
+    }
+    assert_eq!(chain.orphan_count(), state::MAX_ORPHANS);
+    assert!(chain.orphan_bytes() <= bound);
 }
 
 #[test]
