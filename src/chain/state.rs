@@ -36,7 +36,12 @@ pub enum ChainError {
     UnknownParent { hash: BlockHash, parent: BlockHash },
     #[error("orphan block {0} refused: its own proof of work does not hold or its target is above pow_limit")]
     BadOrphan(BlockHash),
-    #[error("the chain database belongs to another network: {0}")]
+    #[error(
+        "the chain database belongs to another network: {0}. If it was made by an older \
+         version of this node (before consensus rules version 2 re-made the devnet genesis), \
+         delete or move the data directory and start again; otherwise point --data-dir at \
+         this network's own directory"
+    )]
     WrongNetwork(String),
     #[error(transparent)]
     Store(#[from] StoreError),
