@@ -89,11 +89,19 @@ impl Fixture {
                 .collect(),
             lock_time: 0,
         };
-        let sighash = tx.sighash(&self.genesis);
+        let sighash = tx.sighash(&self.genesis, &self.spent(&tx));
         for input in &mut tx.inputs {
             input.signature = key.sign(&sighash);
         }
         tx
+    }
+
+    /// The outputs `tx` spends, from the fixture's UTXO view.
+    fn spent(&self, tx: &Transaction) -> Vec<TxOut> {
+        tx.inputs
+            .iter()
+            .map(|i| self.view[&i.prev].output)
+            .collect()
     }
 
     fn block(&mut self, txs: usize) -> Block {
@@ -132,7 +140,7 @@ impl Fixture {
 fn signatures(c: &mut Criterion) {
     let mut f = Fixture::new();
     let tx = f.transaction(1, 2, 0);
-    let sighash = tx.sighash(&f.genesis);
+    let sighash = tx.sighash(&f.genesis, &f.spent(&tx));
     let input = &tx.inputs[0];
     c.bench_function("signature/verify", |b| {
         b.iter(|| assert!(black_box(&input.pubkey).verify(black_box(&sighash), &input.signature)))
@@ -179,7 +187,7 @@ fn block(c: &mut Criterion) {
     let jobs: Vec<([u8; 33], [u8; 64], [u8; 32])> = block.transactions[1..]
         .iter()
         .map(|tx| {
-            let sighash = tx.sighash(&f.genesis);
+            let sighash = tx.sighash(&f.genesis, &f.spent(tx));
             (tx.inputs[0].pubkey.0, tx.inputs[0].signature.0, sighash.0)
         })
         .collect();

@@ -2,14 +2,17 @@
 //! Python implementation of PROTOCOL.md (`testdata/gen_vectors.py`).
 
 use crate::consensus::pow::retarget;
+use crate::consensus::{connect_block, Coin};
 use crate::consensus::{merkle_root, subsidy, Network, NetworkParams};
+use crate::error::ErrorCode;
 use crate::primitives::address::decode_bech32m;
 use crate::primitives::{
     hash160, sha256d, Address, Amount, BlockHash, Decode, Encode, Height, PublicKey, SecretKey,
     Target, Transaction, Txid, U256,
 };
-use crate::primitives::{OutPoint, PubkeyHash, Signature, TxIn, TxOut};
+use crate::primitives::{Block, Hash256, Header, OutPoint, PubkeyHash, Signature, TxIn, TxOut};
 use serde_json::Value;
+use std::collections::HashMap;
 
 fn load(name: &str) -> Value {
     let path = format!("{}/testdata/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -60,13 +63,8 @@ fn bech32m_bip350_vectors() {
     }
 }
 
-#[test]
-fn signed_transaction_txid_and_sighash() {
-    let v = load("transaction.json");
-    let genesis = BlockHash::from_hex(s(&v["genesis_hash"])).expect("hex");
-    assert_eq!(genesis, Network::devnet().genesis_hash);
-    let t = &v["transaction"];
-    let tx = Transaction {
+fn tx_from_json(t: &Value) -> Transaction {
+    Transaction {
         version: n(&t["version"]) as u32,
         inputs: t["inputs"]
             .as_array()
@@ -85,35 +83,142 @@ fn signed_transaction_txid_and_sighash() {
             .as_array()
             .expect("list")
             .iter()
-            .map(|o| TxOut {
-                value: Amount::from_base_units(n(&o["value"])).expect("in range"),
-                pubkey_hash: PubkeyHash::from_hex(s(&o["pubkey_hash"])).expect("hex"),
-            })
+            .map(out_from_json)
             .collect(),
         lock_time: n(&t["lock_time"]) as u32,
-    };
-    let encoding = tx.to_bytes();
-    assert_eq!(hex::encode(&encoding), s(&v["encoding"]));
-    assert_eq!(tx.size() as u64, n(&v["size"]));
-    assert_eq!(Transaction::from_bytes(&encoding), Ok(tx.clone()));
-    assert_eq!(tx.txid().to_hex(), s(&v["txid"]));
-    let sighash = tx.sighash(&genesis);
-    assert_eq!(sighash.to_hex(), s(&v["sighash"]));
-    // Our RFC 6979 signer reproduces python-ecdsa's signature bit for bit, and it verifies.
-    let secret: [u8; 32] = hex::decode(s(&v["secret_key"]))
-        .expect("hex")
-        .try_into()
-        .expect("32 bytes");
-    let key = SecretKey::from_bytes(&secret).expect("valid key");
-    assert_eq!(key.public_key(), tx.inputs[0].pubkey);
-    assert_eq!(key.sign(&sighash), tx.inputs[0].signature);
+    }
+}
+
+fn out_from_json(o: &Value) -> TxOut {
+    TxOut {
+        value: Amount::from_base_units(n(&o["value"])).expect("in range"),
+        pubkey_hash: PubkeyHash::from_hex(s(&o["pubkey_hash"])).expect("hex"),
+    }
+}
+
+/// Each case is a block's regular transactions over a UTXO view: encodings, txids and
+/// sighash v2 (over the outputs spent, including a parent's earlier in the same block and
+/// a 0-value coinbase output) match the Python implementation, and so does the verdict
+/// (a signature over a lied value, a key with x >= p: `bad-signature`).
+#[test]
+fn transactions_sighash_v2_and_block_verdicts() {
+    let v = load("transaction.json");
+    let net = Network::devnet();
+    let genesis = BlockHash::from_hex(s(&v["genesis_hash"])).expect("hex");
+    assert_eq!(genesis, net.genesis_hash);
+    let height = Height(n(&v["height"]));
+    let keys: Vec<SecretKey> = v["secret_keys"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|k| {
+            let bytes: [u8; 32] = hex::decode(s(k))
+                .expect("hex")
+                .try_into()
+                .expect("32 bytes");
+            SecretKey::from_bytes(&bytes).expect("valid key")
+        })
+        .collect();
+    let cases = v["cases"].as_array().expect("list");
+    assert!(cases.len() >= 7);
+    for case in cases {
+        let name = s(&case["name"]);
+        let mut view: HashMap<OutPoint, Coin> = HashMap::new();
+        for u in case["utxos"].as_array().expect("list") {
+            view.insert(
+                OutPoint {
+                    txid: Txid::from_hex(s(&u["txid"])).expect("hex"),
+                    vout: n(&u["vout"]) as u32,
+                },
+                Coin {
+                    output: out_from_json(u),
+                    height: Height(n(&u["height"])),
+                    coinbase: u["coinbase"].as_bool().expect("bool"),
+                },
+            );
+        }
+        let mut transactions = vec![Transaction::coinbase(
+            height.get() as u32,
+            vec![TxOut {
+                value: Amount::ZERO,
+                pubkey_hash: PubkeyHash([0; 20]),
+            }],
+        )];
+        for t in case["transactions"].as_array().expect("list") {
+            let tx = tx_from_json(&t["transaction"]);
+            let encoding = tx.to_bytes();
+            assert_eq!(hex::encode(&encoding), s(&t["encoding"]), "{name}");
+            assert_eq!(tx.size() as u64, n(&t["size"]), "{name}");
+            assert_eq!(Transaction::from_bytes(&encoding), Ok(tx.clone()), "{name}");
+            assert_eq!(tx.txid().to_hex(), s(&t["txid"]), "{name}");
+            let spent: Vec<TxOut> = t["spent"]
+                .as_array()
+                .expect("list")
+                .iter()
+                .map(out_from_json)
+                .collect();
+            let sighash = tx.sighash(&genesis, &spent);
+            assert_eq!(sighash.to_hex(), s(&t["sighash"]), "{name}");
+            // Our RFC 6979 signer reproduces python-ecdsa's signatures bit for bit.
+            for input in &tx.inputs {
+                if let Some(key) = keys.iter().find(|k| k.public_key() == input.pubkey) {
+                    if case["verdict"] == "ok" {
+                        assert_eq!(key.sign(&sighash), input.signature, "{name}");
+                    }
+                }
+            }
+            transactions.push(tx);
+        }
+        let block = Block {
+            header: Header {
+                version: 1,
+                height,
+                prev_hash: BlockHash([0; 32]),
+                merkle_root: Hash256([0; 32]),
+                timestamp: 0,
+                target: net.params.pow_limit,
+                nonce: 0,
+            },
+            transactions,
+        };
+        let txids: Vec<Txid> = block.transactions.iter().map(Transaction::txid).collect();
+        let verdict = connect_block(&block, &txids, &view, &net.params, &genesis, &|_| false);
+        match (s(&case["verdict"]), verdict) {
+            ("ok", Ok(undo)) => assert_eq!(undo.fees.to_base_units(), n(&case["fees"]), "{name}"),
+            (code, Err(e)) => assert_eq!(e.code(), code, "{name}: {e}"),
+            (code, Ok(_)) => panic!("{name}: expected {code}, the block connected"),
+        }
+    }
+    // The same signature under another network's genesis hash does not verify.
+    let first = &cases[0]["transactions"][0];
+    let tx = tx_from_json(&first["transaction"]);
+    let spent: Vec<TxOut> = first["spent"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(out_from_json)
+        .collect();
     assert!(tx.inputs[0]
         .pubkey
-        .verify(&sighash, &tx.inputs[0].signature));
-    // The same signature under another network's genesis hash does not verify.
-    assert!(!tx.inputs[0]
-        .pubkey
-        .verify(&tx.sighash(&BlockHash([1; 32])), &tx.inputs[0].signature));
+        .verify(&tx.sighash(&genesis, &spent), &tx.inputs[0].signature));
+    assert!(!tx.inputs[0].pubkey.verify(
+        &tx.sighash(&BlockHash([1; 32]), &spent),
+        &tx.inputs[0].signature
+    ));
+}
+
+#[test]
+fn network_parameter_encoding_starts_with_rules_version() {
+    let v = load("network.json");
+    let net = Network::devnet();
+    assert_eq!(
+        n(&v["rules_version"]),
+        u64::from(crate::consensus::RULES_VERSION)
+    );
+    assert_eq!(hex::encode(net.params.encode()), s(&v["encoding"]));
+    assert_eq!(net.params.hash().to_hex(), s(&v["params_hash"]));
+    assert_eq!(net.genesis.header.prev_hash, net.params.hash());
+    assert_eq!(net.genesis_hash.to_hex(), s(&v["genesis_hash"]));
 }
 
 #[test]

@@ -558,7 +558,9 @@ async fn every_transaction_rejection_code_over_http() -> TestResult {
     let pubkey_mismatch = net.spend(&net.bob, &[net.premine(0)], vec![to_alice(coins(1))]);
     let wrong_key = {
         let mut tx = good.clone();
-        tx.inputs[0].signature = net.bob.sign(&tx.sighash(&net.genesis_hash()));
+        tx.inputs[0].signature = net
+            .bob
+            .sign(&tx.sighash(&net.genesis_hash(), &[premine_output(&net, 0)]));
         tx
     };
     let zero_signature = {
@@ -577,7 +579,7 @@ async fn every_transaction_rejection_code_over_http() -> TestResult {
     let other_network = {
         let other = TestNet::with_name("othernet")?;
         let mut tx = good.clone();
-        let sighash = tx.sighash(&other.genesis_hash());
+        let sighash = tx.sighash(&other.genesis_hash(), &[premine_output(&net, 0)]);
         tx.inputs[0].signature = alice.sign(&sighash);
         tx
     };
@@ -1242,7 +1244,9 @@ async fn invalid_block_from_a_peer_is_not_relayed() -> TestResult {
         .await?;
     assert_rejected(&reply, 400, "bad-coinbase-value", "coinbase above subsidy");
     let mut bad_tx = net.alice_pays_bob(0, coins(1), units(1_000));
-    bad_tx.inputs[0].signature = net.bob.sign(&bad_tx.sighash(&net.genesis_hash()));
+    bad_tx.inputs[0].signature = net
+        .bob
+        .sign(&bad_tx.sighash(&net.genesis_hash(), &[premine_output(&net, 0)]));
     let reply = a
         .http
         .post_binary(&a.at("/transactions"), bad_tx.to_bytes())
@@ -1405,4 +1409,9 @@ async fn shutdown_during_a_long_generate_is_prompt() -> TestResult {
     assert_eq!(last["header"]["height"], height);
     a.stop().await;
     Ok(())
+}
+
+/// The premine output `vout` of the test network, as the node's UTXO set holds it.
+fn premine_output(net: &TestNet, vout: usize) -> TxOut {
+    net.network.genesis.transactions[0].outputs[vout]
 }

@@ -73,7 +73,11 @@ pub fn payment(
         ],
         lock_time: 0,
     };
-    let sighash = tx.sighash(&net.genesis_hash);
+    let spent = TxOut {
+        value: Amount::from_base_units(value).expect("in range"),
+        pubkey_hash: key.public_key().pubkey_hash(),
+    };
+    let sighash = tx.sighash(&net.genesis_hash, &[spent]);
     tx.inputs[0].signature = key.sign(&sighash);
     tx
 }

@@ -347,17 +347,48 @@ pub fn address(node: &Node, text: &str) -> Result<Response, ApiError> {
     })))
 }
 
+/// Header of a paged answer: the tip the page was read at (API.md: paged answers that
+/// depend on the tip carry `tip_hash`). The body stays the first round's JSON array, so
+/// clients that never page see no change; see docs/api-changes.md.
+pub const TIP_HASH_HEADER: &str = "ferro-tip-hash";
+/// Header of a page that may have a successor: the `after` value of the next page.
+pub const NEXT_AFTER_HEADER: &str = "ferro-next-after";
+/// Default and largest page of `GET /addresses/{a}/utxos`.
+pub const UTXO_PAGE_DEFAULT: usize = 1_000;
+pub const UTXO_PAGE_MAX: usize = 5_000;
+
+/// `TXID:VOUT`, the cursor of the UTXO listing.
+fn parse_outpoint(text: &str) -> Result<OutPoint, ApiError> {
+    let bad = || ApiError::malformed(format!("after must be TXID:VOUT, got {text:?}"));
+    let (txid, vout) = text.split_once(':').ok_or_else(bad)?;
+    Ok(OutPoint {
+        txid: parse_txid(txid)?,
+        vout: vout.parse().map_err(|_| bad())?,
+    })
+}
+
+/// `GET /addresses/{a}/utxos?limit=N&after=TXID:VOUT`: one page of the address's
+/// confirmed unspent outputs in outpoint order, with the tip it was read at and the
+/// cursor of the next page in headers.
 pub fn address_utxos(node: &Node, text: &str, req: &ApiRequest) -> Result<Response, ApiError> {
-    req.query.deny_unknown(&["limit"])?;
-    let limit = req.query.limit("limit", 1_000, 10_000)?;
+    req.query.deny_unknown(&["limit", "after"])?;
+    let limit = req.query.limit("limit", UTXO_PAGE_DEFAULT, UTXO_PAGE_MAX)?;
+    let after = req.query.get("after")?.map(parse_outpoint).transpose()?;
     let pkh = parse_address(node, text)?;
+    // One read guard for the page and the tip, so the tip is the one the page reflects.
     let chain = node.chain();
+    let tip = chain.tip_hash();
     let next = chain.height().get() + 1;
     let maturity = chain.network().params.coinbase_maturity;
-    let utxos = chain.address_utxos(&pkh, limit).map_err(chain_err)?;
+    // One more than asked, to know whether a next page exists.
+    let mut utxos = chain
+        .address_utxos_after(&pkh, after.as_ref(), limit + 1)
+        .map_err(chain_err)?;
+    let more = utxos.len() > limit;
+    utxos.truncate(limit);
     let pool = node.mempool();
     let out: Vec<Value> = utxos
-        .into_iter()
+        .iter()
         .map(|(op, coin)| {
             let mature = !coin.coinbase || coin.height.get().saturating_add(maturity) <= next;
             json!({
@@ -366,11 +397,21 @@ pub fn address_utxos(node: &Node, text: &str, req: &ApiRequest) -> Result<Respon
                 "value": coin.output.value.to_base_units(),
                 "height": coin.height.get(),
                 "coinbase": coin.coinbase,
-                "spendable": mature && pool.spender(&op).is_none(),
+                "spendable": mature && pool.spender(op).is_none(),
             })
         })
         .collect();
-    Ok(ok(&out))
+    let mut response = ok(&out);
+    let headers = response.headers_mut();
+    if let Ok(v) = hyper::header::HeaderValue::from_str(&tip.to_hex()) {
+        headers.insert(TIP_HASH_HEADER, v);
+    }
+    if let (true, Some((op, _))) = (more, utxos.last()) {
+        if let Ok(v) = hyper::header::HeaderValue::from_str(&format!("{}:{}", op.txid, op.vout)) {
+            headers.insert(NEXT_AFTER_HEADER, v);
+        }
+    }
+    Ok(response)
 }
 
 pub fn address_history(node: &Node, text: &str, req: &ApiRequest) -> Result<Response, ApiError> {

@@ -4,9 +4,9 @@
 use super::index::BlockIndexer;
 use super::pending::Pending;
 use super::records::{
-    addr_history_key, decode_coin, decode_location, decode_outpoint_key, decode_rich_key,
-    decode_spender, decode_undo, height_key, outpoint_key, AddressStats, HeaderEntry, Totals,
-    TxLocation, META_TIP, META_TOTALS,
+    addr_history_key, addr_utxo_key, decode_coin, decode_location, decode_outpoint_key,
+    decode_rich_key, decode_spender, decode_undo, height_key, outpoint_key, AddressStats,
+    HeaderEntry, Totals, TxLocation, META_TIP, META_TOTALS,
 };
 use super::sigcache::SigCache;
 use super::store::{ChainStore, Direction, StoreError, Table};
@@ -40,7 +40,12 @@ pub enum ChainError {
     UnknownParent { hash: BlockHash, parent: BlockHash },
     #[error("orphan block {0} refused: its own proof of work does not hold or its target is above pow_limit")]
     BadOrphan(BlockHash),
-    #[error("the chain database belongs to another network: {0}")]
+    #[error(
+        "the chain database belongs to another network: {0}. If it was made by an older \
+         version of this node (before consensus rules version 2 re-made the devnet genesis), \
+         delete or move the data directory and start again; otherwise point --data-dir at \
+         this network's own directory"
+    )]
     WrongNetwork(String),
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -906,8 +911,26 @@ impl<S: ChainStore> ChainState<S> {
         pkh: &PubkeyHash,
         limit: usize,
     ) -> Result<Vec<(OutPoint, Coin)>, ChainError> {
+        self.address_utxos_after(pkh, None, limit)
+    }
+
+    /// Up to `limit` of an address's unspent outputs in outpoint order (txid bytes, then
+    /// vout), starting after `after`: one page of a listing that a client walks to the end.
+    pub fn address_utxos_after(
+        &self,
+        pkh: &PubkeyHash,
+        after: Option<&OutPoint>,
+        limit: usize,
+    ) -> Result<Vec<(OutPoint, Coin)>, ChainError> {
+        let cursor = after.map(|op| addr_utxo_key(pkh, op));
         self.store
-            .scan(Table::AddrUtxo, &pkh.0, None, Direction::Forward, limit)?
+            .scan(
+                Table::AddrUtxo,
+                &pkh.0,
+                cursor.as_deref(),
+                Direction::Forward,
+                limit,
+            )?
             .into_iter()
             .map(|(k, v)| Ok((decode_outpoint_key(&k[20..])?, decode_coin(&v)?)))
             .collect()

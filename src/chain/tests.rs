@@ -77,7 +77,14 @@ fn pay(net: &Network, from: u8, coins: &[(OutPoint, Amount)], to: u8, amount: u6
         outputs,
         lock_time: 0,
     };
-    let sighash = tx.sighash(&net.genesis_hash);
+    let spent: Vec<TxOut> = coins
+        .iter()
+        .map(|(_, value)| TxOut {
+            value: *value,
+            pubkey_hash: pkh(from),
+        })
+        .collect();
+    let sighash = tx.sighash(&net.genesis_hash, &spent);
     for i in &mut tx.inputs {
         i.signature = key(from).sign(&sighash);
     }
@@ -388,7 +395,11 @@ fn invalid_side_branch_does_not_take_over() {
     // A side block whose payment is signed by the wrong key passes the context-free checks
     // and is stored; it fails only when the branch is connected.
     let mut bad = pay(&net, 1, &[premine(&net)], 2, COIN);
-    bad.inputs[0].signature = key(5).sign(&bad.sighash(&net.genesis_hash));
+    let spent = [TxOut {
+        value: premine(&net).1,
+        pubkey_hash: pkh(1),
+    }];
+    bad.inputs[0].signature = key(5).sign(&bad.sighash(&net.genesis_hash, &spent));
     let b1 = block_on(&chain, fork, vec![bad], 8, 1);
     assert_eq!(
         chain.accept_block(b1.clone(), NOW).expect("stored").status,
@@ -633,10 +644,13 @@ fn reopen_after_clean_shutdown_keeps_everything() {
     drop(chain);
     // Another network's node refuses this database.
     let other = Network::devnet();
-    assert!(matches!(
-        ChainState::open(RedbStore::open(&path).expect("db"), other),
-        Err(ChainError::WrongNetwork(_))
-    ));
+    let err = ChainState::open(RedbStore::open(&path).expect("db"), other)
+        .err()
+        .expect("another network's database is refused");
+    assert!(matches!(err, ChainError::WrongNetwork(_)), "{err}");
+    // The message says what to do about a database from before the devnet was re-made.
+    let text = err.to_string();
+    assert!(text.contains("delete or move the data directory"), "{text}");
 }
 
 /// A store that fails every commit after the first `allowed`, like a crash between writes.

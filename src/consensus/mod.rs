@@ -10,7 +10,7 @@ pub mod pow;
 pub mod validation;
 
 pub use merkle::merkle_root;
-pub use params::{GenesisError, Network, NetworkParams};
+pub use params::{GenesisError, Network, NetworkDefaults, NetworkParams, RULES_VERSION};
 pub use pow::{median_time_past, next_target, subsidy, MTP_WINDOW};
 pub use validation::{
     check_block, check_header, check_transaction, connect_block, BlockError, BlockUndo, Coin,

@@ -8,7 +8,12 @@ use crate::primitives::{
 };
 use serde::{Deserialize, Serialize};
 
-/// The rules that differ between networks. `MAX_MONEY` is not one of them.
+/// The version of PROTOCOL.md's consensus rules this node implements: the first field of
+/// the hashed parameter encoding. 1 was the rule set before sighash v2.
+pub const RULES_VERSION: u32 = 2;
+
+/// The rules that differ between networks. `MAX_MONEY` is not one of them. Every network
+/// this node holds follows [`RULES_VERSION`]; a file of another version is refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NetworkParams {
     pub name: String,
@@ -31,6 +36,18 @@ pub struct Network {
     pub params: NetworkParams,
     pub genesis: Block,
     pub genesis_hash: BlockHash,
+    /// Defaults that are not consensus and not hashed (PROTOCOL.md section 7).
+    pub defaults: NetworkDefaults,
+}
+
+/// Network defaults a file may carry beside its rules; changing them never changes the
+/// genesis hash.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NetworkDefaults {
+    /// The port users assume when DNS gives only an address.
+    pub default_port: Option<u16>,
+    /// Names a node may resolve to find peers when given no `--seed`/`--peer`.
+    pub dns_seeds: Vec<String>,
 }
 
 /// Why a network file is refused.
@@ -42,12 +59,21 @@ pub enum GenesisError {
     Params(String),
     #[error("invalid genesis block: {0}")]
     Genesis(String),
+    #[error(
+        "this network file uses consensus rules version {found}; this node implements version \
+         {RULES_VERSION}: use the genesis/devnet.json shipped with this version, or make a new \
+         network with `full_node genesis`"
+    )]
+    RulesVersion { found: u32 },
 }
 
 /// The on-disk form of a network file.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NetworkFile {
+    /// Absent in files from before the field existed, which were version 1.
+    #[serde(default)]
+    rules_version: Option<u32>,
     name: String,
     address_hrp: String,
     initial_reward: u64,
@@ -58,6 +84,10 @@ struct NetworkFile {
     coinbase_maturity: u64,
     max_block_size: u64,
     genesis: BlockJson,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    default_port: Option<u16>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    dns_seeds: Vec<String>,
 }
 
 /// The devnet network file, shipped as the default network.
@@ -67,6 +97,7 @@ impl NetworkParams {
     /// The encoding hashed into the genesis `prev_hash`.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
+        put_u32(&mut out, RULES_VERSION);
         for text in [&self.name, &self.address_hrp] {
             put_u32(&mut out, text.len() as u32);
             out.extend_from_slice(text.as_bytes());
@@ -128,6 +159,18 @@ impl Network {
     /// Parses and checks a network file: the parameters, the genesis `prev_hash`, and every
     /// derived field (block hash, txids, merkle root).
     pub fn from_json(text: &str) -> Result<Network, GenesisError> {
+        // The version first, on its own, so an older or newer file gets the message that says
+        // what to do even when its other fields differ from what this node parses.
+        #[derive(Deserialize)]
+        struct Version {
+            rules_version: Option<u32>,
+        }
+        let version: Version =
+            serde_json::from_str(text).map_err(|e| GenesisError::Json(e.to_string()))?;
+        let found = version.rules_version.unwrap_or(1);
+        if found != RULES_VERSION {
+            return Err(GenesisError::RulesVersion { found });
+        }
         let file: NetworkFile =
             serde_json::from_str(text).map_err(|e| GenesisError::Json(e.to_string()))?;
         let params = NetworkParams {
@@ -148,7 +191,12 @@ impl Network {
             .genesis
             .to_block(&params.address_hrp)
             .map_err(|e: JsonError| GenesisError::Genesis(e.to_string()))?;
-        Network::from_parts(params, genesis)
+        let mut network = Network::from_parts(params, genesis)?;
+        network.defaults = NetworkDefaults {
+            default_port: file.default_port,
+            dns_seeds: file.dns_seeds,
+        };
+        Ok(network)
     }
 
     /// Checks a genesis block against its parameters.
@@ -182,6 +230,7 @@ impl Network {
             params,
             genesis,
             genesis_hash,
+            defaults: NetworkDefaults::default(),
         })
     }
 
@@ -229,6 +278,7 @@ impl Network {
     pub fn to_json(&self) -> String {
         let p = &self.params;
         let file = NetworkFile {
+            rules_version: Some(RULES_VERSION),
             name: p.name.clone(),
             address_hrp: p.address_hrp.clone(),
             initial_reward: p.initial_reward.to_base_units(),
@@ -239,6 +289,8 @@ impl Network {
             coinbase_maturity: p.coinbase_maturity,
             max_block_size: p.max_block_size,
             genesis: BlockJson::from_block(&self.genesis, &p.address_hrp, Some(&[])),
+            default_port: self.defaults.default_port,
+            dns_seeds: self.defaults.dns_seeds.clone(),
         };
         let mut text = serde_json::to_string_pretty(&file).expect("network file serializes");
         text.push('\n');
@@ -358,5 +410,49 @@ mod tests {
             reparse_with(|v| v["extra"] = 1.into()),
             Err(GenesisError::Json(_))
         ));
+    }
+
+    #[test]
+    fn rules_version_is_hashed_first_and_checked() {
+        let net = Network::devnet();
+        assert_eq!(net.params.encode()[..4], RULES_VERSION.to_le_bytes());
+        let mut v: serde_json::Value = serde_json::from_str(DEVNET_JSON).expect("json");
+        assert_eq!(v["rules_version"], 2);
+        // A file of version 1 (or one from before the field, which was version 1), or of a
+        // version this node does not know, is refused with what to do.
+        for edit in [Some(1), None, Some(3)] {
+            match edit {
+                Some(n) => v["rules_version"] = n.into(),
+                None => {
+                    v.as_object_mut().expect("object").remove("rules_version");
+                }
+            }
+            let err = Network::from_json(&v.to_string()).expect_err("other rules");
+            let found = edit.unwrap_or(1);
+            assert_eq!(err, GenesisError::RulesVersion { found });
+            let text = err.to_string();
+            assert!(text.contains(&format!("version {found}")), "{text}");
+            assert!(text.contains("implements version 2"), "{text}");
+            assert!(text.contains("full_node genesis"), "{text}");
+        }
+    }
+
+    #[test]
+    fn network_defaults_are_optional_and_not_hashed() {
+        let with = reparse_with(|v| {
+            v["default_port"] = 9333.into();
+            v["dns_seeds"] = serde_json::json!(["seed.example.org"]);
+        })
+        .expect("defaults are accepted");
+        let net = Network::devnet();
+        assert_eq!(with.genesis_hash, net.genesis_hash);
+        assert_eq!(with.defaults.default_port, Some(9333));
+        assert_eq!(
+            with.defaults.dns_seeds,
+            vec!["seed.example.org".to_string()]
+        );
+        // They survive a round trip; the shipped file has none.
+        assert_eq!(Network::from_json(&with.to_json()), Ok(with));
+        assert_eq!(net.defaults, NetworkDefaults::default());
     }
 }

@@ -168,6 +168,15 @@ pub struct TxSpend {
     pub spent: Vec<Coin>,
 }
 
+impl TxSpend {
+    /// The sighash of `tx` (the transaction these coins were found for) over the outputs
+    /// it spends, as rule 3 found them: the message rule 5 checks.
+    pub fn sighash(&self, tx: &Transaction, genesis_hash: &BlockHash) -> Sighash {
+        let outputs: Vec<TxOut> = self.spent.iter().map(|c| c.output).collect();
+        tx.sighash(genesis_hash, &outputs)
+    }
+}
+
 /// What connecting a block consumed: enough to undo it, and its fees.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct BlockUndo {
@@ -290,7 +299,7 @@ pub fn check_transaction(
         return Err(TxError::CoinbaseNotAllowed);
     }
     let spend = check_transaction_inputs(tx, view, height, params)?;
-    verify_signatures(tx, &tx.sighash(genesis_hash))?;
+    verify_signatures(tx, &spend.sighash(tx, genesis_hash))?;
     Ok(spend)
 }
 
@@ -502,7 +511,9 @@ pub fn connect_block(
         })?;
         undo.tx_fees.push(spend.fee);
         if !known_valid(&txids[index]) {
-            let sighash = tx.sighash(genesis_hash);
+            // Over the coins found in the block's view, so an output created earlier in
+            // this block is committed to like any other.
+            let sighash = spend.sighash(tx, genesis_hash);
             for (input_index, input) in tx.inputs.iter().enumerate() {
                 checks.push(SigCheck {
                     tx_index: index,

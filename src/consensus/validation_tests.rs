@@ -3,7 +3,7 @@
 use super::*;
 use crate::consensus::pow::median_time_past;
 use crate::consensus::{Network, NetworkParams};
-use crate::primitives::{Hash256, SecretKey, TxIn, COIN, U256};
+use crate::primitives::{Encode, Hash256, SecretKey, TxIn, COIN, U256};
 
 const H: u64 = 100;
 const HEIGHT: Height = Height(H);
@@ -88,12 +88,50 @@ fn spend(prevs: &[OutPoint], outputs: Vec<TxOut>) -> Transaction {
     }
 }
 
-fn sign(mut tx: Transaction, with: &SecretKey) -> Transaction {
-    let sighash = tx.sighash(&genesis());
+/// Signs every input with `with`, over the spent outputs found in [`view`] (an unknown
+/// outpoint, for the missing-input test, is signed over as a zero output).
+fn sign(tx: Transaction, with: &SecretKey) -> Transaction {
+    let view = view();
+    let spent: Vec<TxOut> = tx
+        .inputs
+        .iter()
+        .map(|i| {
+            view.get(&i.prev).map(|c| c.output).unwrap_or(TxOut {
+                value: Amount::ZERO,
+                pubkey_hash: crate::primitives::PubkeyHash([0; 20]),
+            })
+        })
+        .collect();
+    sign_over(tx, with, &spent)
+}
+
+/// Signs every input with `with` over the given spent outputs.
+fn sign_over(mut tx: Transaction, with: &SecretKey, spent: &[TxOut]) -> Transaction {
+    let sighash = tx.sighash(&genesis(), spent);
     for input in &mut tx.inputs {
         input.signature = with.sign(&sighash);
     }
     tx
+}
+
+/// The sighash before v2: `SHA256d(genesis_hash || E)`, without the spent outputs.
+fn sighash_v1(tx: &Transaction) -> Sighash {
+    let mut msg = genesis().as_bytes().to_vec();
+    let mut unsigned = tx.clone();
+    for input in &mut unsigned.inputs {
+        input.signature = Signature([0; 64]);
+    }
+    // E is the encoding with the 64 signature bytes of each input left out.
+    let full = unsigned.to_bytes();
+    let mut pos = 0;
+    msg.extend_from_slice(&full[..8]);
+    pos += 8;
+    for _ in &unsigned.inputs {
+        msg.extend_from_slice(&full[pos..pos + 32 + 4 + 33]);
+        pos += 32 + 4 + 33 + 64;
+    }
+    msg.extend_from_slice(&full[pos..]);
+    Sighash(crate::primitives::sha256d(&msg).0)
 }
 
 /// A valid payment: 10 coins in, 9 out to key 2, 0.999 change, 0.001 fee.
@@ -189,9 +227,61 @@ fn rule_bad_signature() {
     assert_eq!(code(check(&tampered)), "bad-signature");
     // Signed for another network (different genesis hash in the sighash).
     let mut other = spend(&[outpoint(1, 0)], vec![pay(coins(1), 2)]);
-    let foreign = key(1).sign(&other.sighash(&BlockHash([9; 32])));
+    let spent = [view()[&outpoint(1, 0)].output];
+    let foreign = key(1).sign(&other.sighash(&BlockHash([9; 32]), &spent));
     other.inputs[0].signature = foreign;
     assert_eq!(code(check(&other)), "bad-signature");
+}
+
+#[test]
+fn rule_bad_signature_sighash_v2_commits_to_spent_outputs() {
+    let owner = key(1).public_key().pubkey_hash();
+    let tx = spend(&[outpoint(1, 0)], vec![pay(coins(9), 2)]);
+    // A signature over the sighash without S (the rule before v2) no longer verifies.
+    let mut old = tx.clone();
+    old.inputs[0].signature = key(1).sign(&sighash_v1(&tx));
+    assert_eq!(code(check(&old)), "bad-signature");
+    // Signed over a lied value (the coin holds 10 coins, the signer was told 20): invalid.
+    let lied_value = TxOut {
+        value: coins(20),
+        pubkey_hash: owner,
+    };
+    assert_eq!(
+        code(check(&sign_over(tx.clone(), &key(1), &[lied_value]))),
+        "bad-signature"
+    );
+    // Signed over the right value but another pubkey hash: invalid.
+    let lied_owner = TxOut {
+        value: coins(10),
+        pubkey_hash: key(2).public_key().pubkey_hash(),
+    };
+    assert_eq!(
+        code(check(&sign_over(tx.clone(), &key(1), &[lied_owner]))),
+        "bad-signature"
+    );
+    // Over the true output, the same transaction is valid.
+    let truth = TxOut {
+        value: coins(10),
+        pubkey_hash: owner,
+    };
+    assert_eq!(
+        check(&sign_over(tx, &key(1), &[truth])).map(|s| s.fee),
+        Ok(coins(1))
+    );
+}
+
+#[test]
+fn sighash_v2_covers_every_input_in_order() {
+    // Two inputs of different values: S lists them in input order, so signing with the
+    // pair swapped is refused.
+    let tx = spend(&[outpoint(1, 0), outpoint(2, 0)], vec![pay(coins(14), 2)]);
+    let v = view();
+    let (a, b) = (v[&outpoint(1, 0)].output, v[&outpoint(2, 0)].output);
+    assert_eq!(
+        code(check(&sign_over(tx.clone(), &key(1), &[b, a]))),
+        "bad-signature"
+    );
+    assert_eq!(check(&sign(tx, &key(1))).map(|s| s.fee), Ok(coins(1)));
 }
 
 #[test]
@@ -478,16 +568,15 @@ fn block_rule_merkle_root() {
 fn block_rule_transactions_in_order() {
     // Spending an output of an earlier transaction of the same block is fine.
     let first = valid_tx();
-    let child = sign(
-        spend(
-            &[OutPoint {
-                txid: first.txid(),
-                vout: 1,
-            }],
-            vec![pay(units(99_800_000), 3)],
-        ),
-        &key(1),
+    let child_unsigned = spend(
+        &[OutPoint {
+            txid: first.txid(),
+            vout: 1,
+        }],
+        vec![pay(units(99_800_000), 3)],
     );
+    // Sighash v2 commits to the parent's output even though it exists only in this block.
+    let child = sign_over(child_unsigned.clone(), &key(1), &[first.outputs[1]]);
     let fees = units(100_000 + 100_000);
     let reward = subsidy(&params(), HEIGHT)
         .checked_add(fees)
@@ -495,7 +584,7 @@ fn block_rule_transactions_in_order() {
     let ordered = block_with(vec![coinbase(reward), first.clone(), child.clone()]);
     assert_eq!(block_code(&ordered), "ok");
     // The same two in the wrong order: the child's input does not exist yet.
-    let reversed = block_with(vec![coinbase(reward), child, first]);
+    let reversed = block_with(vec![coinbase(reward), child, first.clone()]);
     let err = validate(&reversed).expect_err("child before parent");
     assert_eq!(err.code(), "missing-input");
     assert!(matches!(err, BlockError::Transaction { index: 1, .. }));
@@ -503,6 +592,48 @@ fn block_rule_transactions_in_order() {
     let double = sign(spend(&[outpoint(1, 0)], vec![pay(coins(8), 4)]), &key(1));
     let b = block_with(vec![coinbase(coins(1)), valid_tx(), double]);
     assert_eq!(block_code(&b), "missing-input");
+    // A child signed over a wrong value for its in-block parent's output is refused.
+    let lied = TxOut {
+        value: coins(5),
+        ..first.outputs[1]
+    };
+    let bad_child = sign_over(child_unsigned, &key(1), &[lied]);
+    let b = block_with(vec![coinbase(reward), first, bad_child]);
+    let err = validate(&b).expect_err("child signed over a wrong value");
+    assert_eq!(err.code(), "bad-signature");
+    assert!(matches!(err, BlockError::Transaction { index: 2, .. }));
+}
+
+#[test]
+fn spending_a_zero_value_coinbase_output_signs_over_zero() {
+    // A mature coinbase output of value 0 (allowed for coinbases) is spent together with a
+    // funded coin; S carries its 0 value like any other.
+    let owner = key(1).public_key().pubkey_hash();
+    let mut view = view();
+    let zero = TxOut {
+        value: Amount::ZERO,
+        pubkey_hash: owner,
+    };
+    view.insert(
+        outpoint(4, 0),
+        Coin {
+            output: zero,
+            height: Height(1),
+            coinbase: true,
+        },
+    );
+    let tx = spend(&[outpoint(4, 0), outpoint(1, 0)], vec![pay(coins(9), 2)]);
+    let funded = view[&outpoint(1, 0)].output;
+    let good = sign_over(tx.clone(), &key(1), &[zero, funded]);
+    let check_in = |tx: &Transaction| check_transaction(tx, &view, HEIGHT, &params(), &genesis());
+    assert_eq!(check_in(&good).map(|s| s.fee), Ok(coins(1)));
+    // Claiming the zero coin was worth one base unit breaks the signature.
+    let one = TxOut {
+        value: units(1),
+        pubkey_hash: owner,
+    };
+    let bad = sign_over(tx, &key(1), &[one, funded]);
+    assert_eq!(code(check_in(&bad)), "bad-signature");
 }
 
 #[test]

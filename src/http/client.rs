@@ -122,6 +122,17 @@ impl HttpClient {
         decode(url, &body)
     }
 
+    /// `GET url` and parse the JSON answer into `T`, with the answer's headers (a paged
+    /// answer carries its tip and next cursor there).
+    pub async fn get_json_with_headers<T: DeserializeOwned>(
+        &self,
+        url: &str,
+        timeout: Duration,
+    ) -> Result<(T, hyper::HeaderMap), ClientError> {
+        let (body, headers) = self.exchange(Method::GET, url, None, JSON, timeout).await?;
+        Ok((decode(url, &body)?, headers))
+    }
+
     /// `POST url` with `body` as JSON and parse the JSON answer into `T`.
     pub async fn post_json<B, T>(
         &self,
@@ -182,6 +193,20 @@ impl HttpClient {
         media_type: &'static str,
         timeout: Duration,
     ) -> Result<Bytes, ClientError> {
+        self.exchange(method, url, body, media_type, timeout)
+            .await
+            .map(|(bytes, _)| bytes)
+    }
+
+    /// Sends one request; returns the body and headers of a 2xx answer.
+    async fn exchange(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<Bytes>,
+        media_type: &'static str,
+        timeout: Duration,
+    ) -> Result<(Bytes, hyper::HeaderMap), ClientError> {
         let uri = parse_url(url)?;
         let mut request = hyper::Request::new(Full::new(body.clone().unwrap_or_default()));
         *request.method_mut() = method;
@@ -205,6 +230,7 @@ impl HttpClient {
                         reason: error_chain(&e),
                     })?;
             let status = response.status();
+            let headers = response.headers().clone();
             let bytes = match Limited::new(response.into_body(), self.max_response_bytes)
                 .collect()
                 .await
@@ -226,16 +252,17 @@ impl HttpClient {
                     })
                 }
             };
-            Ok((status, bytes))
+            Ok((status, headers, bytes))
         };
-        let (status, bytes) = tokio::time::timeout(timeout, exchange)
-            .await
-            .map_err(|_| ClientError::Timeout {
-                url: url.to_owned(),
-                timeout,
-            })??;
+        let (status, headers, bytes) =
+            tokio::time::timeout(timeout, exchange)
+                .await
+                .map_err(|_| ClientError::Timeout {
+                    url: url.to_owned(),
+                    timeout,
+                })??;
         if status.is_success() {
-            Ok(bytes)
+            Ok((bytes, headers))
         } else {
             Err(status_error(url, status, &bytes))
         }

@@ -364,7 +364,7 @@ impl Mempool {
         }
         // Rule 5, the expensive one, last among the rules.
         if !sig_cache.contains(&txid) {
-            verify_signatures(&tx, &tx.sighash(genesis_hash))?;
+            verify_signatures(&tx, &spend.sighash(&tx, genesis_hash))?;
             sig_cache.insert(txid);
         }
         // The size bound.

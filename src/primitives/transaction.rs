@@ -67,11 +67,18 @@ impl Transaction {
         4 + 4 + self.inputs.len() * INPUT_SIZE + 4 + self.outputs.len() * OUTPUT_SIZE + 4
     }
 
-    /// `SHA256d(genesis_hash || encoding without signatures)`: what every input signs.
-    pub fn sighash(&self, genesis_hash: &BlockHash) -> Sighash {
+    /// Sighash v2 (PROTOCOL.md section 3): `SHA256d(genesis_hash || E || S)`, what every
+    /// input signs. `E` is the encoding without signatures; `S` is, for each input in
+    /// order, the output it spends (`value u64 || pubkey_hash`), so a signature commits to
+    /// the values spent and a node that lies about them can only make it invalid.
+    ///
+    /// `spent` holds exactly one output per input, in input order, as found by rule 3.
+    /// Passing another count is a caller bug; the hash then matches no honest signature.
+    pub fn sighash(&self, genesis_hash: &BlockHash, spent: &[TxOut]) -> Sighash {
+        debug_assert_eq!(spent.len(), self.inputs.len(), "one spent output per input");
         let mut hasher = Sha256::new();
         hasher.update(genesis_hash.as_bytes());
-        let mut buf = Vec::with_capacity(self.size());
+        let mut buf = Vec::with_capacity(self.size() + spent.len() * OUTPUT_SIZE);
         put_u32(&mut buf, self.version);
         put_u32(&mut buf, self.inputs.len() as u32);
         for input in &self.inputs {
@@ -81,6 +88,10 @@ impl Transaction {
         }
         encode_list(&self.outputs, &mut buf);
         put_u32(&mut buf, self.lock_time);
+        // S: no count prefix, 28 bytes per input.
+        for output in spent {
+            output.encode_to(&mut buf);
+        }
         hasher.update(&buf);
         Sighash(Sha256::digest(hasher.finalize()).into())
     }

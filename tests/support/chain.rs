@@ -52,6 +52,9 @@ pub struct TestNet {
     pub bob: SecretKey,
     /// Receives mined blocks; holds nothing at genesis.
     pub miner: SecretKey,
+    /// Outputs of the transactions signed here, so a child signs over its parent's
+    /// outputs (sighash v2) without the test naming them.
+    made: std::sync::Mutex<std::collections::HashMap<OutPoint, TxOut>>,
 }
 
 impl TestNet {
@@ -91,6 +94,7 @@ impl TestNet {
             alice,
             bob,
             miner,
+            made: Default::default(),
         })
     }
 
@@ -116,18 +120,62 @@ impl TestNet {
             .to_string()
     }
 
-    /// Fills every input's signature with `key`'s signature of the sighash.
-    pub fn sign(&self, mut tx: Transaction, key: &SecretKey) -> Transaction {
-        let sighash = tx.sighash(&self.genesis_hash());
+    /// Fills every input's signature with `key`'s signature of the sighash, over the
+    /// spent outputs as far as this test network knows them: the premine and the outputs
+    /// of transactions signed here. Any other input (a mined coinbase, an unknown output)
+    /// is signed over as a zero output of `key`: use [`TestNet::sign_over`] to be exact.
+    pub fn sign(&self, tx: Transaction, key: &SecretKey) -> Transaction {
+        let genesis = &self.network.genesis.transactions[0];
+        let genesis_txid = genesis.txid();
+        let spent: Vec<TxOut> = {
+            let made = self.made.lock().unwrap_or_else(|e| e.into_inner());
+            tx.inputs
+                .iter()
+                .map(|i| {
+                    let premine = (i.prev.txid == genesis_txid)
+                        .then(|| genesis.outputs.get(i.prev.vout as usize).copied())
+                        .flatten();
+                    premine
+                        .or_else(|| made.get(&i.prev).copied())
+                        .unwrap_or(TxOut {
+                            value: Amount::ZERO,
+                            pubkey_hash: key.public_key().pubkey_hash(),
+                        })
+                })
+                .collect()
+        };
+        self.sign_over(tx, key, &spent)
+    }
+
+    /// Fills every input's signature with `key`'s signature of the sighash over `spent`
+    /// (one output per input), and remembers the transaction's outputs.
+    pub fn sign_over(&self, mut tx: Transaction, key: &SecretKey, spent: &[TxOut]) -> Transaction {
+        let sighash = tx.sighash(&self.genesis_hash(), spent);
         for input in &mut tx.inputs {
             input.signature = key.sign(&sighash);
+        }
+        let txid = tx.txid();
+        let mut made = self.made.lock().unwrap_or_else(|e| e.into_inner());
+        for (vout, output) in tx.outputs.iter().enumerate() {
+            made.insert(
+                OutPoint {
+                    txid,
+                    vout: vout as u32,
+                },
+                *output,
+            );
         }
         tx
     }
 
     /// A version 1 transaction spending `inputs` (all `key`'s) to `outputs`, signed.
     pub fn spend(&self, key: &SecretKey, inputs: &[OutPoint], outputs: Vec<TxOut>) -> Transaction {
-        let tx = Transaction {
+        self.sign(Self::unsigned(key, inputs, outputs), key)
+    }
+
+    /// A version 1 transaction spending `inputs` with `key`, signatures zeroed.
+    fn unsigned(key: &SecretKey, inputs: &[OutPoint], outputs: Vec<TxOut>) -> Transaction {
+        Transaction {
             version: 1,
             inputs: inputs
                 .iter()
@@ -139,8 +187,7 @@ impl TestNet {
                 .collect(),
             outputs,
             lock_time: 0,
-        };
-        self.sign(tx, key)
+        }
     }
 
     /// Spends `from` (worth `value`, owned by `key`): `amount` to `to`, `fee` to the
@@ -168,7 +215,11 @@ impl TestNet {
                 pubkey_hash: key.public_key().pubkey_hash(),
             });
         }
-        self.spend(key, &[from], outputs)
+        let spent = [TxOut {
+            value,
+            pubkey_hash: key.public_key().pubkey_hash(),
+        }];
+        self.sign_over(Self::unsigned(key, &[from], outputs), key, &spent)
     }
 
     /// A premine payment from alice's output `vout` to bob, paying `fee`.

@@ -3,7 +3,7 @@
 
 use crate::cli::{Cli, Command};
 use crate::error::WalletError;
-use crate::file::{KdfCost, Secrets, WalletFile, WalletState};
+use crate::file::{KdfCost, MacKey, Secrets, WalletFile, WalletState};
 use crate::keys::{generate_mnemonic, parse_mnemonic, Chain, KeyPath, Keychain, WordCount};
 use crate::node::{NodeClient, UtxoJson};
 use crate::prompt::{self, PasswordUse};
@@ -167,6 +167,8 @@ fn restore(cli: &Cli, path: &Path) -> Result<Outcome, WalletError> {
 struct Unlocked {
     path: PathBuf,
     file: WalletFile,
+    /// Re-seals the file when its counters change.
+    mac_key: MacKey,
     keys: Keychain,
 }
 
@@ -175,7 +177,21 @@ struct Unlocked {
 fn unlock(cli: &Cli, path: &Path) -> Result<Unlocked, WalletError> {
     let file = WalletFile::load(path)?;
     let password = prompt::password(cli.password_file.as_deref(), PasswordUse::Unlock)?;
-    let secrets = file.decrypt(&password, path)?;
+    let (secrets, mac_key) = file.open(&password, path)?;
+    let (file, mac_key) = match mac_key {
+        Some(key) => (file, key),
+        None => {
+            // A version 1 file: rewrite it with everything authenticated.
+            let (migrated, key) = file.migrate(&secrets, &password)?;
+            migrated.save(path, false)?;
+            eprintln!(
+                "note: upgraded wallet file {} to version {} (authenticated parameters and counters)",
+                path.display(),
+                crate::file::VERSION
+            );
+            (migrated, key)
+        }
+    };
     let mnemonic = parse_mnemonic(&secrets.mnemonic).map_err(|e| WalletError::CorruptWallet {
         path: path.to_path_buf(),
         reason: format!("the stored mnemonic is not valid ({e})"),
@@ -184,11 +200,18 @@ fn unlock(cli: &Cli, path: &Path) -> Result<Unlocked, WalletError> {
     Ok(Unlocked {
         path: path.to_path_buf(),
         file,
+        mac_key,
         keys,
     })
 }
 
 impl Unlocked {
+    /// Re-seals the file (its counters changed) and writes it.
+    fn save(&mut self) -> Result<(), WalletError> {
+        self.file.seal(&self.mac_key)?;
+        self.file.save(&self.path, false)
+    }
+
     /// Moves the counters past addresses the scan found used; saves if they moved.
     /// Saving is best effort here: a read-only file must not break `balance`.
     fn advance(&mut self, scan: &Scan) {
@@ -196,8 +219,10 @@ impl Unlocked {
         let before = *state;
         state.receive_index = state.receive_index.max(scan.next_unused(Chain::Receive));
         state.change_index = state.change_index.max(scan.next_unused(Chain::Change));
+        state.receive_index = state.receive_index.min(crate::file::MAX_ADDRESS_INDEX);
+        state.change_index = state.change_index.min(crate::file::MAX_ADDRESS_INDEX);
         if *state != before {
-            if let Err(e) = self.file.save(&self.path, false) {
+            if let Err(e) = self.save() {
                 tracing::warn!("could not record the new address counters: {e}");
             }
         }
@@ -272,9 +297,14 @@ async fn address(cli: &Cli, path: &Path, fresh: bool) -> Result<Outcome, WalletE
             .state
             .receive_index
             .checked_add(1)
-            .filter(|i| *i < 1 << 31)
-            .ok_or_else(|| WalletError::Invalid("no receive addresses left".into()))?;
-        w.file.save(&w.path, false)?;
+            .filter(|i| *i <= crate::file::MAX_ADDRESS_INDEX)
+            .ok_or_else(|| {
+                WalletError::Invalid(format!(
+                    "no receive addresses left: this wallet hands out at most {} (reuse one, or make a new wallet)",
+                    crate::file::MAX_ADDRESS_INDEX
+                ))
+            })?;
+        w.save()?;
     }
     let key_path = KeyPath {
         chain: Chain::Receive,
@@ -598,8 +628,11 @@ async fn send(
         )));
     }
     if plan.change.is_some() {
-        w.file.state.change_index = change_path.index.saturating_add(1);
-        if let Err(e) = w.file.save(&w.path, false) {
+        w.file.state.change_index = change_path
+            .index
+            .saturating_add(1)
+            .min(crate::file::MAX_ADDRESS_INDEX);
+        if let Err(e) = w.save() {
             // The coins are sent; the next scan moves the counter past this change anyway.
             eprintln!("warning: sent, but could not record the change address: {e}");
         }

@@ -16,8 +16,13 @@ pub enum WalletError {
     #[error("no wallet file at {path}: create one with `wallet new` or `wallet restore`, or point --wallet / WALLET_FILE at an existing one")]
     NoWallet { path: PathBuf },
 
-    #[error("wrong password for wallet file {path}")]
+    #[error(
+        "wrong password for wallet file {path} (or its key derivation parameters were altered)"
+    )]
     WrongPassword { path: PathBuf },
+
+    #[error("wallet file {path} was altered: its address counters or parameters do not match its authentication code; restore it from a backup, or from the mnemonic with `wallet restore`")]
+    AlteredWallet { path: PathBuf },
 
     #[error("wallet file {path} is corrupted: {reason}")]
     CorruptWallet { path: PathBuf, reason: String },
@@ -101,6 +106,7 @@ impl WalletError {
             WalletError::NoWallet { .. } => "no-wallet".into(),
             WalletError::WrongPassword { .. } => "wrong-password".into(),
             WalletError::CorruptWallet { .. } => "corrupt-wallet".into(),
+            WalletError::AlteredWallet { .. } => "altered-wallet".into(),
             WalletError::Io { .. } => "io".into(),
             WalletError::Password(_) => "no-password".into(),
             WalletError::BadMnemonic(_) => "bad-mnemonic".into(),

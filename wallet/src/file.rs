@@ -1,12 +1,20 @@
 //! The wallet file: the mnemonic and BIP39 passphrase encrypted with a password, plus
 //! the non-secret address counters.
 //!
-//! Crypto: the password is stretched by Argon2id (RFC 9106; memory, iterations,
-//! parallelism and a random 16-byte salt are stored in the file) into a 32-byte key for
-//! XChaCha20-Poly1305 with a random 24-byte nonce. The authentication tag makes a wrong
-//! password (or an altered ciphertext) fail loudly instead of yielding garbage. A SHA-256
-//! of the encrypted fields tells accidental damage apart from a wrong password; it is not
-//! a security mechanism (the tag is).
+//! Crypto (version 2): the password is stretched by Argon2id (RFC 9106; memory,
+//! iterations, parallelism and a random 16-byte salt are stored in the file) into 64 bytes:
+//! a key for XChaCha20-Poly1305 (random 24-byte nonce) and a key for HMAC-SHA256.
+//! Everything stored is authenticated: the KDF parameters, salt and nonce are the AEAD's
+//! associated data, and the `auth` field is an HMAC of those, the ciphertext and the
+//! address counters (`state`), recomputed on every save. An edited parameter fails as a
+//! wrong password; an edited counter fails as an altered file. Before anything is derived,
+//! the KDF parameters must be within [`KdfCost::MAX`] and the counters within
+//! [`MAX_ADDRESS_INDEX`], so a hostile file cannot make the wallet allocate gigabytes or
+//! scan millions of addresses. A SHA-256 of the encrypted fields tells accidental damage
+//! apart from a wrong password; it is not a security mechanism (the tag and MAC are).
+//!
+//! Version 1 files (no `auth`, counters and parameters unauthenticated) are still read,
+//! within the same bounds, and rewritten as version 2 on the first unlock.
 //!
 //! The file is versioned JSON written atomically (temporary file, fsync, rename) with
 //! mode 0600.
@@ -25,15 +33,23 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 /// The `format` field: tells a wallet file from any other JSON.
 pub const FORMAT: &str = "ferro-wallet";
-/// The only file version this code reads and writes.
-pub const VERSION: u32 = 1;
+/// The file version this code writes.
+pub const VERSION: u32 = 2;
+/// The previous version, read and migrated on unlock.
+pub const VERSION_1: u32 = 1;
+/// The largest receive or change index a file may hold: the address scan looks at every
+/// index up to it, so it bounds the work a damaged or hostile file can cause.
+pub const MAX_ADDRESS_INDEX: u32 = 100_000;
 const KDF_ALGORITHM: &str = "argon2id";
 const CIPHER_ALGORITHM: &str = "xchacha20poly1305";
 const SALT_BYTES: usize = 16;
 const NONCE_BYTES: usize = 24;
 const KEY_BYTES: usize = 32;
-/// Binds the ciphertext to this format and version.
-const ASSOCIATED_DATA: &[u8] = b"ferro-wallet/1";
+/// Binds a version 1 ciphertext to its format and version.
+const ASSOCIATED_DATA_V1: &[u8] = b"ferro-wallet/1";
+/// Domain separation of the version 2 associated data and MAC.
+const AAD_V2: &[u8] = b"ferro-wallet/2 aead";
+const MAC_V2: &[u8] = b"ferro-wallet/2 auth";
 
 /// Argon2id cost parameters, stored in the file so they can be raised later without
 /// breaking old files.
@@ -52,26 +68,35 @@ impl KdfCost {
         parallelism: 1,
     };
 
-    /// The bounds a file's parameters must be in, so a damaged or hostile file cannot
-    /// make the wallet allocate gigabytes or spin for hours.
+    /// The most a file may ask for: 256 MiB, 16 passes, 8 lanes (about a second or
+    /// two on a laptop at the maximum). The parameters cannot be authenticated before
+    /// the key is derived from them, so these bounds are what stops a hostile file.
+    pub const MAX: KdfCost = KdfCost {
+        memory_kib: 256 * 1024,
+        iterations: 16,
+        parallelism: 8,
+    };
+
+    /// The bounds a file's parameters must be in, checked before anything is derived.
     fn check(self) -> Result<(), String> {
-        if !(1..=16).contains(&self.parallelism) {
+        let max = KdfCost::MAX;
+        if !(1..=max.parallelism).contains(&self.parallelism) {
             return Err(format!(
-                "kdf parallelism {} is outside 1..=16",
-                self.parallelism
+                "kdf parallelism {} is outside 1..={}",
+                self.parallelism, max.parallelism
             ));
         }
-        if !(1..=64).contains(&self.iterations) {
+        if !(1..=max.iterations).contains(&self.iterations) {
             return Err(format!(
-                "kdf iterations {} is outside 1..=64",
-                self.iterations
+                "kdf iterations {} is outside 1..={}",
+                self.iterations, max.iterations
             ));
         }
         let min = 8 * self.parallelism;
-        if self.memory_kib < min || self.memory_kib > 4 * 1024 * 1024 {
+        if self.memory_kib < min || self.memory_kib > max.memory_kib {
             return Err(format!(
-                "kdf memory {} KiB is outside {min}..=4194304",
-                self.memory_kib
+                "kdf memory {} KiB is outside {min}..={} KiB (256 MiB); the file was altered or made by another program",
+                self.memory_kib, max.memory_kib
             ));
         }
         Ok(())
@@ -107,6 +132,36 @@ pub struct WalletFile {
     pub kdf: KdfJson,
     pub cipher: CipherJson,
     pub state: WalletState,
+    /// Hex HMAC-SHA256 over the KDF parameters, salt, nonce, ciphertext and `state`
+    /// (version 2). Absent in version 1 files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<String>,
+}
+
+/// The key that authenticates the file's non-secret fields; kept while the wallet is open
+/// so the counters can be saved.
+#[derive(Clone)]
+pub struct MacKey(Zeroizing<[u8; KEY_BYTES]>);
+
+/// HMAC-SHA256 (RFC 2104) of `parts` concatenated.
+fn hmac_sha256(key: &[u8; KEY_BYTES], parts: &[&[u8]]) -> [u8; 32] {
+    let mut block = [0u8; 64];
+    block[..KEY_BYTES].copy_from_slice(key);
+    let mut inner = Sha256::new();
+    inner.update(block.map(|b| b ^ 0x36));
+    for part in parts {
+        inner.update(part);
+    }
+    let mut outer = Sha256::new();
+    outer.update(block.map(|b| b ^ 0x5c));
+    outer.update(inner.finalize());
+    block.zeroize();
+    outer.finalize().into()
+}
+
+/// Constant-time equality of two byte strings of public length.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -142,24 +197,42 @@ fn checksum(salt: &[u8], nonce: &[u8], ciphertext: &[u8]) -> String {
     hex::encode(h.finalize())
 }
 
-fn derive_key(
+/// Argon2id of the password into `N` bytes (32 for version 1, 64 for version 2). The
+/// caller has checked the cost against [`KdfCost::MAX`].
+fn derive_key<const N: usize>(
     password: &[u8],
     salt: &[u8],
     cost: KdfCost,
-) -> Result<Zeroizing<[u8; KEY_BYTES]>, String> {
-    let params = Params::new(
-        cost.memory_kib,
-        cost.iterations,
-        cost.parallelism,
-        Some(KEY_BYTES),
-    )
-    .map_err(|e| format!("bad kdf parameters: {e}"))?;
+) -> Result<Zeroizing<[u8; N]>, String> {
+    cost.check()?;
+    let params = Params::new(cost.memory_kib, cost.iterations, cost.parallelism, Some(N))
+        .map_err(|e| format!("bad kdf parameters: {e}"))?;
     let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-    let mut key = Zeroizing::new([0u8; KEY_BYTES]);
+    let mut key = Zeroizing::new([0u8; N]);
     argon
         .hash_password_into(password, salt, &mut key[..])
         .map_err(|e| format!("key derivation failed: {e}"))?;
     Ok(key)
+}
+
+/// Splits version 2 key material into the encryption key and the MAC key.
+fn split_keys(material: &[u8; 2 * KEY_BYTES]) -> (Zeroizing<[u8; KEY_BYTES]>, MacKey) {
+    let mut enc = Zeroizing::new([0u8; KEY_BYTES]);
+    let mut mac = Zeroizing::new([0u8; KEY_BYTES]);
+    enc.copy_from_slice(&material[..KEY_BYTES]);
+    mac.copy_from_slice(&material[KEY_BYTES..]);
+    (enc, MacKey(mac))
+}
+
+/// The version 2 associated data: every parameter the decryption depends on.
+fn aad_v2(cost: KdfCost, salt: &[u8], nonce: &[u8]) -> Vec<u8> {
+    let mut aad = AAD_V2.to_vec();
+    for v in [cost.memory_kib, cost.iterations, cost.parallelism] {
+        aad.extend_from_slice(&v.to_le_bytes());
+    }
+    aad.extend_from_slice(salt);
+    aad.extend_from_slice(nonce);
+    aad
 }
 
 impl WalletFile {
@@ -180,7 +253,9 @@ impl WalletFile {
         };
         random(&mut salt)?;
         random(&mut nonce)?;
-        let key = derive_key(password.as_bytes(), &salt, cost).map_err(WalletError::Invalid)?;
+        let material = derive_key::<{ 2 * KEY_BYTES }>(password.as_bytes(), &salt, cost)
+            .map_err(WalletError::Invalid)?;
+        let (key, mac_key) = split_keys(&material);
         let plaintext = Zeroizing::new(
             serde_json::to_vec(secrets)
                 .map_err(|e| WalletError::Invalid(format!("cannot encode secrets: {e}")))?,
@@ -191,11 +266,11 @@ impl WalletFile {
                 &XNonce::from(nonce),
                 Payload {
                     msg: &plaintext,
-                    aad: ASSOCIATED_DATA,
+                    aad: &aad_v2(cost, &salt, &nonce),
                 },
             )
             .map_err(|_| WalletError::Invalid("encryption failed".into()))?;
-        Ok(WalletFile {
+        let mut file = WalletFile {
             format: FORMAT.into(),
             version: VERSION,
             kdf: KdfJson {
@@ -213,15 +288,84 @@ impl WalletFile {
                 ciphertext: hex::encode(ciphertext),
             },
             state,
-        })
+            auth: None,
+        };
+        file.check_state().map_err(WalletError::Invalid)?;
+        file.seal(&mac_key)?;
+        Ok(file)
     }
 
-    /// Decrypts the secrets. `path` only names the file in errors.
+    /// The KDF cost the file asks for.
+    fn cost(&self) -> KdfCost {
+        KdfCost {
+            memory_kib: self.kdf.memory_kib,
+            iterations: self.kdf.iterations,
+            parallelism: self.kdf.parallelism,
+        }
+    }
+
+    /// The HMAC of every stored field but `auth` itself (version 2).
+    fn mac(&self, key: &MacKey) -> Result<[u8; 32], String> {
+        let salt = hex::decode(&self.kdf.salt).map_err(|_| "salt is not hex".to_string())?;
+        let nonce = hex::decode(&self.cipher.nonce).map_err(|_| "nonce is not hex".to_string())?;
+        let ciphertext = hex::decode(&self.cipher.ciphertext)
+            .map_err(|_| "ciphertext is not hex".to_string())?;
+        let aad = aad_v2(self.cost(), &salt, &nonce);
+        let counters = [
+            self.state.receive_index.to_le_bytes(),
+            self.state.change_index.to_le_bytes(),
+        ]
+        .concat();
+        let len = (ciphertext.len() as u64).to_le_bytes();
+        Ok(hmac_sha256(
+            &key.0,
+            &[MAC_V2, &aad, &len, &ciphertext, &counters],
+        ))
+    }
+
+    /// Recomputes `auth` after the state changed; call before [`WalletFile::save`].
+    pub fn seal(&mut self, key: &MacKey) -> Result<(), WalletError> {
+        self.check_state().map_err(WalletError::Invalid)?;
+        let mac = self.mac(key).map_err(WalletError::Invalid)?;
+        self.version = VERSION;
+        self.auth = Some(hex::encode(mac));
+        Ok(())
+    }
+
+    /// The address counters within [`MAX_ADDRESS_INDEX`].
+    fn check_state(&self) -> Result<(), String> {
+        for (name, index) in [
+            ("receive_index", self.state.receive_index),
+            ("change_index", self.state.change_index),
+        ] {
+            if index > MAX_ADDRESS_INDEX {
+                return Err(format!(
+                    "state.{name} {index} is above the limit {MAX_ADDRESS_INDEX}; the file was altered (restore it from a backup, or from the mnemonic with `wallet restore`)"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Decrypts the secrets and checks the file's authentication code; returns the key
+    /// that re-seals the file after its counters change. A version 1 file is decrypted the
+    /// old way and the caller should migrate it ([`WalletFile::migrate`]). `path` only
+    /// names the file in errors.
     pub fn decrypt(&self, password: &str, path: &Path) -> Result<Secrets, WalletError> {
+        self.open(password, path).map(|(secrets, _)| secrets)
+    }
+
+    /// [`WalletFile::decrypt`], also returning the MAC key (`None` for a version 1 file).
+    pub fn open(
+        &self,
+        password: &str,
+        path: &Path,
+    ) -> Result<(Secrets, Option<MacKey>), WalletError> {
         let corrupt = |reason: String| WalletError::CorruptWallet {
             path: path.to_path_buf(),
             reason,
         };
+        // Every bound before anything is derived or allocated.
         self.check_header().map_err(corrupt)?;
         let salt = hex::decode(&self.kdf.salt).map_err(|_| corrupt("salt is not hex".into()))?;
         let nonce =
@@ -237,28 +381,67 @@ impl WalletFile {
                 "checksum mismatch: the encrypted part is damaged; restore it from a backup or from the mnemonic".into(),
             ));
         }
-        let cost = KdfCost {
-            memory_kib: self.kdf.memory_kib,
-            iterations: self.kdf.iterations,
-            parallelism: self.kdf.parallelism,
+        let wrong_password = || WalletError::WrongPassword {
+            path: path.to_path_buf(),
         };
-        let key = derive_key(password.as_bytes(), &salt, cost).map_err(corrupt)?;
-        let cipher = XChaCha20Poly1305::new((&*key).into());
-        let plaintext = Zeroizing::new(
-            cipher
+        let (plaintext, mac_key) = if self.version == VERSION_1 {
+            let key = derive_key::<KEY_BYTES>(password.as_bytes(), &salt, self.cost())
+                .map_err(corrupt)?;
+            let cipher = XChaCha20Poly1305::new((&*key).into());
+            let plaintext = cipher
                 .decrypt(
                     &XNonce::from(nonce_array),
                     Payload {
                         msg: &ciphertext,
-                        aad: ASSOCIATED_DATA,
+                        aad: ASSOCIATED_DATA_V1,
                     },
                 )
-                .map_err(|_| WalletError::WrongPassword {
+                .map_err(|_| wrong_password())?;
+            (Zeroizing::new(plaintext), None)
+        } else {
+            let material = derive_key::<{ 2 * KEY_BYTES }>(password.as_bytes(), &salt, self.cost())
+                .map_err(corrupt)?;
+            let (key, mac_key) = split_keys(&material);
+            let cipher = XChaCha20Poly1305::new((&*key).into());
+            // An altered KDF parameter, salt or nonce fails here like a wrong password.
+            let plaintext = cipher
+                .decrypt(
+                    &XNonce::from(nonce_array),
+                    Payload {
+                        msg: &ciphertext,
+                        aad: &aad_v2(self.cost(), &salt, &nonce),
+                    },
+                )
+                .map_err(|_| wrong_password())?;
+            let expected = self.mac(&mac_key).map_err(corrupt)?;
+            let stored = self
+                .auth
+                .as_deref()
+                .and_then(|a| hex::decode(a).ok())
+                .unwrap_or_default();
+            if !same(&stored, &expected) {
+                return Err(WalletError::AlteredWallet {
                     path: path.to_path_buf(),
-                })?,
-        );
-        serde_json::from_slice(&plaintext)
-            .map_err(|_| corrupt("the decrypted secrets are not in the expected form".into()))
+                });
+            }
+            (Zeroizing::new(plaintext), Some(mac_key))
+        };
+        let secrets = serde_json::from_slice(&plaintext)
+            .map_err(|_| corrupt("the decrypted secrets are not in the expected form".into()))?;
+        Ok((secrets, mac_key))
+    }
+
+    /// Rewrites a version 1 file as version 2 under the same password and cost (the
+    /// counters were bounds-checked on load). Returns the new file and its MAC key.
+    pub fn migrate(
+        &self,
+        secrets: &Secrets,
+        password: &str,
+    ) -> Result<(WalletFile, MacKey), WalletError> {
+        let file = WalletFile::encrypt(secrets, password, self.cost(), self.state)?;
+        let (_, key) = file.open(password, Path::new("(migrated wallet)"))?;
+        let key = key.ok_or_else(|| WalletError::Invalid("migration produced no key".into()))?;
+        Ok((file, key))
     }
 
     /// Format, version, algorithms and parameter bounds.
@@ -266,12 +449,16 @@ impl WalletFile {
         if self.format != FORMAT {
             return Err(format!("format is {:?}, expected {FORMAT:?}", self.format));
         }
-        if self.version != VERSION {
+        if self.version != VERSION && self.version != VERSION_1 {
             return Err(format!(
-                "version {} is not supported (this wallet reads version {VERSION})",
+                "version {} is not supported (this wallet reads versions {VERSION_1} and {VERSION}; a newer wallet may have written it)",
                 self.version
             ));
         }
+        if self.version == VERSION && self.auth.is_none() {
+            return Err("the authentication code `auth` is missing".into());
+        }
+        self.check_state()?;
         if self.kdf.algorithm != KDF_ALGORITHM || self.kdf.version != 0x13 {
             return Err(format!(
                 "kdf {} version {} is not supported, expected {KDF_ALGORITHM} version 19",
@@ -284,12 +471,7 @@ impl WalletFile {
                 self.cipher.algorithm
             ));
         }
-        KdfCost {
-            memory_kib: self.kdf.memory_kib,
-            iterations: self.kdf.iterations,
-            parallelism: self.kdf.parallelism,
-        }
-        .check()
+        self.cost().check()
     }
 
     /// Reads and parses a wallet file (without decrypting it).
@@ -508,11 +690,11 @@ mod tests {
         assert!(e.to_string().contains("is corrupted"), "{e}");
 
         // Unknown version, absurd kdf parameters.
-        let mut v2 = good.clone();
-        v2.version = 2;
-        v2.save(&path, false).unwrap();
+        let mut v3 = good.clone();
+        v3.version = 3;
+        v3.save(&path, false).unwrap();
         let e = WalletFile::load(&path).err().unwrap();
-        assert!(e.to_string().contains("version 2"), "{e}");
+        assert!(e.to_string().contains("version 3"), "{e}");
         let mut huge = good.clone();
         huge.kdf.memory_kib = u32::MAX;
         huge.save(&path, false).unwrap();
@@ -545,8 +727,148 @@ mod tests {
         let mut file =
             WalletFile::encrypt(&secrets(), "pw", CHEAP, WalletState::default()).unwrap();
         file.save(&path, true).unwrap();
+        let (_, key) = file.open("pw", &path).unwrap();
         file.state.receive_index = 5;
+        file.seal(&key.unwrap()).unwrap();
         file.save(&path, false).unwrap();
-        assert_eq!(WalletFile::load(&path).unwrap().state.receive_index, 5);
+        let loaded = WalletFile::load(&path).unwrap();
+        assert_eq!(loaded.state.receive_index, 5);
+        assert!(loaded.decrypt("pw", &path).is_ok());
+    }
+
+    /// Writes `edit` of a fresh wallet file to disk as raw JSON and loads and opens it.
+    fn tampered(edit: impl Fn(&mut serde_json::Value)) -> Result<Secrets, WalletError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = saved(dir.path());
+        let mut v: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        edit(&mut v);
+        fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
+        WalletFile::load(&path)?.decrypt("hunter2", &path)
+    }
+
+    #[test]
+    fn kdf_parameters_out_of_bounds_are_refused_before_deriving() {
+        // 4 GiB: refused from the numbers alone, well before Argon2 could allocate it.
+        let started = std::time::Instant::now();
+        for (field, value) in [
+            ("memory_kib", 4 * 1024 * 1024u64),
+            ("memory_kib", KdfCost::MAX.memory_kib as u64 + 1),
+            ("iterations", 1_000_000),
+            ("parallelism", 255),
+        ] {
+            let e = tampered(|v| v["kdf"][field] = value.into()).err().unwrap();
+            assert!(matches!(e, WalletError::CorruptWallet { .. }), "{e}");
+            assert!(
+                e.to_string()
+                    .contains(&format!("kdf {}", field.split('_').next().unwrap())),
+                "{e}"
+            );
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    }
+
+    #[test]
+    fn kdf_parameters_are_authenticated() {
+        // Within bounds but not what the file was made with: the AEAD's associated data
+        // no longer matches, so the password "fails".
+        let e = tampered(|v| v["kdf"]["iterations"] = 2.into())
+            .err()
+            .unwrap();
+        assert!(matches!(e, WalletError::WrongPassword { .. }), "{e}");
+        let e = tampered(|v| v["kdf"]["memory_kib"] = 128.into())
+            .err()
+            .unwrap();
+        assert!(matches!(e, WalletError::WrongPassword { .. }), "{e}");
+    }
+
+    #[test]
+    fn address_counters_are_bounded_and_authenticated() {
+        // Far above the bound: refused on load, before any key derivation or scan.
+        for index in [200_000u64, (1 << 31) - 21] {
+            let started = std::time::Instant::now();
+            let e = tampered(|v| v["state"]["receive_index"] = index.into())
+                .err()
+                .unwrap();
+            assert!(matches!(e, WalletError::CorruptWallet { .. }), "{e}");
+            assert!(e.to_string().contains("receive_index"), "{e}");
+            assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        }
+        // Within the bound but edited: the MAC says so.
+        let e = tampered(|v| v["state"]["change_index"] = 7.into())
+            .err()
+            .unwrap();
+        assert!(matches!(e, WalletError::AlteredWallet { .. }), "{e}");
+        assert_eq!(e.code(), "altered-wallet");
+        let e = tampered(|v| v["auth"] = "00".repeat(32).into())
+            .err()
+            .unwrap();
+        assert!(matches!(e, WalletError::AlteredWallet { .. }), "{e}");
+        // A version 2 file without its MAC is refused, not treated as version 1.
+        let e = tampered(|v| {
+            v.as_object_mut().unwrap().remove("auth");
+        })
+        .err()
+        .unwrap();
+        assert!(e.to_string().contains("auth"), "{e}");
+    }
+
+    #[test]
+    fn version_1_files_are_read_and_migrate() {
+        // A version 1 file as the previous wallet wrote it.
+        let salt = [7u8; SALT_BYTES];
+        let nonce = [9u8; NONCE_BYTES];
+        let key = derive_key::<KEY_BYTES>(b"hunter2", &salt, CHEAP).unwrap();
+        let plaintext = serde_json::to_vec(&secrets()).unwrap();
+        let ciphertext = XChaCha20Poly1305::new((&*key).into())
+            .encrypt(
+                &XNonce::from(nonce),
+                Payload {
+                    msg: &plaintext,
+                    aad: ASSOCIATED_DATA_V1,
+                },
+            )
+            .unwrap();
+        let v1 = WalletFile {
+            format: FORMAT.into(),
+            version: VERSION_1,
+            kdf: KdfJson {
+                algorithm: KDF_ALGORITHM.into(),
+                version: 0x13,
+                memory_kib: CHEAP.memory_kib,
+                iterations: CHEAP.iterations,
+                parallelism: CHEAP.parallelism,
+                salt: hex::encode(salt),
+            },
+            cipher: CipherJson {
+                algorithm: CIPHER_ALGORITHM.into(),
+                nonce: hex::encode(nonce),
+                checksum: checksum(&salt, &nonce, &ciphertext),
+                ciphertext: hex::encode(ciphertext),
+            },
+            state: WalletState {
+                receive_index: 3,
+                change_index: 2,
+            },
+            auth: None,
+        };
+        let path = Path::new("v1.json");
+        let (s, key) = v1.open("hunter2", path).unwrap();
+        assert_eq!(s.mnemonic, secrets().mnemonic);
+        assert!(key.is_none(), "version 1 has no MAC key");
+        let (v2, _) = v1.migrate(&s, "hunter2").unwrap();
+        assert_eq!(v2.version, VERSION);
+        assert_eq!(v2.state, v1.state);
+        assert!(v2.auth.is_some());
+        assert_eq!(
+            v2.decrypt("hunter2", path).unwrap().mnemonic,
+            secrets().mnemonic
+        );
+        // Version 1 counters are bounded too.
+        let mut big = v1.clone();
+        big.state.change_index = MAX_ADDRESS_INDEX + 1;
+        assert!(matches!(
+            big.open("hunter2", path),
+            Err(WalletError::CorruptWallet { .. })
+        ));
     }
 }

@@ -64,6 +64,9 @@ pub async fn scan(
     Ok(result)
 }
 
+/// Lookups in flight at once.
+const BATCH: u32 = 32;
+
 async fn scan_chain(
     node: &NodeClient,
     keys: &Keychain,
@@ -82,6 +85,9 @@ async fn scan_chain(
         if index >= end {
             break;
         }
+        // At most BATCH lookups in flight: a wallet with many addresses handed out must
+        // not open thousands of connections at once.
+        let end = end.min(index.saturating_add(BATCH));
         let mut batch = JoinSet::new();
         for i in index..end {
             let path = KeyPath { chain, index: i };

@@ -169,7 +169,18 @@ pub fn build_transaction<K>(
         outputs,
         lock_time: 0,
     };
-    let sighash = tx.sighash(genesis_hash);
+    // Sighash v2 commits to the value and owner of every coin spent: if a node lied about
+    // a value, the signature is invalid rather than the fee silently larger.
+    let spent: Vec<TxOut> = plan
+        .inputs
+        .iter()
+        .zip(&keys)
+        .map(|(c, k)| TxOut {
+            value: c.value,
+            pubkey_hash: k.public_key().pubkey_hash(),
+        })
+        .collect();
+    let sighash = tx.sighash(genesis_hash, &spent);
     for (input, key) in tx.inputs.iter_mut().zip(&keys) {
         input.signature = key.sign(&sighash);
         if !input.pubkey.verify(&sighash, &input.signature) {
