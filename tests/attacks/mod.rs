@@ -277,7 +277,8 @@ async fn honest_peers_are_never_discouraged() -> TestResult {
 
     // The contrast: a bad signature is punished, and only its source.
     let mut forged = net.alice_pays_bob(2, coins(1), units(1_000));
-    forged.inputs[0].signature = net.bob.sign(&forged.sighash(&net.genesis_hash()));
+    // A real signature of Alice's, over another transaction.
+    forged.inputs[0].signature = tx1.inputs[0].signature;
     let refused = post_from("127.0.0.6", &a.at("/transactions"), &net.tx_json(&forged)).await;
     assert_eq!(refused, Err("bad-signature".to_string()));
     assert!(a.running.node.peers.is_discouraged_source(ip("127.0.0.6")));
