@@ -99,6 +99,45 @@ async fn wrong_network_nodes_are_refused() {
     seed.stop().await.unwrap();
 }
 
+/// PROTOCOL.md section 9: a 2xx `/info` that does not decode is an answer no honest node
+/// gives; the node is discouraged for 24 hours and its registrations are refused, while
+/// another network's node is only refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_answering_garbage_is_discouraged() {
+    let garbage = FakeNode::start("not-a-hash").await;
+    let theirs = FakeNode::start(GENESIS_B).await;
+    let seed = Seed::start(Config {
+        genesis_hash: Some(GENESIS_A.parse().unwrap()),
+        ..test_config()
+    })
+    .await;
+    let first = seed.register(garbage.address).await;
+    assert_eq!(
+        (first.status, first.code()),
+        (400, "unreachable"),
+        "{first:?}"
+    );
+    let probes = garbage.probes.load(std::sync::atomic::Ordering::SeqCst);
+    let again = seed.register(garbage.address).await;
+    assert_eq!(
+        (again.status, again.code()),
+        (403, "discouraged"),
+        "{again:?}"
+    );
+    // Refused before probing again.
+    assert_eq!(
+        garbage.probes.load(std::sync::atomic::Ordering::SeqCst),
+        probes
+    );
+    assert!(seed.addresses("").await.is_empty());
+    // Another network is not misbehaviour: refused each time, never discouraged.
+    for _ in 0..2 {
+        let answer = seed.register(theirs.address).await;
+        assert_eq!((answer.status, answer.code()), (400, "wrong-network"));
+    }
+    seed.stop().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stopped_node_is_dropped_after_the_configured_failures() {
     let dir = temp_dir("dropped");

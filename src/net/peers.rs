@@ -467,3 +467,95 @@ async fn relay_task(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(max: usize) -> PeerSet {
+        PeerSet::new(max, Duration::from_secs(1), None)
+    }
+
+    /// Marks `address` as having delivered a block `ago` seconds ago.
+    fn delivered_block(peers: &PeerSet, address: &str, ago: u64) {
+        let at = crate::node::unix_now() - ago;
+        if let Some(p) = peers.lock().get(address) {
+            p.state.last_block.store(at, Ordering::Relaxed);
+            p.state.last_delivery.store(at, Ordering::Relaxed);
+        }
+    }
+
+    #[tokio::test]
+    async fn one_group_holds_at_most_its_cap_and_evicts_never_delivered_first() {
+        let peers = set(32);
+        for port in 1..=GROUP_CAP as u16 {
+            assert_eq!(
+                peers.add(&format!("10.1.0.{port}:8000"), 0),
+                AddOutcome::Added
+            );
+        }
+        // Every entry but one delivered a block recently.
+        for port in 2..=GROUP_CAP as u16 {
+            delivered_block(&peers, &format!("10.1.0.{port}:8000"), 5);
+        }
+        let outcome = peers.add("10.1.9.9:8000", 0);
+        assert_eq!(outcome, AddOutcome::AddedEvicting("10.1.0.1:8000".into()));
+        assert_eq!(peers.len(), GROUP_CAP);
+        // Another group is not affected by this one's cap.
+        assert!(peers.add("10.2.0.1:8000", 0).added());
+    }
+
+    #[tokio::test]
+    async fn a_group_of_recent_block_deliverers_refuses_newcomers() {
+        let peers = set(32);
+        for port in 1..=GROUP_CAP as u16 {
+            let a = format!("10.1.0.{port}:8000");
+            peers.add(&a, 0);
+            delivered_block(&peers, &a, 60);
+        }
+        assert_eq!(peers.add("10.1.9.9:8000", 0), AddOutcome::Full);
+        // Once their blocks are older than 10 minutes, the oldest goes.
+        delivered_block(
+            &peers,
+            "10.1.0.3:8000",
+            PROTECT_BLOCK_DELIVERY.as_secs() + 100,
+        );
+        assert_eq!(
+            peers.add("10.1.9.9:8000", 0),
+            AddOutcome::AddedEvicting("10.1.0.3:8000".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_table_makes_room_in_its_largest_group() {
+        let peers = set(6);
+        for port in 1..=4u16 {
+            peers.add(&format!("10.1.0.{port}:8000"), 0);
+        }
+        peers.add("10.2.0.1:8000", 0);
+        peers.add("10.3.0.1:8000", 0);
+        let outcome = peers.add("10.4.0.1:8000", 0);
+        assert!(
+            matches!(&outcome, AddOutcome::AddedEvicting(v) if v.starts_with("10.1.")),
+            "{outcome:?}"
+        );
+        assert!(peers.contains("10.2.0.1:8000") && peers.contains("10.3.0.1:8000"));
+    }
+
+    #[tokio::test]
+    async fn discouraged_peers_are_dropped_and_kept_out() {
+        let peers = set(8);
+        peers.add("10.1.0.1:8000", 0);
+        peers.add("10.1.0.1:9000", 0);
+        peers.add("127.0.0.1:8001", 0);
+        peers.add("127.0.0.1:8002", 0);
+        peers.discourage_peer("10.1.0.1:8000", "test");
+        // Keyed by IP off loopback: both ports go.
+        assert!(!peers.contains("10.1.0.1:8000") && !peers.contains("10.1.0.1:9000"));
+        assert_eq!(peers.add("10.1.0.1:7000", 0), AddOutcome::Discouraged);
+        // Keyed by host:port on loopback: only that entry.
+        peers.discourage_peer("127.0.0.1:8001", "test");
+        assert!(!peers.contains("127.0.0.1:8001") && peers.contains("127.0.0.1:8002"));
+        assert_eq!(peers.add("127.0.0.1:8001", 0), AddOutcome::Discouraged);
+    }
+}
