@@ -15,7 +15,6 @@
 //! log is printed. `dns_seed` and `wallet` come from the same target folder as
 //! `full_node` and are built once by the test if missing (`network_support::bins`).
 
-#[allow(dead_code)]
 #[path = "support/hostile.rs"]
 mod hostile;
 mod network_support;
