@@ -1185,13 +1185,16 @@ async fn node_announced_its_own_address_does_not_become_its_own_peer() -> TestRe
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_mempool_refuses_low_fee_rates() -> TestResult {
     let net = TestNet::new()?;
+    // The limit counts memory: by the pool's estimate two transactions of one input and
+    // two outputs use 2 752 bytes, three 2 992 (src/mempool/memusage.rs).
+    const LIMIT: usize = 2_900;
     let config = ferro::mempool::MempoolConfig {
-        max_bytes: 500,
+        max_usage: LIMIT,
         ..Default::default()
     };
     let node = NodeBuilder::new(&net, "A").mempool(config).start().await?;
     node.generate(&net, 1).await?;
-    // Two transactions of 205 bytes at 10 per byte fill 410 of 500 bytes.
+    // Two transactions of 205 bytes at 10 per byte fill the pool.
     let rich = [
         net.alice_pays_bob(0, coins(1), units(2_050)),
         net.alice_pays_bob(1, coins(1), units(2_050)),
@@ -1210,6 +1213,14 @@ async fn full_mempool_refuses_low_fee_rates() -> TestResult {
     let richer = net.alice_pays_bob(3, coins(1), units(4_100));
     assert_eq!(node.submit_tx(&net, &richer).await?["status"], "accepted");
     assert_eq!(node.mempool_len(), 2);
+    // GET /info and GET /mempool report the memory use beside the serialized bytes.
+    let info = node.get("/info").await?.ok()?;
+    let pool = node.get("/mempool").await?.ok()?;
+    for mempool in [&info["mempool"], &pool] {
+        assert_eq!(mempool["bytes"], 410, "{mempool}");
+        let usage = mempool["usage"].as_u64().unwrap_or(0) as usize;
+        assert!(usage > 410 && usage <= LIMIT, "{mempool}");
+    }
     node.stop().await;
     Ok(())
 }

@@ -46,9 +46,9 @@ pub fn info(node: &Node) -> Result<Response, ApiError> {
         .map(|(q, _)| q.low_u64().max(1))
         .unwrap_or(1);
     let next_height = chain.height().next().unwrap_or(chain.height());
-    let (count, bytes) = {
+    let (count, bytes, usage) = {
         let pool = node.mempool();
-        (pool.len(), pool.bytes())
+        (pool.len(), pool.bytes(), pool.usage())
     };
     Ok(ok(&json!({
         "name": params.name,
@@ -65,7 +65,7 @@ pub fn info(node: &Node) -> Result<Response, ApiError> {
         "total_transactions": totals.transactions,
         "total_addresses": totals.addresses,
         "circulating_supply": totals.circulating_supply,
-        "mempool": {"count": count, "bytes": bytes},
+        "mempool": {"count": count, "bytes": bytes, "usage": usage},
         "peers": node.peers.len(),
         "syncing": node.syncing.load(std::sync::atomic::Ordering::Relaxed),
         "features": crate::net::FEATURES,
@@ -485,6 +485,7 @@ pub fn mempool(node: &Node) -> Result<Response, ApiError> {
     Ok(ok(&json!({
         "count": pool.len(),
         "bytes": pool.bytes(),
+        "usage": pool.usage(),
         "min_fee_rate": pool.min_fee_rate(),
         "txids": txids,
     })))

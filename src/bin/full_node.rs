@@ -70,7 +70,8 @@ struct NodeArgs {
     /// Most client connections served at once.
     #[arg(long, env = "FULL_NODE_MAX_CONNECTIONS", default_value_t = 256)]
     max_connections: usize,
-    /// Mempool size bound in bytes.
+    /// Mempool bound in bytes of memory (its estimated real memory use, `usage`, not the
+    /// serialized size of its transactions).
     #[arg(long, env = "FULL_NODE_MEMPOOL_BYTES", default_value_t = 64 * 1024 * 1024)]
     mempool_bytes: usize,
     /// Minimum fee rate (base units per byte) for the mempool.
@@ -209,7 +210,7 @@ fn run_node(genesis: Option<PathBuf>, args: NodeArgs) -> anyhow::Result<()> {
     config.peer_timeout = args.peer_timeout;
     config.sync_deadline = args.sync_deadline;
     config.server.max_connections = args.max_connections;
-    config.mempool.max_bytes = args.mempool_bytes;
+    config.mempool.max_usage = args.mempool_bytes;
     config.mempool.min_fee_rate = args.min_fee_rate;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -8,9 +8,10 @@
 //! - conflicts with a pool transaction are refused (`double-spend`), never replaced;
 //! - a transaction may spend outputs of pool transactions (unconfirmed chains); the pool
 //!   tracks parents and children so a transaction leaves together with its descendants;
-//! - the pool is bounded in bytes (sum of [`Transaction::size`]); when full, the lowest
-//!   fee-rate transactions (with their descendants) make room for a newcomer that pays a
-//!   strictly higher rate;
+//! - the pool is bounded in real memory ([`Mempool::usage`], an estimate of the heap its
+//!   transactions and indexes hold, after Bitcoin Core's `DynamicMemoryUsage`), not only in
+//!   serialized bytes; when full, the lowest fee-rate transactions (with their
+//!   descendants) make room for a newcomer that pays a strictly higher rate;
 //! - fee rates are compared exactly, by cross-multiplication in `u128`, never as floats.
 
 use crate::chain::sigcache::SigCache;
@@ -20,17 +21,28 @@ use crate::consensus::validation::{
 use crate::consensus::NetworkParams;
 use crate::error::ErrorCode;
 use crate::primitives::{
-    Amount, Block, BlockHash, Height, OutPoint, PubkeyHash, Transaction, Txid,
+    Amount, Block, BlockHash, Height, OutPoint, PubkeyHash, Transaction, TxIn, TxOut, Txid,
 };
+use memusage::{btree_set_usage, hash_map_capacity_after, hash_map_usage, vec_usage};
 use std::cmp::Ordering;
 use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
 use std::fmt;
 
+pub mod memusage;
+
+/// How much memory a largest transaction is assumed to need, per serialized byte, when
+/// [`Mempool::min_fee_rate`] asks whether the pool still has room for one: a transaction's
+/// usage (its heap, its spent-outpoint and address index entries) is at most about four
+/// times its size (many outputs to distinct addresses), two for typical ones.
+const LARGEST_TX_USAGE_PER_BYTE: usize = 4;
+
 /// Policy limits of the pool.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MempoolConfig {
-    /// Bound on the sum of the encoded sizes of the pool's transactions.
-    pub max_bytes: usize,
+    /// Bound on the pool's memory use, [`Mempool::usage`]: an estimate of the heap its
+    /// transactions and indexes hold (not the sum of their encoded sizes, which is
+    /// [`Mempool::bytes`] and several times smaller).
+    pub max_usage: usize,
     /// Base units per byte a transaction must pay to enter at all.
     pub min_fee_rate: u64,
     /// Largest transaction accepted, in encoded bytes. Also how much free room the pool
@@ -42,7 +54,7 @@ pub struct MempoolConfig {
 impl Default for MempoolConfig {
     fn default() -> MempoolConfig {
         MempoolConfig {
-            max_bytes: 64 * 1024 * 1024,
+            max_usage: 64 * 1024 * 1024,
             min_fee_rate: 1,
             max_tx_size: 100_000,
         }
@@ -210,16 +222,42 @@ struct Entry {
     fee: Amount,
     /// Arrival order: ties between equal fee rates go to the older transaction.
     seq: u64,
-    /// Pool transactions this one spends outputs of.
-    parents: BTreeSet<Txid>,
-    /// Pool transactions spending outputs of this one.
-    children: BTreeSet<Txid>,
-    /// Addresses paid by its outputs or owning the coins its inputs spend (HASH160 of the
-    /// input key, which rule 4 makes equal to the spent output's pubkey hash).
-    addresses: BTreeSet<PubkeyHash>,
+    /// Pool transactions this one spends outputs of (distinct; usually none or one, so a
+    /// `Vec`, which allocates nothing when empty, rather than a set).
+    parents: Vec<Txid>,
+    /// Pool transactions spending outputs of this one (distinct).
+    children: Vec<Txid>,
+}
+
+/// Addresses paid by a transaction's outputs or owning the coins its inputs spend (HASH160
+/// of the input key, which rule 4 makes equal to the spent output's pubkey hash), sorted,
+/// without repeats. Recomputed on removal rather than kept in every entry.
+fn addresses_of(tx: &Transaction) -> Vec<PubkeyHash> {
+    let mut addresses: Vec<PubkeyHash> = tx
+        .inputs
+        .iter()
+        .map(|i| i.pubkey.pubkey_hash())
+        .chain(tx.outputs.iter().map(|o| o.pubkey_hash))
+        .collect();
+    addresses.sort_unstable();
+    addresses.dedup();
+    addresses
+}
+
+/// The heap a transaction's own vectors hold.
+fn tx_heap(tx: &Transaction) -> usize {
+    vec_usage::<TxIn>(tx.inputs.capacity()) + vec_usage::<TxOut>(tx.outputs.capacity())
 }
 
 impl Entry {
+    /// The heap this entry holds outside the pool's tables: the transaction's vectors and
+    /// the parent and child lists.
+    fn heap(&self) -> usize {
+        tx_heap(&self.tx)
+            + vec_usage::<Txid>(self.parents.capacity())
+            + vec_usage::<Txid>(self.children.capacity())
+    }
+
     fn key(&self, txid: Txid) -> RateKey {
         RateKey {
             rate: FeeRate::new(self.fee, self.size),
@@ -236,9 +274,41 @@ pub struct Mempool {
     /// Which pool transaction spends each outpoint (at most one: conflicts are refused).
     spenders: HashMap<OutPoint, Txid>,
     by_rate: BTreeSet<RateKey>,
-    by_address: HashMap<PubkeyHash, BTreeSet<Txid>>,
+    /// Which pool transactions pay to or spend from each address: one ordered set of
+    /// pairs (about 80 bytes a pair) rather than a set per address (a 384-byte node for
+    /// the first transaction of each).
+    by_address: BTreeSet<(PubkeyHash, Txid)>,
+    /// Sum of the encoded sizes of the pool's transactions.
     bytes: usize,
+    /// Sum of [`Entry::heap`] over the entries.
+    heap: usize,
     next_seq: u64,
+}
+
+/// The dimensions of the pool that its usage is computed from, so that admission can ask
+/// what the usage would be after adding and evicting transactions.
+struct Shape {
+    heap: usize,
+    /// Entries in the txid table, and its capacity now (it grows once they pass it).
+    entries_len: usize,
+    entries_capacity: usize,
+    /// Entries in the spent-outpoint table, and its capacity now.
+    spenders_len: usize,
+    spenders_capacity: usize,
+    rate_len: usize,
+    address_len: usize,
+}
+
+impl Shape {
+    fn usage(&self) -> usize {
+        let entries = hash_map_capacity_after(self.entries_len, self.entries_capacity, 0);
+        let spenders = hash_map_capacity_after(self.spenders_len, self.spenders_capacity, 0);
+        self.heap
+            + hash_map_usage::<Txid, Entry>(entries)
+            + hash_map_usage::<OutPoint, Txid>(spenders)
+            + btree_set_usage::<RateKey>(self.rate_len)
+            + btree_set_usage::<(PubkeyHash, Txid)>(self.address_len)
+    }
 }
 
 /// The view a pool transaction is checked against: the chain's UTXO set plus the outputs
@@ -286,8 +356,9 @@ impl Mempool {
             entries: HashMap::new(),
             spenders: HashMap::new(),
             by_rate: BTreeSet::new(),
-            by_address: HashMap::new(),
+            by_address: BTreeSet::new(),
             bytes: 0,
+            heap: 0,
             next_seq: 0,
         }
     }
@@ -304,10 +375,10 @@ impl Mempool {
     /// Checks run cheapest first: already known, coinbase, size, conflicts with the pool,
     /// the consensus rules except signatures, the fee rate, signatures (skipped when
     /// `sig_cache` already vouches for the txid; recorded there on success), and finally
-    /// the size bound, evicting lower fee-rate transactions if that makes room.
+    /// the memory bound, evicting lower fee-rate transactions if that makes room.
     pub fn accept(
         &mut self,
-        tx: Transaction,
+        mut tx: Transaction,
         chain: &impl UtxoView,
         next_height: Height,
         params: &NetworkParams,
@@ -367,8 +438,10 @@ impl Mempool {
             verify_signatures(&tx, &spend.sighash(&tx, genesis_hash))?;
             sig_cache.insert(txid);
         }
-        // The size bound.
-        let Some(evict) = self.plan_eviction(&tx, rate, size) else {
+        // The memory bound. A decoded transaction's vectors may have spare capacity.
+        tx.inputs.shrink_to_fit();
+        tx.outputs.shrink_to_fit();
+        let Some(evict) = self.plan_eviction(&tx, rate) else {
             return Err(MempoolError::Full {
                 size,
                 rate,
@@ -408,23 +481,61 @@ impl Mempool {
         seen
     }
 
-    /// What must leave for `size` bytes at `rate` to fit: the lowest-rate transactions
-    /// (each with its descendants) while their rate is strictly below `rate`, skipping
-    /// the newcomer's own in-pool ancestors. `None` when that does not free enough room.
-    fn plan_eviction(&self, tx: &Transaction, rate: FeeRate, size: usize) -> Option<Vec<Txid>> {
-        if size > self.config.max_bytes {
-            return None;
+    /// The pool's dimensions now.
+    fn shape(&self) -> Shape {
+        Shape {
+            heap: self.heap,
+            entries_len: self.entries.len(),
+            entries_capacity: self.entries.capacity(),
+            spenders_len: self.spenders.len(),
+            spenders_capacity: self.spenders.capacity(),
+            rate_len: self.by_rate.len(),
+            address_len: self.by_address.len(),
         }
-        let need = (self.bytes + size).saturating_sub(self.config.max_bytes);
-        if need == 0 {
+    }
+
+    /// The pool's dimensions with `tx` added: its heap, the growth of its in-pool parents'
+    /// child lists and of the tables it enters (a full hash table doubles).
+    fn shape_with(&self, tx: &Transaction) -> Shape {
+        let mut shape = self.shape();
+        let parents: BTreeSet<Txid> = tx
+            .inputs
+            .iter()
+            .map(|i| i.prev.txid)
+            .filter(|t| self.entries.contains_key(t))
+            .collect();
+        // Its own parent list is built with exactly this capacity (see `insert`).
+        shape.heap += tx_heap(tx) + vec_usage::<Txid>(parents.len());
+        for parent in parents.iter().filter_map(|t| self.entries.get(t)) {
+            let children = &parent.children;
+            if children.len() == children.capacity() {
+                let grown = (children.capacity() * 2).max(4);
+                shape.heap += vec_usage::<Txid>(grown) - vec_usage::<Txid>(children.capacity());
+            }
+        }
+        shape.entries_len += 1;
+        shape.spenders_len += tx.inputs.len();
+        shape.rate_len += 1;
+        shape.address_len += addresses_of(tx).len();
+        shape
+    }
+
+    /// What must leave for `tx` at `rate` to fit within `max_usage`: the lowest-rate
+    /// transactions (each with its descendants) while their rate is strictly below
+    /// `rate`, skipping the newcomer's own in-pool ancestors. `None` when that does not
+    /// free enough room. Hash tables keep their capacity when entries leave: victims only
+    /// spare the newcomer a table's growth.
+    fn plan_eviction(&self, tx: &Transaction, rate: FeeRate) -> Option<Vec<Txid>> {
+        let max = self.config.max_usage;
+        let mut shape = self.shape_with(tx);
+        if shape.usage() <= max {
             return Some(Vec::new());
         }
         let protected = self.ancestors_of(tx);
-        let mut freed = 0usize;
         let mut chosen = HashSet::new();
         let mut evict = Vec::new();
         for key in &self.by_rate {
-            if freed >= need {
+            if shape.usage() <= max {
                 break;
             }
             if key.rate >= rate {
@@ -434,44 +545,60 @@ impl Mempool {
                 continue;
             }
             for txid in self.descendants(&key.txid) {
-                if chosen.insert(txid) {
-                    freed += self.entries.get(&txid).map_or(0, |e| e.size);
-                    evict.push(txid);
+                if !chosen.insert(txid) {
+                    continue;
                 }
+                if let Some(entry) = self.entries.get(&txid) {
+                    shape.heap -= entry.heap();
+                    shape.entries_len -= 1;
+                    shape.spenders_len -= entry.tx.inputs.len();
+                    shape.rate_len -= 1;
+                    shape.address_len -= addresses_of(&entry.tx).len();
+                }
+                evict.push(txid);
             }
         }
-        (freed >= need).then_some(evict)
+        (shape.usage() <= max).then_some(evict)
     }
 
     fn insert(&mut self, txid: Txid, tx: Transaction, size: usize, fee: Amount) {
-        let mut parents = BTreeSet::new();
-        let mut addresses = BTreeSet::new();
+        let mut parents = Vec::new();
         for input in &tx.inputs {
             self.spenders.insert(input.prev, txid);
-            addresses.insert(input.pubkey.pubkey_hash());
-            if let Some(parent) = self.entries.get_mut(&input.prev.txid) {
-                parent.children.insert(txid);
-                parents.insert(input.prev.txid);
+            let parent_txid = input.prev.txid;
+            if parents.contains(&parent_txid) {
+                continue;
+            }
+            if let Some(parent) = self.entries.get_mut(&parent_txid) {
+                let before = vec_usage::<Txid>(parent.children.capacity());
+                parent.children.push(txid);
+                self.heap += vec_usage::<Txid>(parent.children.capacity()) - before;
+                parents.push(parent_txid);
             }
         }
+        parents.shrink_to_fit();
         // After a reorg a transaction can return to the pool below children that were
         // admitted while it was confirmed.
-        let mut children = BTreeSet::new();
+        let mut children = Vec::new();
         for vout in 0..tx.outputs.len() {
             let outpoint = OutPoint {
                 txid,
                 vout: vout as u32,
             };
             if let Some(child) = self.spenders.get(&outpoint).copied() {
+                if children.contains(&child) {
+                    continue;
+                }
                 if let Some(entry) = self.entries.get_mut(&child) {
-                    entry.parents.insert(txid);
-                    children.insert(child);
+                    let before = vec_usage::<Txid>(entry.parents.capacity());
+                    entry.parents.push(txid);
+                    self.heap += vec_usage::<Txid>(entry.parents.capacity()) - before;
+                    children.push(child);
                 }
             }
         }
-        addresses.extend(tx.outputs.iter().map(|o| o.pubkey_hash));
-        for address in &addresses {
-            self.by_address.entry(*address).or_default().insert(txid);
+        for address in addresses_of(&tx) {
+            self.by_address.insert((address, txid));
         }
         let entry = Entry {
             tx,
@@ -480,10 +607,10 @@ impl Mempool {
             seq: self.next_seq,
             parents,
             children,
-            addresses,
         };
         self.next_seq += 1;
         self.bytes += size;
+        self.heap += entry.heap();
         self.by_rate.insert(entry.key(txid));
         self.entries.insert(txid, entry);
     }
@@ -495,28 +622,25 @@ impl Mempool {
         let entry = self.entries.remove(txid)?;
         self.by_rate.remove(&entry.key(*txid));
         self.bytes -= entry.size;
+        self.heap -= entry.heap();
         for input in &entry.tx.inputs {
             if self.spenders.get(&input.prev) == Some(txid) {
                 self.spenders.remove(&input.prev);
             }
         }
+        // Removing from a list keeps its capacity, so the heap total does not change.
         for parent in &entry.parents {
             if let Some(p) = self.entries.get_mut(parent) {
-                p.children.remove(txid);
+                p.children.retain(|c| c != txid);
             }
         }
         for child in &entry.children {
             if let Some(c) = self.entries.get_mut(child) {
-                c.parents.remove(txid);
+                c.parents.retain(|p| p != txid);
             }
         }
-        for address in &entry.addresses {
-            if let Some(set) = self.by_address.get_mut(address) {
-                set.remove(txid);
-                if set.is_empty() {
-                    self.by_address.remove(address);
-                }
-            }
+        for address in addresses_of(&entry.tx) {
+            self.by_address.remove(&(address, *txid));
         }
         Some(entry)
     }
@@ -563,6 +687,7 @@ impl Mempool {
                 }
             }
         }
+        self.shrink_tables();
         conflicts
     }
 
@@ -621,6 +746,7 @@ impl Mempool {
                 removed.extend(self.remove_with_descendants(&txid));
             }
         }
+        self.shrink_tables();
         removed
     }
 
@@ -714,9 +840,18 @@ impl Mempool {
         self.entries.is_empty()
     }
 
-    /// Sum of the encoded sizes of the pool's transactions.
+    /// Sum of the encoded sizes of the pool's transactions (what a block would carry).
     pub fn bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// The pool's memory use, the quantity `max_usage` bounds: an estimate (see
+    /// [`memusage`] and `docs/mempool.md`) of the heap held by its transactions, their
+    /// parent and child lists, the txid and spent-outpoint hash tables (at their real
+    /// capacity) and the fee-rate and address indexes. Several times [`Mempool::bytes`]
+    /// for small transactions.
+    pub fn usage(&self) -> usize {
+        self.shape().usage()
     }
 
     pub fn contains(&self, txid: &Txid) -> bool {
@@ -761,12 +896,17 @@ impl Mempool {
     }
 
     /// The whole rate in base units per byte a transaction must pay to enter now: the
-    /// configured minimum while the pool has room for a largest-size transaction
-    /// (`max_tx_size`), otherwise the smallest whole rate strictly above the lowest rate
-    /// in the pool (what eviction requires to displace it), if that is higher.
+    /// configured minimum while the pool's usage leaves room for a largest-size
+    /// transaction (`max_tx_size` × 4 bytes of memory), otherwise the smallest whole rate
+    /// strictly above the lowest rate in the pool (what eviction requires to displace it),
+    /// if that is higher.
     pub fn min_fee_rate(&self) -> u64 {
         let floor = self.config.min_fee_rate;
-        if self.bytes.saturating_add(self.config.max_tx_size) <= self.config.max_bytes {
+        let room = self
+            .config
+            .max_tx_size
+            .saturating_mul(LARGEST_TX_USAGE_PER_BYTE);
+        if self.usage().saturating_add(room) <= self.config.max_usage {
             return floor;
         }
         match self.by_rate.first() {
@@ -797,11 +937,8 @@ impl Mempool {
     /// A spent coin is looked up among pool outputs, then in `chain` (the confirmed UTXO
     /// set at the tip).
     pub fn address_delta(&self, address: &PubkeyHash, chain: &impl UtxoView) -> i128 {
-        let Some(txids) = self.by_address.get(address) else {
-            return 0;
-        };
         let mut delta = 0i128;
-        for entry in txids.iter().filter_map(|t| self.entries.get(t)) {
+        for entry in self.txids_for(address).filter_map(|t| self.entries.get(&t)) {
             for output in entry
                 .tx
                 .outputs
@@ -822,15 +959,37 @@ impl Mempool {
 
     /// Pool transactions paying to or spending from an address, oldest first.
     pub fn transactions_for(&self, address: &PubkeyHash) -> Vec<Txid> {
-        let Some(txids) = self.by_address.get(address) else {
-            return Vec::new();
-        };
-        let mut found: Vec<(u64, Txid)> = txids
-            .iter()
-            .filter_map(|t| self.entries.get(t).map(|e| (e.seq, *t)))
+        let mut found: Vec<(u64, Txid)> = self
+            .txids_for(address)
+            .filter_map(|t| self.entries.get(&t).map(|e| (e.seq, t)))
             .collect();
         found.sort_unstable();
         found.into_iter().map(|(_, t)| t).collect()
+    }
+
+    /// The address index's txids for `address`, in txid order.
+    fn txids_for(&self, address: &PubkeyHash) -> impl Iterator<Item = Txid> + '_ {
+        self.by_address
+            .range((*address, Txid([0; 32]))..=(*address, Txid([0xff; 32])))
+            .map(|(_, t)| *t)
+    }
+
+    /// Gives memory back after many transactions left (a block, a reorg): hash tables
+    /// keep their capacity when entries leave, so one far emptier than needed is shrunk.
+    fn shrink_tables(&mut self) {
+        if self.entries.capacity() > 4 * self.entries.len() + 64 {
+            self.entries.shrink_to(2 * self.entries.len());
+        }
+        if self.spenders.capacity() > 4 * self.spenders.len() + 64 {
+            self.spenders.shrink_to(2 * self.spenders.len());
+        }
+    }
+
+    /// [`Mempool::usage`]'s heap total recomputed from scratch (tests check that the
+    /// running total never drifts).
+    #[cfg(test)]
+    fn heap_from_scratch(&self) -> usize {
+        self.entries.values().map(Entry::heap).sum()
     }
 }
 

@@ -174,6 +174,15 @@ impl Fixture {
         )
     }
 
+    /// The usage of a roomy pool after accepting `txs` in order: a limit they exactly fill.
+    fn usage_of(&self, txs: &[&Transaction]) -> usize {
+        let mut pool = Mempool::default();
+        for tx in txs {
+            self.accept(&mut pool, tx).expect("valid");
+        }
+        pool.usage()
+    }
+
     fn code(&self, pool: &mut Mempool, tx: &Transaction) -> &'static str {
         match self.accept(pool, tx) {
             Ok(_) => "ok",
@@ -411,11 +420,6 @@ fn fee_rate_order_is_exact() {
 fn full_pool_evicts_lowest_rate_with_descendants() {
     let f = Fixture::new();
     let size = SIZE_1_1 as usize;
-    let mut pool = Mempool::new(MempoolConfig {
-        max_bytes: 3 * size,
-        min_fee_rate: 1,
-        max_tx_size: size,
-    });
     // low (rate 1) with a high-rate child, and mid (rate 5): the pool is full.
     let low = f.pay(f.premined(1, 0), 1, PREMINE, SIZE_1_1, 2);
     let low_out = OutPoint {
@@ -424,10 +428,17 @@ fn full_pool_evicts_lowest_rate_with_descendants() {
     };
     let child = f.pay(low_out, 2, PREMINE - SIZE_1_1, 50 * SIZE_1_1, 3);
     let mid = f.pay(f.premined(2, 0), 2, PREMINE, 5 * SIZE_1_1, 3);
+    let limit = f.usage_of(&[&low, &child, &mid]);
+    let mut pool = Mempool::new(MempoolConfig {
+        max_usage: limit,
+        min_fee_rate: 1,
+        max_tx_size: size,
+    });
     for tx in [&low, &child, &mid] {
         f.accept(&mut pool, tx).expect("room");
     }
     assert_eq!(pool.bytes(), 3 * size);
+    assert_eq!(pool.usage(), limit);
     // Entering now needs more than the lowest rate (1 per byte).
     assert_eq!(pool.min_fee_rate(), 2);
 
@@ -447,10 +458,12 @@ fn full_pool_evicts_lowest_rate_with_descendants() {
     assert_eq!(pool.spender(&low_out), None);
     assert_eq!(pool.len(), 2);
     assert_eq!(pool.bytes(), 2 * size);
-    // With room for a largest transaction again, the configured minimum applies.
-    assert_eq!(pool.min_fee_rate(), 1);
+    assert!(pool.usage() < limit);
+    // Still no room for a largest transaction (4 bytes of memory a byte): the lowest
+    // rate, the newcomer's 3, sets the entry rate.
+    assert_eq!(pool.min_fee_rate(), 4);
 
-    // Fill it: the lowest rate is now the newcomer's 3.
+    // Fill it: the lowest rate is still the newcomer's 3.
     let filler = f.pay(f.premined(3, 1), 3, PREMINE, 4 * SIZE_1_1, 1);
     f.accept(&mut pool, &filler).expect("room");
     assert_eq!(pool.min_fee_rate(), 4);
@@ -465,18 +478,86 @@ fn full_pool_evicts_lowest_rate_with_descendants() {
     assert_eq!(accepted.evicted, vec![newcomer.txid()]);
     assert_eq!(pool.len(), 3);
     assert_eq!(pool.bytes(), 3 * size);
+    assert!(pool.usage() <= limit);
+    assert_eq!(pool.heap, pool.heap_from_scratch());
+}
+
+#[test]
+fn with_room_for_a_largest_transaction_the_configured_minimum_applies() {
+    let f = Fixture::new();
+    let low = f.pay(f.premined(1, 0), 1, PREMINE, SIZE_1_1, 2);
+    let mid = f.pay(f.premined(2, 0), 2, PREMINE, 5 * SIZE_1_1, 3);
+    let full = f.usage_of(&[&low, &mid]);
+    let room = SIZE_1_1 as usize * LARGEST_TX_USAGE_PER_BYTE;
+    for (limit, expected) in [(full, 2), (full + room - 1, 2), (full + room, 1)] {
+        let mut pool = Mempool::new(MempoolConfig {
+            max_usage: limit,
+            min_fee_rate: 1,
+            max_tx_size: SIZE_1_1 as usize,
+        });
+        for tx in [&low, &mid] {
+            f.accept(&mut pool, tx).expect("room");
+        }
+        assert_eq!(pool.min_fee_rate(), expected, "limit {limit}");
+    }
+}
+
+#[test]
+fn usage_counts_memory_not_serialized_bytes() {
+    let f = Fixture::new();
+    let mut pool = Mempool::default();
+    assert_eq!((pool.bytes(), pool.usage()), (0, 0));
+    let a = f.pay(f.premined(1, 0), 1, PREMINE, 1000, 2);
+    let b = f.pay(
+        OutPoint {
+            txid: a.txid(),
+            vout: 0,
+        },
+        2,
+        PREMINE - 1000,
+        1000,
+        3,
+    );
+    let two_outputs = f.tx(
+        &[(f.premined(2, 0), 2)],
+        &[(1, COIN), (3, PREMINE - COIN - 1000)],
+    );
+    for tx in [&a, &b, &two_outputs] {
+        f.accept(&mut pool, tx).expect("valid");
+        assert_eq!(pool.heap, pool.heap_from_scratch());
+    }
+    // Small transactions take several times their size in memory.
+    assert!(
+        pool.usage() > 3 * pool.bytes(),
+        "{} vs {}",
+        pool.usage(),
+        pool.bytes()
+    );
+    // Removal gives back what the entries held (the tables keep their capacity).
+    let before = pool.usage();
+    pool.remove_for_block(&block(vec![a.clone()]));
+    assert_eq!(pool.heap, pool.heap_from_scratch());
+    assert!(pool.usage() < before);
+    assert_eq!(
+        pool.transactions_for(&pkh(2)),
+        vec![b.txid(), two_outputs.txid()]
+    );
+    pool.remove_for_block(&block(vec![b, two_outputs]));
+    assert!(pool.is_empty());
+    assert_eq!(pool.heap, 0);
+    assert_eq!(pool.bytes(), 0);
 }
 
 #[test]
 fn eviction_never_takes_the_newcomers_own_parent() {
     let f = Fixture::new();
     let size = SIZE_1_1 as usize;
+    let parent = f.pay(f.premined(1, 0), 1, PREMINE, SIZE_1_1, 2);
     let mut pool = Mempool::new(MempoolConfig {
-        max_bytes: size,
+        max_usage: f.usage_of(&[&parent]),
         min_fee_rate: 1,
         max_tx_size: size,
     });
-    let parent = f.pay(f.premined(1, 0), 1, PREMINE, SIZE_1_1, 2);
     f.accept(&mut pool, &parent).expect("room");
     let out = OutPoint {
         txid: parent.txid(),
