@@ -177,6 +177,108 @@ mod tests {
         assert!(check_fee(units(COIN / 10 + 1), FeeLimits::default()).is_err());
     }
 
+    mod signed_fee {
+        use super::*;
+        use crate::select::{build_transaction, select_coins, Candidate};
+        use ferro::consensus::{check_transaction, Coin, Network};
+        use ferro::primitives::{Height, SecretKey, TxOut, Txid};
+        use proptest::prelude::*;
+        use std::collections::HashMap;
+
+        /// One coin: its true value, and what a node says about it in the listing, the
+        /// balance and the previous transaction.
+        #[derive(Clone, Debug)]
+        struct Told {
+            truth: u64,
+            listed: u64,
+            balance_follows: bool,
+            previous_follows: bool,
+        }
+
+        fn told() -> impl Strategy<Value = Told> {
+            (
+                1_000u64..50 * COIN,
+                prop::option::weighted(0.3, 1u64..100 * COIN),
+                any::<bool>(),
+                any::<bool>(),
+            )
+                .prop_map(|(truth, lie, balance_follows, previous_follows)| Told {
+                    truth,
+                    listed: lie.unwrap_or(truth),
+                    balance_follows,
+                    previous_follows,
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+            /// For random coin sets, lies and node fee rates: whenever the wallet's checks
+            /// let it sign, the fee its signature commits to is the fee its summary showed
+            /// and within the limit, and a node that accepts the transaction collects
+            /// exactly that fee.
+            #[test]
+            fn the_fee_signed_never_exceeds_the_fee_shown(
+                coins in prop::collection::vec(told(), 1..6),
+                amount in 1u64..20 * COIN,
+                node_rate in prop_oneof![1u64..50, Just(1_000_000_000u64)],
+            ) {
+                let net = Network::devnet();
+                let key = SecretKey::from_bytes(&[7; 32]).unwrap();
+                let ours = key.public_key().pubkey_hash();
+                let limits = FeeLimits::default();
+                let url = "http://liar";
+                let mut view = HashMap::new();
+                let mut candidates = Vec::new();
+                for (i, c) in coins.iter().enumerate() {
+                    let outpoint = OutPoint { txid: Txid([i as u8 + 1; 32]), vout: 0 };
+                    view.insert(outpoint, Coin {
+                        output: TxOut { value: Amount::from_base_units(c.truth).unwrap(), pubkey_hash: ours },
+                        height: Height(1),
+                        coinbase: false,
+                    });
+                    candidates.push(Candidate { outpoint, value: Amount::from_base_units(c.listed).unwrap(), key: () });
+                }
+                // What the wallet does, in order; any refusal ends the run (fine).
+                let outcome = (|| -> Result<_, WalletError> {
+                    check_fee_rate(node_rate, &RateSource::Node(url.into()), limits)?;
+                    let listed_sum: u128 = coins.iter().map(|c| u128::from(c.listed)).sum();
+                    let reported: u64 = coins.iter().map(|c| if c.balance_follows { c.listed } else { c.truth }).sum();
+                    check_balance(url, "a", listed_sum, reported)?;
+                    let plan = select_coins(&candidates, Amount::from_base_units(amount).unwrap(), node_rate)?;
+                    check_fee(plan.fee, limits)?;
+                    for input in &plan.inputs {
+                        let i = candidates.iter().position(|c| c.outpoint == input.outpoint).unwrap();
+                        let told = if coins[i].previous_follows { coins[i].listed } else { coins[i].truth };
+                        check_coin(url, &input.outpoint, input.value, ours,
+                            Some((Amount::from_base_units(told).unwrap(), ours)))?;
+                    }
+                    let tx = build_transaction(&plan, ours, ours, &net.genesis_hash, |_| Ok(key.clone()))?;
+                    Ok((plan, tx))
+                })();
+                if let Ok((plan, tx)) = outcome {
+                    prop_assert!(node_rate <= limits.max_fee_rate);
+                    prop_assert!(plan.fee <= limits.max_fee);
+                    // The signature commits to the listed values: the fee it authorizes.
+                    let signed_in: u64 = plan.inputs.iter().map(|c| c.value.to_base_units()).sum();
+                    let out: u64 = tx.outputs.iter().map(|o| o.value.to_base_units()).sum();
+                    prop_assert_eq!(signed_in - out, plan.fee.to_base_units());
+                    // Against the true coins: either refused, or exactly the fee shown.
+                    match check_transaction(&tx, &view, Height(100), &net.params, &net.genesis_hash) {
+                        Ok(spend) => prop_assert_eq!(spend.fee, plan.fee),
+                        Err(e) => {
+                            let lied = plan.inputs.iter().any(|c| view[&c.outpoint].output.value != c.value);
+                            prop_assert!(lied, "refused without a lie: {e}");
+                            // An understated coin breaks the signature; an overstated one
+                            // may already fail the value rule.
+                            let code = ferro::error::ErrorCode::code(&e);
+                            prop_assert!(code == "bad-signature" || code == "outputs-exceed-inputs", "{}", code);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn fee_share_warns_above_one_percent() {
         assert_eq!(
