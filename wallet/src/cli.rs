@@ -11,6 +11,8 @@ const AFTER_HELP: &str = "\
 Environment:
   WALLET_PASSWORD          the wallet password (for scripts; otherwise it is prompted)
   WALLET_BIP39_PASSPHRASE  the bip39 passphrase for `new --with-passphrase`
+  WALLET_MAX_FEE_RATE      --max-fee-rate: highest fee rate signed for (default 1000)
+  WALLET_MAX_FEE           --max-fee: highest fee in coins signed for (default 0.1)
   RUST_LOG                 log filter (logs go to stderr)
   Every flag also reads the environment variable shown with it.
 
@@ -37,6 +39,18 @@ pub struct Cli {
     /// node, and the node must be on the same network.
     #[arg(long, global = true, env = "WALLET_GENESIS", value_name = "FILE")]
     pub genesis: Option<PathBuf>,
+
+    /// The highest fee rate (base units per byte) `send` and `consolidate` sign for,
+    /// whatever the node recommends.
+    #[arg(long, global = true, env = "WALLET_MAX_FEE_RATE", value_name = "R",
+          default_value_t = crate::guard::DEFAULT_MAX_FEE_RATE)]
+    pub max_fee_rate: u64,
+
+    /// The highest fee in coins `send` and `consolidate` sign for (like Bitcoin Core's
+    /// maxtxfee).
+    #[arg(long, global = true, env = "WALLET_MAX_FEE", value_name = "COINS",
+          default_value = "0.1", value_parser = parse_coins_or_zero)]
+    pub max_fee: Amount,
 
     /// Print results as one JSON object (errors too, on stderr) for scripts.
     #[arg(long, global = true, env = "WALLET_JSON")]
@@ -92,6 +106,20 @@ pub enum Command {
         #[arg(long, short = 'y', env = "WALLET_YES")]
         yes: bool,
     },
+    /// Sweep many small coins into one output back to the wallet, at a low fee rate
+    /// (as many coins as fit in one transaction; run again for more).
+    Consolidate {
+        /// Fee rate in base units per byte [default: the node's minimum rate].
+        #[arg(long, env = "WALLET_FEE_RATE", value_name = "R")]
+        fee_rate: Option<u64>,
+        /// Consolidate without asking for confirmation.
+        #[arg(long, short = 'y', env = "WALLET_YES")]
+        yes: bool,
+    },
+}
+
+fn parse_coins_or_zero(text: &str) -> Result<Amount, String> {
+    Amount::from_coins_str(text).map_err(|e| e.to_string())
 }
 
 fn parse_coins(text: &str) -> Result<Amount, String> {

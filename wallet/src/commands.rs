@@ -4,11 +4,12 @@
 use crate::cli::{Cli, Command};
 use crate::error::WalletError;
 use crate::file::{KdfCost, MacKey, Secrets, WalletFile, WalletState};
+use crate::guard::{self, FeeLimits, RateSource};
 use crate::keys::{generate_mnemonic, parse_mnemonic, Chain, KeyPath, Keychain, WordCount};
-use crate::node::{NodeClient, UtxoJson};
+use crate::node::{NodeClient, UtxoJson, UTXO_PAGE};
 use crate::prompt::{self, PasswordUse};
 use crate::scan::{scan, Scan, ScannedAddress};
-use crate::select::{build_transaction, select_coins, Candidate};
+use crate::select::{build_transaction, select_coins, tx_size, Candidate, Plan};
 use ferro::consensus::Network;
 use ferro::json::TransactionJson;
 use ferro::primitives::{Address, Amount, BlockHash, OutPoint, Txid};
@@ -43,6 +44,7 @@ pub async fn run(cli: &Cli) -> Result<Outcome, WalletError> {
             fee_rate,
             yes,
         } => send(cli, &path, to, *amount, *fee_rate, *yes).await,
+        Command::Consolidate { fee_rate, yes } => consolidate(cli, &path, *fee_rate, *yes).await,
     }
 }
 
@@ -370,6 +372,64 @@ fn coins_signed(units: i128) -> String {
     }
 }
 
+/// How often the listing of one address starts over because the tip moved.
+const MAX_LISTING_RESTARTS: usize = 5;
+/// The most coins the wallet reads for one address (200 pages of 1 000).
+const MAX_COINS_PER_ADDRESS: usize = 200_000;
+
+/// Every coin the node lists for `address`, page by page. When the tip changes between
+/// pages the listing starts over (at most [`MAX_LISTING_RESTARTS`] times), so the list is
+/// one consistent snapshot.
+async fn list_address_utxos(
+    node: &NodeClient,
+    address: &Address,
+) -> Result<Vec<UtxoJson>, WalletError> {
+    let bad = |what: String| {
+        WalletError::NodeProtocol(format!(
+            "listing the coins of {address} at {}: {what}",
+            node.url()
+        ))
+    };
+    'attempt: for _ in 0..=MAX_LISTING_RESTARTS {
+        let mut list: Vec<UtxoJson> = Vec::new();
+        let mut seen = HashSet::new();
+        let mut tip: Option<String> = None;
+        let mut after: Option<String> = None;
+        loop {
+            let page = node
+                .utxos_page(address, after.as_deref(), UTXO_PAGE)
+                .await?;
+            match (&tip, &page.tip_hash) {
+                (Some(first), Some(now)) if first != now => continue 'attempt,
+                (None, now) if after.is_none() => tip = now.clone(),
+                _ => {}
+            }
+            for u in page.utxos {
+                if !seen.insert((u.txid.clone(), u.vout)) {
+                    return Err(bad(format!("coin {}:{} listed twice", u.txid, u.vout)));
+                }
+                list.push(u);
+            }
+            if list.len() > MAX_COINS_PER_ADDRESS {
+                return Err(bad(format!(
+                    "more than {MAX_COINS_PER_ADDRESS} coins; consolidate them with a wallet that reads fewer at a time"
+                )));
+            }
+            match page.next {
+                Some(next) if after.as_deref() == Some(next.as_str()) => {
+                    return Err(bad(format!("the next page cursor {next} does not advance")));
+                }
+                Some(next) => after = Some(next),
+                None => return Ok(list),
+            }
+        }
+    }
+    Err(bad(format!(
+        "the chain tip changed during each of {} attempts; try again",
+        MAX_LISTING_RESTARTS + 1
+    )))
+}
+
 /// The wallet's unspent outputs with the address and key path they belong to.
 async fn collect_utxos(
     node: &NodeClient,
@@ -381,11 +441,119 @@ async fn collect_utxos(
         if s.utxo_count == 0 && s.balance == 0 && s.unconfirmed_balance == 0 {
             continue;
         }
-        for u in node.utxos(&a.address).await? {
+        for u in list_address_utxos(node, &a.address).await? {
             out.push((u, a.clone()));
         }
     }
     Ok(out)
+}
+
+/// The wallet's coins as spending candidates, each address's list checked against the
+/// balance the node reports for it. Returns the spendable ones and the value of the rest.
+async fn spendable_coins(
+    node: &NodeClient,
+    scan: &Scan,
+) -> Result<(Vec<Candidate<KeyPath>>, Amount), WalletError> {
+    let listed = collect_utxos(node, scan).await?;
+    let mut sums: BTreeMap<String, u128> = BTreeMap::new();
+    let mut candidates = Vec::new();
+    let mut unspendable = Amount::ZERO;
+    for (u, a) in &listed {
+        *sums.entry(a.address.to_string()).or_default() += u128::from(u.value);
+        let bad =
+            |what: &str| WalletError::NodeProtocol(format!("utxo {}:{}: {what}", u.txid, u.vout));
+        let value = Amount::from_base_units(u.value).map_err(|e| bad(&e.to_string()))?;
+        if !u.spendable {
+            unspendable = unspendable.checked_add(value).unwrap_or(Amount::MAX);
+            continue;
+        }
+        let txid = Txid::from_hex(&u.txid).map_err(|e| bad(&e.to_string()))?;
+        candidates.push(Candidate {
+            outpoint: OutPoint { txid, vout: u.vout },
+            value,
+            key: a.path,
+        });
+    }
+    // The coins must add up to the balance the node reports for each address (asked
+    // again now, so it describes the same tip as the listing).
+    for a in &scan.used {
+        let listed_sum = sums.get(&a.address.to_string()).copied().unwrap_or(0);
+        if listed_sum == 0 && a.summary.balance == 0 {
+            continue;
+        }
+        let summary = node.address(&a.address).await?;
+        guard::check_balance(
+            node.url(),
+            &a.address.to_string(),
+            listed_sum,
+            summary.balance,
+        )?;
+    }
+    Ok((candidates, unspendable))
+}
+
+/// Each coin the plan spends must be what its previous transaction says: same value,
+/// paid to the wallet's key.
+async fn verify_plan_coins(
+    node: &NodeClient,
+    keys: &Keychain,
+    hrp: &str,
+    plan: &Plan<KeyPath>,
+) -> Result<(), WalletError> {
+    for coin in &plan.inputs {
+        let ours = keys.public_key(coin.key)?.pubkey_hash();
+        let tx = node
+            .transaction_outputs(&coin.outpoint.txid.to_hex())
+            .await?;
+        let previous = match tx.outputs.get(coin.outpoint.vout as usize) {
+            None => None,
+            Some(o) => {
+                let value = Amount::from_base_units(o.value).map_err(|e| {
+                    WalletError::NodeProtocol(format!("transaction {}: {e}", coin.outpoint.txid))
+                })?;
+                let owner = Address::parse(&o.address, hrp)?.pubkey_hash();
+                Some((value, owner))
+            }
+        };
+        guard::check_coin(node.url(), &coin.outpoint, coin.value, ours, previous)?;
+    }
+    Ok(())
+}
+
+/// The fee rate to use: the user's, or the node's (recommended, or minimum for a
+/// consolidation); refused above `--max-fee-rate` either way.
+async fn choose_fee_rate(
+    cli: &Cli,
+    node: &NodeClient,
+    given: Option<u64>,
+    low: bool,
+) -> Result<u64, WalletError> {
+    let (rate, source) = match given {
+        Some(rate) => (rate, RateSource::User),
+        None => {
+            let fees = node.fees().await?;
+            let rate = if low {
+                fees.min_fee_rate
+            } else {
+                fees.recommended_fee_rate.max(fees.min_fee_rate)
+            };
+            (rate.max(1), RateSource::Node(node.url().to_string()))
+        }
+    };
+    guard::check_fee_rate(rate, &source, limits(cli))?;
+    Ok(rate)
+}
+
+fn limits(cli: &Cli) -> FeeLimits {
+    FeeLimits {
+        max_fee_rate: cli.max_fee_rate,
+        max_fee: cli.max_fee,
+    }
+}
+
+/// "1 input" / "3 inputs".
+fn inputs_text(n: usize) -> String {
+    format!("{n} input{}", if n == 1 { "" } else { "s" })
 }
 
 async fn utxos(cli: &Cli, path: &Path) -> Result<Outcome, WalletError> {
@@ -525,33 +693,11 @@ async fn send(
     let node = NodeClient::new(&cli.node)?;
     let net = network(cli, &node).await?;
     let to = Address::parse(to.trim(), &net.hrp)?;
-    let fee_rate = match fee_rate {
-        Some(rate) => rate,
-        None => {
-            let fees = node.fees().await?;
-            fees.recommended_fee_rate.max(fees.min_fee_rate)
-        }
-    };
+    let fee_rate = choose_fee_rate(cli, &node, fee_rate, false).await?;
     let scan = w.scan(&node, &net.hrp).await?;
     w.advance(&scan);
 
-    let mut candidates = Vec::new();
-    let mut unspendable = Amount::ZERO;
-    for (u, a) in collect_utxos(&node, &scan).await? {
-        let bad =
-            |what: &str| WalletError::NodeProtocol(format!("utxo {}:{}: {what}", u.txid, u.vout));
-        let value = Amount::from_base_units(u.value).map_err(|e| bad(&e.to_string()))?;
-        if !u.spendable {
-            unspendable = unspendable.checked_add(value).unwrap_or(Amount::MAX);
-            continue;
-        }
-        let txid = Txid::from_hex(&u.txid).map_err(|e| bad(&e.to_string()))?;
-        candidates.push(Candidate {
-            outpoint: OutPoint { txid, vout: u.vout },
-            value,
-            key: a.path,
-        });
-    }
+    let (candidates, unspendable) = spendable_coins(&node, &scan).await?;
     let plan = select_coins(&candidates, amount, fee_rate).map_err(|e| match e {
         WalletError::InsufficientFunds {
             available,
@@ -570,22 +716,31 @@ async fn send(
         },
         other => other,
     })?;
+    // Whatever the node said: never sign above the limits, never over unverified coins.
+    guard::check_fee(plan.fee, limits(cli))?;
+    verify_plan_coins(&node, &w.keys, &net.hrp, &plan).await?;
     let change_path = KeyPath {
         chain: Chain::Change,
         index: w.file.state.change_index,
     };
     let change_address = w.keys.address(&net.hrp, change_path)?;
 
+    let (share, high) = guard::fee_share(plan.fee, amount);
     let mut summary = format!(
-        "send   {} coins to {}\nfee    {} coins ({} base units/byte x {} bytes, {} input{})",
+        "send   {} coins to {}\nfee    {} coins, {share} of the amount ({} base units/byte x {} bytes, {})",
         amount.to_coins_string(),
         to,
         plan.fee.to_coins_string(),
         plan.fee_rate,
         plan.size,
-        plan.inputs.len(),
-        if plan.inputs.len() == 1 { "" } else { "s" },
+        inputs_text(plan.inputs.len()),
     );
+    if high {
+        let _ = write!(
+            summary,
+            "\nwarning: the fee is more than 1% of the amount sent"
+        );
+    }
     match plan.change {
         Some(change) => {
             let _ = write!(
@@ -646,6 +801,7 @@ async fn send(
     json_plan.insert("fee_rate", json!(plan.fee_rate));
     json_plan.insert("size", json!(plan.size));
     json_plan.insert("inputs", json!(plan.inputs.len()));
+    json_plan.insert("fee_share", json!(share));
     json_plan.insert("dust_to_fee", json!(plan.dust_to_fee.to_base_units()));
     json_plan.insert(
         "change",
@@ -661,9 +817,144 @@ async fn send(
     if yes && !cli.json {
         eprintln!("{summary}");
     }
+    if !cli.json {
+        eprintln!("sent with {}", inputs_text(plan.inputs.len()));
+    }
     Ok(Outcome {
         text: txid.to_hex(),
         json: json!(json_plan),
+    })
+}
+
+/// The policy limit on a transaction's size (PROTOCOL.md section 8).
+const MAX_TX_SIZE: usize = 100_000;
+
+/// `consolidate`: sweeps the wallet's smallest coins into one output on a fresh change
+/// address, as many as fit in one transaction. Coins worth less than the cost of spending
+/// them at this fee rate are left alone.
+async fn consolidate(
+    cli: &Cli,
+    path: &Path,
+    fee_rate: Option<u64>,
+    yes: bool,
+) -> Result<Outcome, WalletError> {
+    let mut w = unlock(cli, path)?;
+    let node = NodeClient::new(&cli.node)?;
+    let net = network(cli, &node).await?;
+    let fee_rate = choose_fee_rate(cli, &node, fee_rate, true).await?;
+    let scan = w.scan(&node, &net.hrp).await?;
+    w.advance(&scan);
+    let (mut candidates, _) = spendable_coins(&node, &scan).await?;
+    let input_cost = fee_rate.saturating_mul(crate::select::INPUT_SIZE as u64);
+    let total_coins = candidates.len();
+    candidates.retain(|c| c.value.to_base_units() > input_cost);
+    let uneconomic = total_coins - candidates.len();
+    // Smallest first: those are the coins worth sweeping.
+    candidates.sort_by(|a, b| a.value.cmp(&b.value).then(a.outpoint.cmp(&b.outpoint)));
+    let max_inputs = (MAX_TX_SIZE - tx_size(0, 1)) / crate::select::INPUT_SIZE;
+    candidates.truncate(max_inputs);
+    if candidates.len() < 2 {
+        return Err(WalletError::Invalid(format!(
+            "nothing to consolidate: {} spendable coin{} worth more than spending {} costs at {fee_rate} base units/byte",
+            candidates.len(),
+            if candidates.len() == 1 { " is" } else { "s are" },
+            if candidates.len() == 1 { "it" } else { "them" },
+        )));
+    }
+    let size = tx_size(candidates.len(), 1);
+    let fee = crate::select::fee_for(fee_rate, size)
+        .ok_or_else(|| WalletError::BadAmount("fee exceeds MAX_MONEY".into()))?;
+    let total = Amount::checked_sum(candidates.iter().map(|c| c.value))
+        .ok_or_else(|| WalletError::BadAmount("coins exceed MAX_MONEY".into()))?;
+    let amount = total
+        .checked_sub(fee)
+        .filter(|a| !a.is_zero())
+        .ok_or_else(|| WalletError::Invalid("the coins do not cover the fee".into()))?;
+    let plan = Plan {
+        inputs: candidates,
+        amount,
+        fee,
+        change: None,
+        dust_to_fee: Amount::ZERO,
+        fee_rate,
+        size,
+    };
+    guard::check_fee(plan.fee, limits(cli))?;
+    verify_plan_coins(&node, &w.keys, &net.hrp, &plan).await?;
+    let to_path = KeyPath {
+        chain: Chain::Change,
+        index: w.file.state.change_index,
+    };
+    let to = w.keys.address(&net.hrp, to_path)?;
+    let (share, _) = guard::fee_share(plan.fee, total);
+    let mut summary = format!(
+        "consolidate {} coins worth {} coins into one output of {} coins to {} ({})\nfee    {} coins, {share} of the value ({} base units/byte x {} bytes)",
+        plan.inputs.len(),
+        total.to_coins_string(),
+        amount.to_coins_string(),
+        to,
+        to_path,
+        plan.fee.to_coins_string(),
+        plan.fee_rate,
+        plan.size,
+    );
+    let left = total_coins - plan.inputs.len();
+    if left > 0 {
+        let _ = write!(
+            summary,
+            "\n{left} other coin{} left as {} ({uneconomic} worth less than spending them costs); run consolidate again after this one confirms",
+            if left == 1 { " is" } else { "s are" },
+            if left == 1 { "it is" } else { "they are" },
+        );
+    }
+    if !yes {
+        eprintln!("{summary}");
+        prompt::confirm("consolidate?")?;
+    } else if !cli.json {
+        eprintln!("{summary}");
+    }
+    let tx = build_transaction(
+        &plan,
+        to.pubkey_hash(),
+        to.pubkey_hash(),
+        &net.genesis_hash,
+        |p: &KeyPath| w.keys.secret_key(*p),
+    )?;
+    let txid = tx.txid();
+    let submitted = node
+        .submit(&TransactionJson::from_transaction(
+            &tx,
+            &net.hrp,
+            Some(plan.fee),
+        ))
+        .await?;
+    if NodeClient::parse_txid(&submitted.txid)? != txid {
+        return Err(WalletError::NodeProtocol(format!(
+            "the node accepted the consolidation as {}, but its txid is {txid}",
+            submitted.txid
+        )));
+    }
+    w.file.state.change_index = to_path
+        .index
+        .saturating_add(1)
+        .min(crate::file::MAX_ADDRESS_INDEX);
+    if let Err(e) = w.save() {
+        eprintln!("warning: sent, but could not record the address used: {e}");
+    }
+    Ok(Outcome {
+        text: txid.to_hex(),
+        json: json!({
+            "txid": txid.to_hex(),
+            "status": submitted.status,
+            "inputs": plan.inputs.len(),
+            "value": total.to_base_units(),
+            "amount": amount.to_base_units(),
+            "fee": plan.fee.to_base_units(),
+            "fee_rate": plan.fee_rate,
+            "size": plan.size,
+            "to": to.to_string(),
+            "left": left,
+        }),
     })
 }
 

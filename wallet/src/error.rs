@@ -85,6 +85,12 @@ pub enum WalletError {
     #[error("unexpected answer from the node: {0}")]
     NodeProtocol(String),
 
+    #[error("the node at {url} gave inconsistent answers: {detail}; not signing (use a node you trust with --node / WALLET_NODE)")]
+    NodeInconsistent { url: String, detail: String },
+
+    #[error("{0}")]
+    FeeTooHigh(String),
+
     #[error("cannot read network file {path}: {reason}")]
     BadNetworkFile { path: PathBuf, reason: String },
 
@@ -119,6 +125,8 @@ impl WalletError {
             WalletError::NodeWrongNetwork { .. } => "node-wrong-network".into(),
             WalletError::Rejected { .. } => "rejected".into(),
             WalletError::NodeProtocol(_) => "node-error".into(),
+            WalletError::NodeInconsistent { .. } => "node-inconsistent".into(),
+            WalletError::FeeTooHigh(_) => "fee-too-high".into(),
             WalletError::BadNetworkFile { .. } => "bad-network-file".into(),
             WalletError::NotConfirmed(_) => "not-confirmed".into(),
             WalletError::Key(_) => "key-derivation".into(),

@@ -7,6 +7,8 @@
 //!   versioned JSON, atomic 0600 writes.
 //! - [`select`]: fees, coin selection with change and dust handling, building and
 //!   signing a transaction.
+//! - [`guard`]: what is checked before signing: fee limits, and the node's coins against
+//!   its balances and previous transactions.
 //! - [`node`]: the typed client of the node endpoints the wallet uses.
 //! - [`scan`]: finding the wallet's used addresses with a gap limit of 20.
 //! - [`prompt`]: password, mnemonic and confirmation input.
@@ -17,6 +19,7 @@ pub mod cli;
 pub mod commands;
 pub mod error;
 pub mod file;
+pub mod guard;
 pub mod keys;
 pub mod node;
 pub mod prompt;

@@ -151,6 +151,29 @@ pub struct HistoryOutput {
     pub address: String,
 }
 
+/// One page of `GET /addresses/{a}/utxos`: the coins, the tip they were read at and the
+/// `after` cursor of the next page (both from headers; `None` from a node that does not
+/// page, whose one answer is then the whole list).
+#[derive(Clone, Debug, Default)]
+pub struct UtxoPage {
+    pub utxos: Vec<UtxoJson>,
+    pub tip_hash: Option<String>,
+    pub next: Option<String>,
+}
+
+/// Header names of a paged answer (the node's `api::views` documents them).
+pub const TIP_HASH_HEADER: &str = "ferro-tip-hash";
+pub const NEXT_AFTER_HEADER: &str = "ferro-next-after";
+/// Coins asked for per page (the node's default page).
+pub const UTXO_PAGE: usize = 1_000;
+
+/// `GET /transactions/{txid}`: its outputs are all the wallet reads.
+#[derive(Deserialize, Clone, Debug)]
+pub struct TransactionOutputs {
+    #[serde(default)]
+    pub outputs: Vec<HistoryOutput>,
+}
+
 /// `GET /outputs/{txid}/{vout}`, the value is all the wallet reads.
 #[derive(Deserialize, Clone, Debug)]
 pub struct OutputInfo {
@@ -189,6 +212,43 @@ impl NodeClient {
     pub async fn utxos(&self, address: &Address) -> Result<Vec<UtxoJson>, WalletError> {
         self.get_or_default(&format!("/addresses/{address}/utxos"))
             .await
+    }
+
+    /// One page of the address's coins, after `after` (`TXID:VOUT`).
+    pub async fn utxos_page(
+        &self,
+        address: &Address,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<UtxoPage, WalletError> {
+        let mut path = format!("/addresses/{address}/utxos?limit={limit}");
+        if let Some(after) = after {
+            path.push_str("&after=");
+            path.push_str(after);
+        }
+        let url = format!("{}{path}", self.base);
+        match self.http.get_json_with_headers(&url, REQUEST_TIMEOUT).await {
+            Ok((utxos, headers)) => {
+                let header = |name: &str| {
+                    headers
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string)
+                };
+                Ok(UtxoPage {
+                    utxos,
+                    tip_hash: header(TIP_HASH_HEADER),
+                    next: header(NEXT_AFTER_HEADER),
+                })
+            }
+            Err(e) if e.status().map(|s| s.as_u16()) == Some(404) => Ok(UtxoPage::default()),
+            Err(e) => Err(self.map_error(e)),
+        }
+    }
+
+    /// A transaction's outputs, confirmed or in the mempool.
+    pub async fn transaction_outputs(&self, txid: &str) -> Result<TransactionOutputs, WalletError> {
+        self.get(&format!("/transactions/{txid}")).await
     }
 
     pub async fn history(

@@ -12,6 +12,7 @@ mod support;
 use ferro::primitives::{Address, PubkeyHash, Txid};
 use support::fake_node::{FakeNode, RECOMMENDED_FEE_RATE};
 use support::wallet::*;
+use wallet::file::MAX_ADDRESS_INDEX;
 use wallet::keys::Chain;
 
 #[test]
@@ -338,4 +339,242 @@ fn usage_errors_exit_2() {
     for needle in ["--fee-rate", "WALLET_FEE_RATE", "--yes", "WALLET_NODE"] {
         assert!(text.contains(needle), "{needle} in {text}");
     }
+}
+
+// --- A node that lies to the wallet (issue 11) -------------------------------------------
+
+/// The faucet's 1 000 000-coin premine reported as 20 coins: with the balance told
+/// truthfully, then consistently with the lie, the wallet refuses before signing and names
+/// the node; a node that also lies about the previous transaction gets a transaction that
+/// fails the real signature check (sighash v2), so the real fee can never be what it hid.
+#[test]
+fn coin_value_lie_is_refused_naming_the_node() {
+    let node = FakeNode::start();
+    let faucet = Wallet::restored(node.url(), FAUCET);
+    let premine = node.ledger().premine_outpoint();
+    node.ledger()
+        .lies
+        .utxo_values
+        .insert(premine, 20 * ferro::primitives::COIN);
+    let send = ["send", "--to", FAUCET_ADDRESS, "--amount", "10", "--yes"];
+
+    // The listed coins do not add up to the reported balance.
+    let err = assert_fails(&faucet.run(&send));
+    assert!(err.contains("inconsistent answers"), "{err}");
+    assert!(err.contains(node.url()), "names the node: {err}");
+    assert!(err.contains("balance"), "{err}");
+
+    // The balance follows the lie: the previous transaction does not.
+    node.ledger().lies.balance_follows_listing = true;
+    let err = assert_fails(&faucet.run(&send));
+    assert!(err.contains(node.url()), "{err}");
+    assert!(
+        err.contains("1000000.00000000"),
+        "shows the true value: {err}"
+    );
+
+    // Every answer lies consistently: the wallet signs over 20 coins, which the node's
+    // consensus check refuses, because the coin is worth 1 000 000.
+    node.ledger().lies.transactions_follow_listing = true;
+    let err = assert_fails(&faucet.run(&send));
+    assert!(err.contains("bad-signature"), "{err}");
+    assert!(node.accepted_txids().is_empty());
+    assert_eq!(
+        node.ledger()
+            .balance_of(key_hash(FAUCET, Chain::Receive, 0)),
+        PREMINE
+    );
+}
+
+/// `/fees` answering 10^9 base units per byte: refused even with `--yes`, by name.
+#[test]
+fn fee_rate_lie_is_refused_even_with_yes() {
+    let node = FakeNode::start();
+    let faucet = Wallet::restored(node.url(), FAUCET);
+    node.ledger().lies.fee_rate = Some(1_000_000_000);
+    let out = faucet.run(&["send", "--to", FAUCET_ADDRESS, "--amount", "10", "--yes"]);
+    let err = assert_fails(&out);
+    assert!(
+        err.contains("above the limit of 1000 base units/byte"),
+        "{err}"
+    );
+    assert!(err.contains(node.url()), "{err}");
+    let out = faucet.run(&[
+        "--json",
+        "send",
+        "--to",
+        FAUCET_ADDRESS,
+        "--amount",
+        "10",
+        "--yes",
+    ]);
+    assert!(stderr(&out).contains("fee-too-high"), "{}", stderr(&out));
+    // The absolute cap holds too, with the user's own rate.
+    let out = faucet.run(&[
+        "send",
+        "--to",
+        FAUCET_ADDRESS,
+        "--amount",
+        "10",
+        "--fee-rate",
+        "900",
+        "--max-fee",
+        "0.001",
+        "--yes",
+    ]);
+    let err = assert_fails(&out);
+    assert!(err.contains("above the limit of 0.00100000 coins"), "{err}");
+    // Raising the limits on purpose is possible: 900 x 205 bytes = 0.001845 coins.
+    let out = faucet.run(&[
+        "send",
+        "--to",
+        FAUCET_ADDRESS,
+        "--amount",
+        "10",
+        "--fee-rate",
+        "900",
+        "--yes",
+    ]);
+    assert_success(&out);
+    assert!(
+        stderr(&out).contains("0.00184500 coins, 0.02% of the amount"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(node.accepted_txids().len(), 1);
+}
+
+/// The summary shows the fee's share of the amount and warns above 1 %.
+#[test]
+fn summary_warns_when_the_fee_is_above_one_percent() {
+    let node = FakeNode::start();
+    let faucet = Wallet::restored(node.url(), FAUCET);
+    // 410 base units of fee on 10 000: 4.10 %.
+    let out = faucet.run(&[
+        "send",
+        "--to",
+        FAUCET_ADDRESS,
+        "--amount",
+        "0.0001",
+        "--yes",
+    ]);
+    assert_success(&out);
+    let err = stderr(&out);
+    assert!(err.contains("4.10% of the amount"), "{err}");
+    assert!(
+        err.contains("warning: the fee is more than 1% of the amount"),
+        "{err}"
+    );
+}
+
+/// 1 001 dust outputs whose txid sorts before the real coin: the wallet pages past them,
+/// sees every coin, and the send still works.
+#[test]
+fn dust_sorting_before_the_real_coin_does_not_hide_it() {
+    let node = FakeNode::start();
+    let faucet = Wallet::restored(node.url(), FAUCET);
+    let faucet_hash = key_hash(FAUCET, Chain::Receive, 0);
+    node.ledger()
+        .add_dust(Txid([0; 32]), faucet_hash, 1_001, 29);
+    let sent = faucet.json(&["send", "--to", FAUCET_ADDRESS, "--amount", "1", "--yes"]);
+    assert_eq!(sent["inputs"], 1);
+    assert_eq!(node.accepted_txids().len(), 1);
+    assert!(node.ledger().utxo_pages_served >= 2, "the wallet paged");
+    // The dust, the payment to itself and the change.
+    let listed = faucet.json(&["utxos"]);
+    assert_eq!(listed["utxos"].as_array().unwrap().len(), 1_003);
+}
+
+/// A tip that changes on every page: the listing starts over a bounded number of times,
+/// then says so.
+#[test]
+fn a_tip_that_never_settles_is_reported() {
+    let node = FakeNode::start();
+    let faucet = Wallet::restored(node.url(), FAUCET);
+    node.ledger().add_dust(
+        Txid([0; 32]),
+        key_hash(FAUCET, Chain::Receive, 0),
+        1_500,
+        29,
+    );
+    node.ledger().lies.moving_tip = true;
+    let out = faucet.run(&["send", "--to", FAUCET_ADDRESS, "--amount", "1", "--yes"]);
+    let err = assert_fails(&out);
+    assert!(err.contains("tip changed"), "{err}");
+    assert!(node.ledger().utxo_pages_served <= 12);
+    assert!(node.accepted_txids().is_empty());
+}
+
+/// `consolidate` sweeps many small coins into one output back to the wallet.
+#[test]
+fn consolidate_sweeps_small_coins_into_one() {
+    let node = FakeNode::start();
+    let faucet = Wallet::restored(node.url(), FAUCET);
+    let other = Wallet::restored(node.url(), OTHER);
+    let to = other.receive_address();
+    for _ in 0..4 {
+        faucet.json(&["send", "--to", &to, "--amount", "0.5", "--yes"]);
+    }
+    assert_eq!(other.json(&["utxos"])["utxos"].as_array().unwrap().len(), 4);
+    // Without --yes and no answer: nothing happens.
+    let out = other.run(&["consolidate"]);
+    assert!(assert_fails(&out).contains("consolidate 4 coins"));
+    let done = other.json(&["consolidate", "--yes"]);
+    assert_eq!(done["inputs"], 4);
+    // 4 inputs, 1 output at the node's minimum rate of 1: 16 + 4 * 133 + 28 = 576 bytes.
+    assert_eq!(done["size"], 576);
+    assert_eq!(done["fee"], 576);
+    let utxos = other.json(&["utxos"]);
+    let list = utxos["utxos"].as_array().unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["value"], 200_000_000u64 - 576);
+    assert_eq!(list[0]["path"], "m/44'/1'/0'/1/0");
+    // One coin left: nothing to consolidate.
+    let err = assert_fails(&other.run(&["consolidate", "--yes"]));
+    assert!(err.contains("nothing to consolidate"), "{err}");
+}
+
+/// Edits a field of the wallet file's JSON.
+fn edit_wallet(w: &Wallet, edit: impl Fn(&mut serde_json::Value)) {
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&w.path).unwrap()).unwrap();
+    edit(&mut v);
+    std::fs::write(&w.path, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+}
+
+/// KDF memory edited to 4 GiB: refused from the numbers, before any allocation.
+#[test]
+fn tampered_kdf_memory_is_refused_before_allocating() {
+    let node = FakeNode::start();
+    let faucet = Wallet::restored(node.url(), FAUCET);
+    edit_wallet(&faucet, |v| {
+        v["kdf"]["memory_kib"] = (4u64 * 1024 * 1024).into()
+    });
+    let started = std::time::Instant::now();
+    let err = assert_fails(&faucet.run(&["balance"]));
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert!(err.contains("kdf memory 4194304 KiB is outside"), "{err}");
+}
+
+/// Edited address counters: far out of bounds is refused at once; within bounds the
+/// authentication code catches the edit.
+#[test]
+fn tampered_receive_index_is_refused_quickly() {
+    let node = FakeNode::start();
+    let faucet = Wallet::restored(node.url(), FAUCET);
+    for index in [200_000u64, (1u64 << 31) - 21] {
+        edit_wallet(&faucet, |v| v["state"]["receive_index"] = index.into());
+        let started = std::time::Instant::now();
+        let err = assert_fails(&faucet.run(&["balance"]));
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        assert!(
+            err.contains(&format!(
+                "receive_index {index} is above the limit {MAX_ADDRESS_INDEX}"
+            )),
+            "{err}"
+        );
+    }
+    edit_wallet(&faucet, |v| v["state"]["receive_index"] = 50.into());
+    let err = assert_fails(&faucet.run(&["balance"]));
+    assert!(err.contains("was altered"), "{err}");
 }

@@ -140,3 +140,57 @@ fn send_through_a_real_node() {
     assert_eq!(recipient["balance"], 250_000_000u64);
     assert_eq!(recipient["tx_count"], 1);
 }
+
+/// A transaction signed over a lied value (the faucet's 1 000 000-coin premine presented
+/// as 20 coins, as a lying node would) is refused by a real node with `bad-signature`:
+/// sighash v2 commits to the values spent, so the hidden fee can never be collected.
+#[test]
+fn a_real_node_refuses_a_signature_over_lied_values() {
+    use ferro::json::TransactionJson;
+    use ferro::primitives::{Amount, OutPoint, COIN};
+    use wallet::keys::{parse_mnemonic, KeyPath, Keychain};
+    use wallet::select::{build_transaction, select_coins, Candidate};
+
+    let node = TestNode::start();
+    let miner = Address::new("fdev", ferro::primitives::PubkeyHash([9; 20]))
+        .unwrap()
+        .to_string();
+    node.generate(10, &miner);
+    let net = Network::devnet();
+    let keys = Keychain::from_mnemonic(&parse_mnemonic(FAUCET).unwrap(), "").unwrap();
+    let path = KeyPath {
+        chain: Chain::Receive,
+        index: 0,
+    };
+    let lied = Candidate {
+        outpoint: OutPoint {
+            txid: net.genesis.transactions[0].txid(),
+            vout: 0,
+        },
+        value: Amount::from_base_units(20 * COIN).unwrap(),
+        key: path,
+    };
+    let plan = select_coins(&[lied], Amount::from_coins(10).unwrap(), 2).unwrap();
+    let to = key_hash(OTHER, Chain::Receive, 0);
+    let tx = build_transaction(&plan, to, to, &net.genesis_hash, |p| keys.secret_key(*p)).unwrap();
+    let body = TransactionJson::from_transaction(&tx, "fdev", None);
+    let url = format!("{}/transactions", node.url());
+    let answer: Result<Value, _> = node
+        .rt
+        .block_on(node.client.post_json(&url, &body, TIMEOUT));
+    let err = answer.unwrap_err();
+    assert_eq!(err.code(), Some("bad-signature"), "{err}");
+    // Signed over the true value, the same spend is accepted.
+    let truth = Candidate {
+        value: Amount::from_base_units(PREMINE).unwrap(),
+        ..plan.inputs[0].clone()
+    };
+    let plan = select_coins(&[truth], Amount::from_coins(10).unwrap(), 2).unwrap();
+    let tx = build_transaction(&plan, to, to, &net.genesis_hash, |p| keys.secret_key(*p)).unwrap();
+    let body = TransactionJson::from_transaction(&tx, "fdev", None);
+    let accepted: Value = node
+        .rt
+        .block_on(node.client.post_json(&url, &body, TIMEOUT))
+        .unwrap();
+    assert_eq!(accepted["txid"], tx.txid().to_hex());
+}

@@ -32,6 +32,28 @@ pub struct Ledger {
     pub outputs: HashMap<OutPoint, Coin>,
     /// Accepted transactions with the height they were mined at, oldest first.
     pub mined: Vec<(Transaction, u64, Amount)>,
+    /// Every transaction by txid (genesis, added and mined), for `/transactions/{txid}`.
+    pub transactions: HashMap<Txid, Transaction>,
+    /// What this node lies about.
+    pub lies: Lies,
+    /// Answers of `/addresses/{a}/utxos` served so far (to assert paging).
+    pub utxo_pages_served: usize,
+}
+
+/// Lies a hostile node tells the wallet. The ledger itself stays true: posted
+/// transactions are still checked against the real coins.
+#[derive(Default)]
+pub struct Lies {
+    /// `/addresses/{a}/utxos` reports these coins with these values.
+    pub utxo_values: HashMap<OutPoint, u64>,
+    /// `/addresses/{a}` reports the balance as the sum of the (lied) listed coins.
+    pub balance_follows_listing: bool,
+    /// `/transactions/{txid}` reports outputs with the (lied) listed values too.
+    pub transactions_follow_listing: bool,
+    /// `/fees` reports this as both rates.
+    pub fee_rate: Option<u64>,
+    /// The tip hash header changes on every page (a chain that never stops moving).
+    pub moving_tip: bool,
 }
 
 impl Ledger {
@@ -42,14 +64,62 @@ impl Ledger {
             utxos: HashMap::new(),
             outputs: HashMap::new(),
             mined: Vec::new(),
+            transactions: HashMap::new(),
+            lies: Lies::default(),
+            utxo_pages_served: 0,
         };
         let genesis = ledger.network.genesis.transactions[0].clone();
         ledger.add_outputs(&genesis, 0);
         ledger
     }
 
+    /// Adds `count` confirmed outputs of `value` paying `to`, as outputs of one
+    /// transaction served under `txid` (chosen by the test, e.g. one that sorts before
+    /// every real txid: an attacker grinds for that).
+    pub fn add_dust(&mut self, txid: Txid, to: PubkeyHash, count: u32, value: u64) {
+        let output = ferro::primitives::TxOut {
+            value: Amount::from_base_units(value).expect("dust is a valid amount"),
+            pubkey_hash: to,
+        };
+        let tx = Transaction {
+            version: 1,
+            inputs: Vec::new(),
+            outputs: vec![output; count as usize],
+            lock_time: 0,
+        };
+        for vout in 0..count {
+            let coin = Coin {
+                output,
+                height: self.height.into(),
+                coinbase: false,
+            };
+            let outpoint = OutPoint { txid, vout };
+            self.utxos.insert(outpoint, coin);
+            self.outputs.insert(outpoint, coin);
+        }
+        self.transactions.insert(txid, tx);
+    }
+
+    /// The premine coin of the devnet faucet.
+    pub fn premine_outpoint(&self) -> OutPoint {
+        OutPoint {
+            txid: self.network.genesis.transactions[0].txid(),
+            vout: 0,
+        }
+    }
+
+    /// The value the node reports for a coin: the lie if there is one.
+    fn listed_value(&self, outpoint: &OutPoint, coin: &Coin) -> u64 {
+        self.lies
+            .utxo_values
+            .get(outpoint)
+            .copied()
+            .unwrap_or(coin.output.value.to_base_units())
+    }
+
     fn add_outputs(&mut self, tx: &Transaction, height: u64) {
         let txid = tx.txid();
+        self.transactions.insert(txid, tx.clone());
         for (vout, output) in tx.outputs.iter().enumerate() {
             let outpoint = OutPoint {
                 txid,
@@ -240,6 +310,7 @@ fn parse_address(text: &str, hrp: &str) -> Result<Address, ApiError> {
 
 async fn route(req: Request, ledger: &Mutex<Ledger>) -> Result<Response, ApiError> {
     let method = req.method().clone();
+    let uri = req.uri().clone();
     let path = req.uri().path().to_string();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     if method == hyper::Method::POST && path == "/transactions" {
@@ -256,7 +327,7 @@ async fn route(req: Request, ledger: &Mutex<Ledger>) -> Result<Response, ApiErro
     if method != hyper::Method::GET {
         return Err(ApiError::not_found(format!("no route {method} {path}")));
     }
-    let l = ledger.lock().expect("ledger lock");
+    let mut l = ledger.lock().expect("ledger lock");
     let hrp = l.hrp();
     match segments.as_slice() {
         ["info"] => Ok(response::ok_json(&serde_json::json!({
@@ -266,8 +337,8 @@ async fn route(req: Request, ledger: &Mutex<Ledger>) -> Result<Response, ApiErro
             "height": l.height,
         }))),
         ["fees"] => Ok(response::ok_json(&serde_json::json!({
-            "min_fee_rate": MIN_FEE_RATE,
-            "recommended_fee_rate": RECOMMENDED_FEE_RATE,
+            "min_fee_rate": l.lies.fee_rate.unwrap_or(MIN_FEE_RATE),
+            "recommended_fee_rate": l.lies.fee_rate.unwrap_or(RECOMMENDED_FEE_RATE),
         }))),
         ["addresses", a] => {
             let hash = parse_address(a, &hrp)?.pubkey_hash();
@@ -282,7 +353,14 @@ async fn route(req: Request, ledger: &Mutex<Ledger>) -> Result<Response, ApiErro
                 .filter(|c| c.output.pubkey_hash == hash)
                 .map(|c| c.output.value.to_base_units())
                 .sum();
-            let balance = l.balance_of(hash);
+            let balance = if l.lies.balance_follows_listing {
+                l.utxos_of(hash)
+                    .iter()
+                    .map(|(o, c)| l.listed_value(o, c))
+                    .sum()
+            } else {
+                l.balance_of(hash)
+            };
             Ok(response::ok_json(&serde_json::json!({
                 "balance": balance,
                 "received": received,
@@ -294,18 +372,82 @@ async fn route(req: Request, ledger: &Mutex<Ledger>) -> Result<Response, ApiErro
         }
         ["addresses", a, "utxos"] => {
             let hash = parse_address(a, &hrp)?.pubkey_hash();
-            let list: Vec<_> = l
+            // Paged like the real node: limit (default 1000, max 5000), after=TXID:VOUT,
+            // the tip and the next cursor in headers.
+            let query = ferro::http::Query::from_uri(&uri)?;
+            let limit = query.limit("limit", 1_000, 5_000)?;
+            let after = match query.get("after")? {
+                Some(text) => {
+                    let (txid, vout) = text
+                        .split_once(':')
+                        .ok_or_else(|| ApiError::malformed("after must be TXID:VOUT"))?;
+                    Some(OutPoint {
+                        txid: Txid::from_hex(txid)
+                            .map_err(|e| ApiError::malformed(e.to_string()))?,
+                        vout: vout.parse().map_err(|_| ApiError::malformed("bad vout"))?,
+                    })
+                }
+                None => None,
+            };
+            let all: Vec<_> = l
                 .utxos_of(hash)
                 .into_iter()
+                .filter(|(o, _)| after.is_none_or(|a| *o > a))
+                .collect();
+            let more = all.len() > limit;
+            let page = &all[..all.len().min(limit)];
+            let list: Vec<_> = page
+                .iter()
                 .map(|(o, c)| {
                     serde_json::json!({
                         "txid": o.txid.to_hex(), "vout": o.vout,
-                        "value": c.output.value.to_base_units(), "height": c.height.get(),
-                        "coinbase": c.coinbase, "spendable": l.is_spendable(&c),
+                        "value": l.listed_value(o, c), "height": c.height.get(),
+                        "coinbase": c.coinbase, "spendable": l.is_spendable(c),
                     })
                 })
                 .collect();
-            Ok(response::ok_json(&list))
+            let served = l.utxo_pages_served;
+            l.utxo_pages_served += 1;
+            let tip = if l.lies.moving_tip {
+                format!("{:064x}", served)
+            } else {
+                format!("{:064x}", l.height)
+            };
+            let mut response = response::ok_json(&list);
+            let headers = response.headers_mut();
+            headers.insert(
+                "ferro-tip-hash",
+                hyper::header::HeaderValue::from_str(&tip).expect("hex is a valid header"),
+            );
+            if let (true, Some((o, _))) = (more, page.last()) {
+                headers.insert(
+                    "ferro-next-after",
+                    hyper::header::HeaderValue::from_str(&format!("{}:{}", o.txid, o.vout))
+                        .expect("hex is a valid header"),
+                );
+            }
+            Ok(response)
+        }
+        ["transactions", txid] => {
+            let txid = Txid::from_hex(txid).map_err(|e| ApiError::malformed(e.to_string()))?;
+            let tx = l
+                .transactions
+                .get(&txid)
+                .ok_or_else(|| ApiError::not_found("no such transaction"))?;
+            let mut v = serde_json::to_value(TransactionJson::from_transaction(tx, &hrp, None))
+                .expect("transaction json serializes");
+            if l.lies.transactions_follow_listing {
+                for vout in 0..tx.outputs.len() {
+                    let outpoint = OutPoint {
+                        txid,
+                        vout: vout as u32,
+                    };
+                    if let Some(lie) = l.lies.utxo_values.get(&outpoint) {
+                        v["outputs"][vout]["value"] = (*lie).into();
+                    }
+                }
+            }
+            Ok(response::ok_json(&v))
         }
         ["addresses", a, "transactions"] => {
             let hash = parse_address(a, &hrp)?.pubkey_hash();
