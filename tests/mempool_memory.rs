@@ -55,7 +55,12 @@ fn spend(net: &Network, prev: OutPoint, fee: u64) -> Transaction {
         }],
         lock_time: 0,
     };
-    let sighash = tx.sighash(&net.genesis_hash);
+    // Sighash v2 commits to the spent premine output: VALUE to the same key.
+    let spent = TxOut {
+        value: units(VALUE),
+        pubkey_hash: key.public_key().pubkey_hash(),
+    };
+    let sighash = tx.sighash(&net.genesis_hash, &[spent]);
     tx.inputs[0].signature = key.sign(&sighash);
     tx
 }
