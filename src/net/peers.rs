@@ -56,6 +56,8 @@ struct Peer {
     state: Arc<PeerState>,
     task: JoinHandle<()>,
     group: NetGroup,
+    /// Its IP when the address is an IP literal (inbound deliveries are credited by it).
+    ip: Option<IpAddr>,
     /// Unix time it joined the table (ties of eviction: the newest goes first).
     added: u64,
 }
@@ -252,8 +254,8 @@ impl PeerSet {
     /// Records a useful delivery by every peer at `ip` (an inbound request's source).
     pub fn credit_source(&self, ip: IpAddr, what: Delivery) {
         let ip = ip.to_canonical();
-        for (address, peer) in self.lock().iter() {
-            if super::group::ip_of(address) == Some(ip) {
+        for peer in self.lock().values() {
+            if peer.ip == Some(ip) {
                 credit(&peer.state, what);
             }
         }
@@ -318,6 +320,7 @@ impl PeerSet {
                 state,
                 task,
                 group,
+                ip: super::group::ip_of(address),
                 added: now,
             },
         );

@@ -14,7 +14,7 @@ use ferro::primitives::{Block, BlockHash, Encode, Hash256, Header, Height, Targe
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How the fake answers `GET /headers` (and `GET /blocks`).
@@ -71,8 +71,6 @@ pub struct FakePeer {
     stop: Arc<AtomicBool>,
     /// `GET /headers` and `GET /blocks` requests answered so far.
     pub sync_requests: Arc<AtomicUsize>,
-    /// Every request line seen, in order (bounded to the first 10 000).
-    pub seen: Arc<Mutex<Vec<String>>>,
 }
 
 impl FakePeer {
@@ -87,29 +85,17 @@ impl FakePeer {
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
         let sync_requests = Arc::new(AtomicUsize::new(0));
-        let seen = Arc::new(Mutex::new(Vec::new()));
         let shared = Arc::new((claims, mode));
         {
-            let (stop, sync_requests, seen) = (stop.clone(), sync_requests.clone(), seen.clone());
+            let (stop, sync_requests) = (stop.clone(), sync_requests.clone());
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     match listener.accept() {
                         Ok((stream, _)) => {
-                            let (shared, stop, sync_requests, seen) = (
-                                shared.clone(),
-                                stop.clone(),
-                                sync_requests.clone(),
-                                seen.clone(),
-                            );
+                            let (shared, stop, sync_requests) =
+                                (shared.clone(), stop.clone(), sync_requests.clone());
                             std::thread::spawn(move || {
-                                let _ = serve(
-                                    stream,
-                                    &shared.0,
-                                    &shared.1,
-                                    &stop,
-                                    &sync_requests,
-                                    &seen,
-                                );
+                                let _ = serve(stream, &shared.0, &shared.1, &stop, &sync_requests);
                             });
                         }
                         // Non-blocking accept: nothing waiting; look again shortly.
@@ -122,7 +108,6 @@ impl FakePeer {
             addr,
             stop,
             sync_requests,
-            seen,
         })
     }
 
@@ -212,14 +197,8 @@ fn serve(
     mode: &Mode,
     stop: &AtomicBool,
     sync_requests: &AtomicUsize,
-    seen: &Mutex<Vec<String>>,
 ) -> std::io::Result<()> {
     let (method, target) = read_request(&mut stream)?;
-    if let Ok(mut seen) = seen.lock() {
-        if seen.len() < 10_000 {
-            seen.push(format!("{method} {target}"));
-        }
-    }
     let path = target.split('?').next().unwrap_or_default().to_string();
     let genesis_hash = claims.genesis.hash().to_hex();
     match (method.as_str(), path.as_str()) {

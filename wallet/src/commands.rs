@@ -6,13 +6,13 @@ use crate::error::WalletError;
 use crate::file::{KdfCost, MacKey, Secrets, WalletFile, WalletState};
 use crate::guard::{self, FeeLimits, RateSource};
 use crate::keys::{generate_mnemonic, parse_mnemonic, Chain, KeyPath, Keychain, WordCount};
-use crate::node::{NodeClient, UtxoJson, UTXO_PAGE};
+use crate::node::{NodeClient, Submitted, UtxoJson, UTXO_PAGE};
 use crate::prompt::{self, PasswordUse};
 use crate::scan::{scan, Scan, ScannedAddress};
 use crate::select::{build_transaction, select_coins, tx_size, Candidate, Plan};
 use ferro::consensus::Network;
 use ferro::json::TransactionJson;
-use ferro::primitives::{Address, Amount, BlockHash, OutPoint, Txid};
+use ferro::primitives::{Address, Amount, BlockHash, OutPoint, PubkeyHash, Txid};
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
@@ -227,6 +227,53 @@ impl Unlocked {
             if let Err(e) = self.save() {
                 tracing::warn!("could not record the new address counters: {e}");
             }
+        }
+    }
+
+    /// The next unused change address and its path.
+    fn next_change(&self, hrp: &str) -> Result<(KeyPath, Address), WalletError> {
+        let path = KeyPath {
+            chain: Chain::Change,
+            index: self.file.state.change_index,
+        };
+        Ok((path, self.keys.address(hrp, path)?))
+    }
+
+    /// Signs `plan` (paying `to`, change to `change_to`), submits it, and checks that the
+    /// node took it under the txid the wallet computed.
+    async fn sign_and_submit(
+        &self,
+        node: &NodeClient,
+        net: &NetworkInfo,
+        plan: &Plan<KeyPath>,
+        to: PubkeyHash,
+        change_to: PubkeyHash,
+    ) -> Result<(Txid, Submitted), WalletError> {
+        let tx = build_transaction(plan, to, change_to, &net.genesis_hash, |p: &KeyPath| {
+            self.keys.secret_key(*p)
+        })?;
+        let txid = tx.txid();
+        let body = TransactionJson::from_transaction(&tx, &net.hrp, Some(plan.fee));
+        tracing::debug!(%txid, size = tx.size(), "submitting");
+        let submitted = node.submit(&body).await?;
+        let node_txid = NodeClient::parse_txid(&submitted.txid)?;
+        if node_txid != txid {
+            return Err(WalletError::NodeProtocol(format!(
+                "the node accepted the transaction as {node_txid}, but its txid is {txid}"
+            )));
+        }
+        Ok((txid, submitted))
+    }
+
+    /// Moves the change counter past `used` once a transaction paying it was sent. Best
+    /// effort: the coins are sent, and the next scan moves the counter past it anyway.
+    fn record_change_used(&mut self, used: KeyPath) {
+        self.file.state.change_index = used
+            .index
+            .saturating_add(1)
+            .min(crate::file::MAX_ADDRESS_INDEX);
+        if let Err(e) = self.save() {
+            eprintln!("warning: sent, but could not record the change address used: {e}");
         }
     }
 
@@ -719,11 +766,7 @@ async fn send(
     // Whatever the node said: never sign above the limits, never over unverified coins.
     guard::check_fee(plan.fee, limits(cli))?;
     verify_plan_coins(&node, &w.keys, &net.hrp, &plan).await?;
-    let change_path = KeyPath {
-        chain: Chain::Change,
-        index: w.file.state.change_index,
-    };
-    let change_address = w.keys.address(&net.hrp, change_path)?;
+    let (change_path, change_address) = w.next_change(&net.hrp)?;
 
     let (share, high) = guard::fee_share(plan.fee, amount);
     let mut summary = format!(
@@ -765,32 +808,17 @@ async fn send(
         prompt::confirm("send?")?;
     }
 
-    let tx = build_transaction(
-        &plan,
-        to.pubkey_hash(),
-        change_address.pubkey_hash(),
-        &net.genesis_hash,
-        |p: &KeyPath| w.keys.secret_key(*p),
-    )?;
-    let txid = tx.txid();
-    let body = TransactionJson::from_transaction(&tx, &net.hrp, Some(plan.fee));
-    tracing::debug!(%txid, size = tx.size(), "submitting");
-    let submitted = node.submit(&body).await?;
-    let node_txid = NodeClient::parse_txid(&submitted.txid)?;
-    if node_txid != txid {
-        return Err(WalletError::NodeProtocol(format!(
-            "the node accepted the transaction as {node_txid}, but its txid is {txid}"
-        )));
-    }
+    let (txid, submitted) = w
+        .sign_and_submit(
+            &node,
+            &net,
+            &plan,
+            to.pubkey_hash(),
+            change_address.pubkey_hash(),
+        )
+        .await?;
     if plan.change.is_some() {
-        w.file.state.change_index = change_path
-            .index
-            .saturating_add(1)
-            .min(crate::file::MAX_ADDRESS_INDEX);
-        if let Err(e) = w.save() {
-            // The coins are sent; the next scan moves the counter past this change anyway.
-            eprintln!("warning: sent, but could not record the change address: {e}");
-        }
+        w.record_change_used(change_path);
     }
     let mut json_plan = BTreeMap::new();
     json_plan.insert("txid", json!(txid.to_hex()));
@@ -881,11 +909,7 @@ async fn consolidate(
     };
     guard::check_fee(plan.fee, limits(cli))?;
     verify_plan_coins(&node, &w.keys, &net.hrp, &plan).await?;
-    let to_path = KeyPath {
-        chain: Chain::Change,
-        index: w.file.state.change_index,
-    };
-    let to = w.keys.address(&net.hrp, to_path)?;
+    let (to_path, to) = w.next_change(&net.hrp)?;
     let (share, _) = guard::fee_share(plan.fee, total);
     let mut summary = format!(
         "consolidate {} coins worth {} coins into one output of {} coins to {} ({})\nfee    {} coins, {share} of the value ({} base units/byte x {} bytes)",
@@ -913,34 +937,10 @@ async fn consolidate(
     } else if !cli.json {
         eprintln!("{summary}");
     }
-    let tx = build_transaction(
-        &plan,
-        to.pubkey_hash(),
-        to.pubkey_hash(),
-        &net.genesis_hash,
-        |p: &KeyPath| w.keys.secret_key(*p),
-    )?;
-    let txid = tx.txid();
-    let submitted = node
-        .submit(&TransactionJson::from_transaction(
-            &tx,
-            &net.hrp,
-            Some(plan.fee),
-        ))
+    let (txid, submitted) = w
+        .sign_and_submit(&node, &net, &plan, to.pubkey_hash(), to.pubkey_hash())
         .await?;
-    if NodeClient::parse_txid(&submitted.txid)? != txid {
-        return Err(WalletError::NodeProtocol(format!(
-            "the node accepted the consolidation as {}, but its txid is {txid}",
-            submitted.txid
-        )));
-    }
-    w.file.state.change_index = to_path
-        .index
-        .saturating_add(1)
-        .min(crate::file::MAX_ADDRESS_INDEX);
-    if let Err(e) = w.save() {
-        eprintln!("warning: sent, but could not record the address used: {e}");
-    }
+    w.record_change_used(to_path);
     Ok(Outcome {
         text: txid.to_hex(),
         json: json!({
