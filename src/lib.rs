@@ -22,6 +22,7 @@ pub mod miner;
 pub mod net;
 pub mod node;
 pub mod primitives;
+pub mod wire;
 
 #[cfg(test)]
 mod test_vectors;

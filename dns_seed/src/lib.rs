@@ -25,11 +25,11 @@ pub mod registry;
 mod state;
 pub mod store;
 
-use std::future::Future;
 use std::sync::Arc;
 
+use ferro::http::RequestLimits;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 pub use config::{Config, GenesisHash};
 pub use store::StoreError;
@@ -37,7 +37,7 @@ pub use store::StoreError;
 use registry::Registry;
 use state::Shared;
 
-/// Serves the seed on `listener` until `shutdown` completes, then stops
+/// Serves the seed on `listener` until `shutdown` is cancelled, then stops
 /// accepting, finishes in-flight requests, stops probing and saves the list.
 ///
 /// Fails only when the data file cannot be read (other than missing or
@@ -45,7 +45,7 @@ use state::Shared;
 pub async fn run(
     listener: TcpListener,
     config: Config,
-    shutdown: impl Future<Output = ()>,
+    shutdown: CancellationToken,
 ) -> Result<(), StoreError> {
     let saved = match config.data_file.clone() {
         Some(path) => tokio::task::spawn_blocking(move || store::load(&path))
@@ -67,21 +67,32 @@ pub async fn run(
         );
     }
     let server_limits = config.server.clone();
+    let request_limits = RequestLimits {
+        body_limit: config.max_body_bytes,
+        ..RequestLimits::default()
+    };
     let data_file = config.data_file.clone();
     let shared = Arc::new(Shared::new(config, registry));
 
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let prober = tokio::spawn(probe::run_prober(Arc::clone(&shared), stop_rx.clone()));
-    let persister = data_file
-        .map(|path| tokio::spawn(store::run_persister(Arc::clone(&shared), path, stop_rx)));
+    // The prober and the persister stop after the server has drained.
+    let stop = CancellationToken::new();
+    let prober = tokio::spawn(probe::run_prober(Arc::clone(&shared), stop.clone()));
+    let persister = data_file.map(|path| {
+        tokio::spawn(store::run_persister(
+            Arc::clone(&shared),
+            path,
+            stop.clone(),
+        ))
+    });
     if let Ok(address) = listener.local_addr() {
         tracing::info!(%address, "seed serving");
     }
 
-    ferro::http::server::run(
+    ferro::http::server::serve(
         listener,
-        api::Api::new(Arc::clone(&shared)),
+        api::router(Arc::clone(&shared), &request_limits),
         server_limits,
+        None,
         shutdown,
     )
     .await;
@@ -90,7 +101,7 @@ pub async fn run(
     // Save once more even if nothing changed, so a cleanly stopped seed always
     // leaves a current file behind (the persister sees this before the stop).
     shared.mark_changed();
-    let _ = stop_tx.send(true);
+    stop.cancel();
     if let Err(e) = prober.await {
         tracing::error!(error = %e, "the prober task failed");
     }

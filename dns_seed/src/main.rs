@@ -163,38 +163,18 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         .context("could not read the bound address")?;
     // The one line scripts and tests read to learn the port.
     println!("listening on {address}");
-    dns_seed::run(listener, cli.to_config(), shutdown_signal())
-        .await
-        .context("the seed stopped with an error")?;
+    dns_seed::run(listener, cli.to_config(), {
+        let token = tokio_util::sync::CancellationToken::new();
+        let cancel = token.clone();
+        tokio::spawn(async move {
+            ferro::http::server::os_signal().await;
+            tracing::info!("shutdown signal received");
+            cancel.cancel();
+        });
+        token
+    })
+    .await
+    .context("the seed stopped with an error")?;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Completes at Ctrl-C or, on Unix, SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::warn!(error = %e, "cannot listen for ctrl-c");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
-    tracing::info!("shutdown signal received");
 }

@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use ferro::http::{ClientError, HttpClient};
 use serde::Deserialize;
-use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
 
 use crate::config::GenesisHash;
 use crate::registry::FailureOutcome;
-use crate::state::{stopped, unix_now, Shared};
+use crate::state::{unix_now, Shared};
 
 /// The part of a node's `/info` answer the seed uses (other fields are ignored).
 #[derive(Debug, Clone, Deserialize)]
@@ -94,7 +94,7 @@ const MIN_PROBE_INTERVAL: Duration = Duration::from_millis(1);
 const MAX_PROBE_INTERVAL: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Re-probes every listed node each `probe_interval` until `stop`.
-pub(crate) async fn run_prober(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+pub(crate) async fn run_prober(shared: Arc<Shared>, stop: CancellationToken) {
     // A zero period would make `interval_at` panic; a huge one must not overflow.
     let interval = shared
         .config
@@ -105,12 +105,12 @@ pub(crate) async fn run_prober(shared: Arc<Shared>, mut stop: watch::Receiver<bo
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            () = stopped(&mut stop) => return,
+            () = stop.cancelled() => return,
             _ = ticker.tick() => {}
         }
         // Dropping an unfinished round aborts its probes.
         tokio::select! {
-            () = stopped(&mut stop) => return,
+            () = stop.cancelled() => return,
             () = probe_round(&shared) => {}
         }
     }

@@ -6,7 +6,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use ferro::http::HttpClient;
 use ferro::net::discourage::{BanKey, Discouraged};
 use std::net::SocketAddr;
-use tokio::sync::{watch, Notify};
+use tokio::sync::Notify;
 
 use crate::config::Config;
 use crate::registry::Registry;
@@ -93,12 +93,6 @@ impl Shared {
     pub(crate) async fn changed(&self) {
         self.changed.notified().await;
     }
-}
-
-/// Completes once the stop flag is raised, or its sender is gone.
-pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
-    // The guard `wait_for` returns is not `Send`; drop it at once.
-    let _ = stop.wait_for(|stopping| *stopping).await.map(|_| ());
 }
 
 /// Unix seconds now (0 if the clock is before 1970).

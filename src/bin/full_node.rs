@@ -67,9 +67,25 @@ struct NodeArgs {
     /// blocks connected) before its peer is set aside for 10 minutes and the next tried.
     #[arg(long, env = "FULL_NODE_SYNC_DEADLINE", default_value = "30", value_parser = parse_seconds)]
     sync_deadline: Duration,
-    /// Most client connections served at once.
-    #[arg(long, env = "FULL_NODE_MAX_CONNECTIONS", default_value_t = 256)]
+    /// Most client connections open at once, in all (a share is kept for localhost and
+    /// for peers that delivered valid blocks or transactions recently).
+    #[arg(long, env = "FULL_NODE_MAX_CONNECTIONS", default_value_t = 1024)]
     max_connections: usize,
+    /// Most connections open at once from one source address; over it the answer is
+    /// 429 rate-limited. 127.0.0.1 and ::1 are exempt.
+    #[arg(long, env = "FULL_NODE_CONNECTIONS_PER_SOURCE", default_value_t = 8)]
+    connections_per_source: usize,
+    /// Requests per second one source address may average (bursts of twice that);
+    /// over it the answer is 429 rate-limited with Retry-After. 127.0.0.1 and ::1 are
+    /// exempt.
+    #[arg(long, env = "FULL_NODE_REQUESTS_PER_SOURCE", default_value_t = 100)]
+    requests_per_source: u32,
+    /// Seconds a request may take from its headers to its answer (408 past it).
+    #[arg(long, env = "FULL_NODE_REQUEST_TIMEOUT", default_value = "30", value_parser = parse_seconds)]
+    request_timeout: Duration,
+    /// Seconds a connection may stay open with no request before it is closed.
+    #[arg(long, env = "FULL_NODE_IDLE_TIMEOUT", default_value = "30", value_parser = parse_seconds)]
+    idle_timeout: Duration,
     /// Mempool bound in bytes of memory (its estimated real memory use, `usage`, not the
     /// serialized size of its transactions).
     #[arg(long, env = "FULL_NODE_MEMPOOL_BYTES", default_value_t = 64 * 1024 * 1024)]
@@ -210,6 +226,12 @@ fn run_node(genesis: Option<PathBuf>, args: NodeArgs) -> anyhow::Result<()> {
     config.peer_timeout = args.peer_timeout;
     config.sync_deadline = args.sync_deadline;
     config.server.max_connections = args.max_connections;
+    config.server.reserved_connections = args.max_connections / 8;
+    config.server.per_source_connections = args.connections_per_source;
+    config.server.idle_timeout = args.idle_timeout;
+    config.requests.rate_per_second = args.requests_per_source;
+    config.requests.rate_burst = args.requests_per_source.saturating_mul(2);
+    config.requests.request_timeout = args.request_timeout;
     config.mempool.max_usage = args.mempool_bytes;
     config.mempool.min_fee_rate = args.min_fee_rate;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -221,33 +243,11 @@ fn run_node(genesis: Option<PathBuf>, args: NodeArgs) -> anyhow::Result<()> {
         println!("listening on {}", running.addr);
         use std::io::Write;
         let _ = std::io::stdout().flush();
-        shutdown_signal().await;
+        ferro::http::server::os_signal().await;
         tracing::info!("shutting down");
         running.shutdown().await;
         Ok(())
     })
-}
-
-/// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
 }
 
 fn load_network(path: Option<PathBuf>) -> anyhow::Result<Network> {

@@ -13,7 +13,7 @@ use super::store::{ChainStore, Direction, StoreError, Table};
 use crate::consensus::pow::{median_time_past, next_target};
 use crate::consensus::validation::{check_block, check_header, connect_block};
 use crate::consensus::{BlockError, BlockUndo, Coin, Network, ParentInfo};
-use crate::error::ErrorCode;
+use crate::error::{Code, ErrorCode};
 use crate::primitives::{
     Amount, Block, BlockHash, Decode, Encode, Header, Height, OutPoint, PubkeyHash, Transaction,
     Txid, Work,
@@ -52,13 +52,13 @@ pub enum ChainError {
 }
 
 impl ErrorCode for ChainError {
-    fn code(&self) -> &'static str {
+    fn code(&self) -> Code {
         match self {
             ChainError::Block(e) => e.code(),
-            ChainError::UnknownParent { .. } => "unknown-parent",
-            ChainError::BadOrphan(_) => "bad-pow",
-            ChainError::WrongNetwork(_) => "wrong-network",
-            ChainError::Store(_) => "internal",
+            ChainError::UnknownParent { .. } => Code::UnknownParent,
+            ChainError::BadOrphan(_) => Code::BadPow,
+            ChainError::WrongNetwork(_) => Code::WrongNetwork,
+            ChainError::Store(_) => Code::Internal,
         }
     }
 }

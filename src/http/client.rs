@@ -18,8 +18,8 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::error::ErrorBody;
 use super::{JSON, OCTET_STREAM};
+use crate::wire::ErrorBody;
 
 /// Default bound on an answer: a page of blocks as JSON is at most ~16 MiB (API.md).
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
@@ -294,11 +294,8 @@ fn decode<T: DeserializeOwned>(url: &str, body: &[u8]) -> Result<T, ClientError>
 }
 
 fn status_error(url: &str, status: StatusCode, body: &[u8]) -> ClientError {
-    let (code, message) = match serde_json::from_slice::<ErrorBody<'_>>(body) {
-        Ok(parsed) => (
-            Some(parsed.error.code.into_owned()),
-            parsed.error.message.into_owned(),
-        ),
+    let (code, message) = match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(parsed) => (Some(parsed.error.code), parsed.error.message),
         Err(_) => {
             // Not an API error body: keep a short, printable excerpt.
             let text = String::from_utf8_lossy(body);

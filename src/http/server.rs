@@ -1,82 +1,113 @@
-//! The accept loop shared by the node and the seed (mini-redis style).
+//! The accept loop shared by the node and the seed: hyper-util connections serving an
+//! axum [`Router`], with the per-source bounds of PROTOCOL.md section 9.
 //!
-//! [`run`] accepts TCP connections while a [`Semaphore`] has permits (one per
-//! open connection), serves each on its own task with hyper's HTTP/1 connection,
-//! and backs off when `accept` fails (e.g. out of file descriptors) instead of
-//! spinning or giving up. When the `shutdown` future completes it stops
-//! accepting, asks every connection to finish its in-flight request and close
-//! (hyper's `graceful_shutdown`), and returns once they have all ended, or once
-//! [`ServerLimits::shutdown_grace`] has passed, whichever is first.
+//! `axum::serve` has no header-read timeout and no per-connection hook, so this loop
+//! accepts itself and decides per connection before any byte is read:
+//! - at most [`ServerLimits::per_source_connections`] open connections per source IP
+//!   (127.0.0.1 and ::1 exempt by default); over it the connection is answered
+//!   `429 rate-limited` with `Retry-After` and closed;
+//! - at most [`ServerLimits::max_connections`] in all, of which
+//!   [`ServerLimits::reserved_connections`] are kept for exempt and favoured sources
+//!   (peers that delivered valid blocks or transactions recently); over it: `503`;
+//! - a deadline for each request's headers (hyper's header-read timeout) and an idle
+//!   timeout between requests, which never ends a response still being sent.
+//!
+//! Request-level bounds (body rate, request rate, timeouts, concurrency) are layers on
+//! the router: see [`super::layers`]. Shutdown is one [`CancellationToken`]: the loop
+//! stops accepting, every connection finishes its in-flight request and closes, and the
+//! loop returns once all have ended or [`ServerLimits::shutdown_grace`] has passed.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
+use axum::extract::ConnectInfo;
+use axum::Router;
+use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
-use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
 
-use super::{Request, Response};
-
-/// Answers requests. Implemented for any
-/// `Fn(Request, SocketAddr) -> impl Future<Output = Response>` closure, or by a
-/// type holding the server's state:
-///
-/// ```
-/// use ferro::http::{Handler, Request, Response, response};
-/// use std::net::SocketAddr;
-///
-/// struct Api { name: String }
-///
-/// impl Handler for Api {
-///     async fn handle(&self, _req: Request, _remote: SocketAddr) -> Response {
-///         response::ok_json(&serde_json::json!({ "name": self.name }))
-///     }
-/// }
-/// ```
-///
-/// The handler always produces a response: errors are turned into their
-/// [`super::ApiError`] response by the handler itself, so nothing about a bad
-/// request reaches the connection layer. `remote` is the peer's socket address
-/// (the seed and the node check announced addresses against it).
-pub trait Handler: Send + Sync + 'static {
-    /// Answers one request.
-    fn handle(&self, req: Request, remote: SocketAddr) -> impl Future<Output = Response> + Send;
-}
-
-impl<F, Fut> Handler for F
-where
-    F: Fn(Request, SocketAddr) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Response> + Send,
-{
-    fn handle(&self, req: Request, remote: SocketAddr) -> impl Future<Output = Response> + Send {
-        self(req, remote)
-    }
-}
-
-/// Bounds that protect the server from too many or too slow clients.
+/// Bounds that protect the server from too many, too slow or too idle clients.
 #[derive(Debug, Clone)]
 pub struct ServerLimits {
-    /// Connections served at once; further clients wait in the listen backlog.
+    /// Open connections in all.
     pub max_connections: usize,
-    /// Time a client has to send a complete request head (slow-loris guard).
+    /// Open connections per source IP (PROTOCOL.md section 9: 8).
+    pub per_source_connections: usize,
+    /// Of `max_connections`, how many only exempt and favoured sources may take.
+    pub reserved_connections: usize,
+    /// Time a client has to send a complete request head.
     pub header_read_timeout: Duration,
+    /// A connection with no request in flight for this long is closed.
+    pub idle_timeout: Duration,
     /// How long shutdown waits for in-flight connections before dropping them.
     pub shutdown_grace: Duration,
+    /// Whether 127.0.0.1 and ::1 are exempt from the per-source bounds.
+    pub exempt_loopback: bool,
 }
 
 impl Default for ServerLimits {
     fn default() -> Self {
         Self {
-            max_connections: 256,
-            header_read_timeout: Duration::from_secs(30),
+            max_connections: 1024,
+            per_source_connections: 8,
+            reserved_connections: 128,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(10),
+            exempt_loopback: true,
         }
+    }
+}
+
+impl ServerLimits {
+    /// Whether `ip` is exempt from the per-source bounds.
+    pub fn is_exempt(&self, ip: IpAddr) -> bool {
+        self.exempt_loopback && is_exempt_loopback(ip)
+    }
+}
+
+/// 127.0.0.1 and ::1: the addresses a wallet, a browser and local peers share
+/// (PROTOCOL.md section 9). Other 127/8 addresses are not exempt, so tests of the caps
+/// can use them.
+pub fn is_exempt_loopback(ip: IpAddr) -> bool {
+    let ip = ip.to_canonical();
+    ip == IpAddr::V4(Ipv4Addr::LOCALHOST) || ip == IpAddr::V6(Ipv6Addr::LOCALHOST)
+}
+
+/// Sources that keep the reserved share of connection slots (peers that delivered
+/// valid blocks or transactions recently).
+pub type Favoured = Arc<dyn Fn(IpAddr) -> bool + Send + Sync>;
+
+/// Completes on Ctrl-C or SIGTERM: what the binaries cancel their shutdown token on.
+pub async fn os_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
     }
 }
 
@@ -84,54 +115,117 @@ impl Default for ServerLimits {
 const ACCEPT_BACKOFF_START: Duration = Duration::from_millis(10);
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
-/// Serves `handler` on `listener` until `shutdown` completes, then shuts down
-/// gracefully (see the module documentation). The listener is closed when this
-/// returns.
-pub async fn run<H: Handler>(
-    listener: TcpListener,
-    handler: H,
-    limits: ServerLimits,
-    shutdown: impl Future<Output = ()>,
-) {
-    let handler = Arc::new(handler);
-    // At least one connection, or the server could never answer anything;
-    // at most what a semaphore can count.
-    let permits = Arc::new(Semaphore::new(
-        limits.max_connections.clamp(1, Semaphore::MAX_PERMITS),
-    ));
-    // `true` once shutdown starts; every connection task watches it.
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut connections = JoinSet::new();
-    let mut backoff = ACCEPT_BACKOFF_START;
-    tokio::pin!(shutdown);
+/// Open connections, in all and per source.
+#[derive(Default)]
+struct Slots {
+    total: usize,
+    per_source: HashMap<IpAddr, usize>,
+}
 
-    loop {
-        // Reap finished connections so the set only holds open ones.
-        while let Some(done) = connections.try_join_next() {
-            log_connection_end(done);
+/// Why a connection was turned away before being served.
+enum Refusal {
+    /// Too many from this source: 429.
+    Source,
+    /// The server is full (for this source): 503.
+    Full,
+}
+
+struct SlotTable {
+    slots: Mutex<Slots>,
+    limits: ServerLimits,
+    favoured: Option<Favoured>,
+}
+
+impl SlotTable {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Slots> {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes a slot for `source`, or says why not.
+    fn admit(self: &Arc<Self>, source: IpAddr) -> Result<SlotGuard, Refusal> {
+        let limits = &self.limits;
+        let exempt = limits.is_exempt(source);
+        let mut slots = self.lock();
+        let mine = slots.per_source.get(&source).copied().unwrap_or(0);
+        if !exempt && mine >= limits.per_source_connections.max(1) {
+            return Err(Refusal::Source);
         }
-        // Wait for a free connection slot first, so a full server stops
-        // accepting and clients queue in the kernel's backlog.
-        let permit = tokio::select! {
-            () = &mut shutdown => break,
-            permit = Arc::clone(&permits).acquire_owned() => match permit {
-                Ok(permit) => permit,
-                // The semaphore is never closed; stop rather than spin if it were.
-                Err(_) => break,
-            },
-        };
+        let max = limits.max_connections.max(1);
+        if slots.total >= max {
+            return Err(Refusal::Full);
+        }
+        let open_to_all = max.saturating_sub(limits.reserved_connections);
+        if slots.total >= open_to_all && !exempt {
+            // Only favoured sources may take the reserved share; ask outside no lock
+            // of theirs (the predicate takes the peer table's own lock).
+            drop(slots);
+            let favoured = self.favoured.as_ref().is_some_and(|f| f(source));
+            if !favoured {
+                return Err(Refusal::Full);
+            }
+            slots = self.lock();
+            if slots.total >= max {
+                return Err(Refusal::Full);
+            }
+        }
+        slots.total += 1;
+        *slots.per_source.entry(source).or_insert(0) += 1;
+        Ok(SlotGuard {
+            table: Arc::clone(self),
+            source,
+        })
+    }
+}
+
+/// Gives the slot back when the connection ends.
+struct SlotGuard {
+    table: Arc<SlotTable>,
+    source: IpAddr,
+}
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        let mut slots = self.table.lock();
+        slots.total = slots.total.saturating_sub(1);
+        if let Some(n) = slots.per_source.get_mut(&self.source) {
+            *n -= 1;
+            if *n == 0 {
+                slots.per_source.remove(&self.source);
+            }
+        }
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` is cancelled, then shuts down gracefully
+/// (see the module documentation). `favoured` names the sources that may use the
+/// reserved share of slots. The listener is closed when this returns.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: ServerLimits,
+    favoured: Option<Favoured>,
+    shutdown: CancellationToken,
+) {
+    let table = Arc::new(SlotTable {
+        slots: Mutex::new(Slots::default()),
+        limits: limits.clone(),
+        favoured,
+    });
+    let connections = TaskTracker::new();
+    let mut backoff = ACCEPT_BACKOFF_START;
+    loop {
         let (stream, remote) = tokio::select! {
-            () = &mut shutdown => break,
+            () = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => {
                     backoff = ACCEPT_BACKOFF_START;
                     accepted
                 }
                 Err(e) => {
+                    // Out of file descriptors, typically: pause rather than spin.
                     tracing::warn!(error = %e, ?backoff, "accept failed; backing off");
-                    drop(permit);
                     tokio::select! {
-                        () = &mut shutdown => break,
+                        () = shutdown.cancelled() => break,
                         () = tokio::time::sleep(backoff) => {}
                     }
                     backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
@@ -139,253 +233,189 @@ pub async fn run<H: Handler>(
                 }
             },
         };
-        let handler = Arc::clone(&handler);
-        let stop = stop_rx.clone();
-        let header_timeout = limits.header_read_timeout;
+        let source = remote.ip().to_canonical();
+        let guard = match table.admit(source) {
+            Ok(guard) => guard,
+            Err(refusal) => {
+                refuse(&stream, refusal, source);
+                continue;
+            }
+        };
+        let app = app.clone();
+        let stop = shutdown.clone();
+        let limits = limits.clone();
         connections.spawn(async move {
-            serve_connection(stream, remote, handler, header_timeout, stop).await;
-            drop(permit);
+            serve_connection(stream, remote, app, &limits, stop).await;
+            drop(guard);
         });
     }
-
     // Stop accepting: close the socket so new clients are refused at once.
     drop(listener);
-    let _ = stop_tx.send(true);
-    let open = connections.len();
-    if open > 0 {
-        tracing::debug!(open, "waiting for connections to finish");
+    connections.close();
+    if !connections.is_empty() {
+        tracing::debug!(
+            open = connections.len(),
+            "waiting for connections to finish"
+        );
     }
-    let drained = tokio::time::timeout(limits.shutdown_grace, async {
-        while let Some(done) = connections.join_next().await {
-            log_connection_end(done);
-        }
-    })
-    .await;
-    if drained.is_err() {
+    if tokio::time::timeout(limits.shutdown_grace, connections.wait())
+        .await
+        .is_err()
+    {
         tracing::warn!(
             remaining = connections.len(),
             grace = ?limits.shutdown_grace,
-            "connections still open after the shutdown grace period; closing them"
+            "connections still open after the shutdown grace period; dropping them"
         );
-        connections.shutdown().await;
     }
 }
 
-async fn serve_connection<H: Handler>(
+/// Answers a refused connection with its error (one non-blocking write; the answer is
+/// far smaller than a socket buffer) and closes it.
+fn refuse(stream: &TcpStream, refusal: Refusal, source: IpAddr) {
+    let (status, code, message) = match refusal {
+        Refusal::Source => (
+            "429 Too Many Requests",
+            "rate-limited",
+            "too many connections from this address",
+        ),
+        Refusal::Full => (
+            "503 Service Unavailable",
+            "not-ready",
+            "the server has no free connection slot",
+        ),
+    };
+    tracing::debug!(%source, code, "connection refused");
+    let body = format!(r#"{{"error":{{"code":"{code}","message":"{message}"}}}}"#);
+    let answer = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\nretry-after: 1\r\n\
+         connection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.try_write(answer.as_bytes());
+}
+
+/// When a connection last finished a request, and how many are in flight.
+#[derive(Default)]
+struct Activity {
+    in_flight: AtomicUsize,
+    /// Milliseconds since `start` of the last request end (or of the connection start).
+    last_ms: AtomicU64,
+}
+
+impl Activity {
+    fn idle_for(&self, start: Instant) -> Option<Duration> {
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        let last = Duration::from_millis(self.last_ms.load(Ordering::Acquire));
+        Some(start.elapsed().saturating_sub(last))
+    }
+}
+
+/// Ends a request's activity when its response body is done or dropped, so a streaming
+/// response is never idle.
+struct InFlight {
+    activity: Arc<Activity>,
+    start: Instant,
+}
+
+impl InFlight {
+    fn begin(activity: &Arc<Activity>, start: Instant) -> Self {
+        activity.in_flight.fetch_add(1, Ordering::AcqRel);
+        Self {
+            activity: Arc::clone(activity),
+            start,
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let now = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.activity.last_ms.store(now, Ordering::Release);
+        self.activity.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A response body that holds its request's [`InFlight`] until it is sent.
+struct TrackedBody {
+    inner: axum::body::Body,
+    _in_flight: InFlight,
+}
+
+impl HttpBody for TrackedBody {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+async fn serve_connection(
     stream: TcpStream,
     remote: SocketAddr,
-    handler: Arc<H>,
-    header_timeout: Duration,
-    mut stop: watch::Receiver<bool>,
+    app: Router,
+    limits: &ServerLimits,
+    stop: CancellationToken,
 ) {
     let _ = stream.set_nodelay(true);
-    let service = service_fn(move |req| {
-        let handler = Arc::clone(&handler);
-        async move { Ok::<_, Infallible>(handler.handle(req, remote).await) }
+    let start = Instant::now();
+    let activity = Arc::new(Activity::default());
+    let tracked = Arc::clone(&activity);
+    let service = service_fn(move |mut req: hyper::Request<Incoming>| {
+        req.extensions_mut().insert(ConnectInfo(remote));
+        let in_flight = InFlight::begin(&tracked, start);
+        let call = app.clone().oneshot(req.map(axum::body::Body::new));
+        async move {
+            let response = match call.await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            };
+            Ok::<_, Infallible>(response.map(|inner| TrackedBody {
+                inner,
+                _in_flight: in_flight,
+            }))
+        }
     });
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout)
+        .header_read_timeout(limits.header_read_timeout)
         .serve_connection(TokioIo::new(stream), service);
     tokio::pin!(connection);
-    let result = tokio::select! {
-        result = connection.as_mut() => result,
-        () = stopped(&mut stop) => {
-            // Finish the request in progress (if any), then close.
-            connection.as_mut().graceful_shutdown();
-            connection.await
+    let tick = (limits.idle_timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
+    let mut closing = false;
+    let result = loop {
+        tokio::select! {
+            result = connection.as_mut() => break result,
+            () = stop.cancelled(), if !closing => {
+                // Finish the request in progress (if any), then close.
+                connection.as_mut().graceful_shutdown();
+                closing = true;
+            }
+            () = tokio::time::sleep(tick), if !closing => {
+                if activity.idle_for(start).is_some_and(|idle| idle >= limits.idle_timeout) {
+                    tracing::trace!(%remote, "closing an idle connection");
+                    connection.as_mut().graceful_shutdown();
+                    closing = true;
+                }
+            }
         }
     };
     if let Err(e) = result {
         // Client-side trouble (reset, timeout, garbage): nothing to do but log.
         tracing::debug!(%remote, error = %e, "connection ended with an error");
-    }
-}
-
-/// Completes once shutdown has started (or the server is gone).
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    // The guard `wait_for` returns is not `Send`; drop it before going on.
-    let _ = stop.wait_for(|stopping| *stopping).await.map(|_| ());
-}
-
-fn log_connection_end(done: Result<(), tokio::task::JoinError>) {
-    if let Err(e) = done {
-        if e.is_panic() {
-            tracing::error!(error = %e, "a connection task panicked");
-        }
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-    use crate::http::{response, ApiError, HttpClient};
-    use tokio::sync::{oneshot, Notify};
-
-    async fn start<H: Handler>(
-        handler: H,
-        limits: ServerLimits,
-    ) -> (SocketAddr, oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(run(listener, handler, limits, async {
-            let _ = rx.await;
-        }));
-        (addr, tx, task)
-    }
-
-    #[tokio::test]
-    async fn serves_requests_and_passes_the_remote_address() {
-        let (addr, stop, task) = start(
-            |req: Request, remote: SocketAddr| async move {
-                if req.uri().path() == "/who" {
-                    response::ok_json(&serde_json::json!({"ip": remote.ip().to_string()}))
-                } else {
-                    ApiError::not_found("no such path").to_response()
-                }
-            },
-            ServerLimits::default(),
-        )
-        .await;
-        let client = HttpClient::new();
-        let who: serde_json::Value = client
-            .get_json(&format!("http://{addr}/who"), Duration::from_secs(5))
-            .await
-            .unwrap();
-        assert_eq!(who["ip"], "127.0.0.1");
-        let missing = client
-            .get_json::<serde_json::Value>(&format!("http://{addr}/nope"), Duration::from_secs(5))
-            .await
-            .unwrap_err();
-        assert_eq!(missing.code(), Some("not-found"));
-        stop.send(()).unwrap();
-        task.await.unwrap();
-        // The listener is closed once `run` returns.
-        assert!(TcpStream::connect(addr).await.is_err());
-    }
-
-    #[tokio::test]
-    async fn shutdown_waits_for_in_flight_requests() {
-        let entered = Arc::new(Notify::new());
-        let release = Arc::new(Notify::new());
-        let (e, r) = (Arc::clone(&entered), Arc::clone(&release));
-        let (addr, stop, task) = start(
-            move |_req: Request, _remote: SocketAddr| {
-                let (e, r) = (Arc::clone(&e), Arc::clone(&r));
-                async move {
-                    e.notify_one();
-                    r.notified().await;
-                    response::ok_json(&serde_json::json!({"done": true}))
-                }
-            },
-            ServerLimits::default(),
-        )
-        .await;
-        let request = tokio::spawn(async move {
-            HttpClient::new()
-                .get_json::<serde_json::Value>(
-                    &format!("http://{addr}/slow"),
-                    Duration::from_secs(10),
-                )
-                .await
-        });
-        entered.notified().await;
-        stop.send(()).unwrap();
-        // `run` must not return while the request is in flight.
-        let mut task = task;
-        assert!(tokio::time::timeout(Duration::from_millis(200), &mut task)
-            .await
-            .is_err());
-        release.notify_one();
-        let answer = request.await.unwrap().unwrap();
-        assert_eq!(answer["done"], true);
-        tokio::time::timeout(Duration::from_secs(5), task)
-            .await
-            .unwrap()
-            .unwrap();
-    }
-
-    #[tokio::test]
-    async fn shutdown_gives_up_after_the_grace_period() {
-        let (addr, stop, task) = start(
-            |_req: Request, _remote: SocketAddr| async move {
-                std::future::pending::<()>().await;
-                response::ok_json(&())
-            },
-            ServerLimits {
-                shutdown_grace: Duration::from_millis(100),
-                ..ServerLimits::default()
-            },
-        )
-        .await;
-        let request = tokio::spawn(async move {
-            HttpClient::new()
-                .get_json::<serde_json::Value>(
-                    &format!("http://{addr}/hang"),
-                    Duration::from_secs(10),
-                )
-                .await
-        });
-        // Let the request reach the handler.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        stop.send(()).unwrap();
-        tokio::time::timeout(Duration::from_secs(5), task)
-            .await
-            .unwrap()
-            .unwrap();
-        // The dropped connection surfaces as an error, not a hang.
-        let outcome = tokio::time::timeout(Duration::from_secs(5), request)
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(outcome.is_err());
-    }
-
-    #[tokio::test]
-    async fn connections_beyond_the_limit_wait_for_a_slot() {
-        let release = Arc::new(Notify::new());
-        let r = Arc::clone(&release);
-        let (addr, stop, task) = start(
-            move |req: Request, _remote: SocketAddr| {
-                let r = Arc::clone(&r);
-                async move {
-                    if req.uri().path() == "/block" {
-                        r.notified().await;
-                    }
-                    response::ok_json(&serde_json::json!({"path": req.uri().path()}))
-                }
-            },
-            ServerLimits {
-                max_connections: 1,
-                ..ServerLimits::default()
-            },
-        )
-        .await;
-        let blocked = tokio::spawn(async move {
-            HttpClient::new()
-                .get_json::<serde_json::Value>(
-                    &format!("http://{addr}/block"),
-                    Duration::from_secs(10),
-                )
-                .await
-        });
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        // The only slot is taken: a second client is not served yet.
-        let second = HttpClient::new()
-            .get_json::<serde_json::Value>(
-                &format!("http://{addr}/other"),
-                Duration::from_millis(300),
-            )
-            .await;
-        assert!(
-            matches!(second, Err(crate::http::ClientError::Timeout { .. })),
-            "{second:?}"
-        );
-        release.notify_one();
-        blocked.await.unwrap().unwrap();
-        stop.send(()).unwrap();
-        task.await.unwrap();
     }
 }

@@ -22,10 +22,10 @@ pub enum ProbeError {
 }
 
 impl crate::error::ErrorCode for ProbeError {
-    fn code(&self) -> &'static str {
+    fn code(&self) -> crate::error::Code {
         match self {
-            ProbeError::Unreachable(..) => "unreachable",
-            ProbeError::WrongNetwork { .. } => "wrong-network",
+            ProbeError::Unreachable(..) => crate::error::Code::Unreachable,
+            ProbeError::WrongNetwork { .. } => crate::error::Code::WrongNetwork,
         }
     }
 }

@@ -331,7 +331,7 @@ async fn fetch_blocks(
                     node.peers.credit_peer(peer, Delivery::Block);
                 }
                 Err(NodeError::Chain(ChainError::Block(e)))
-                    if !matches!(e, BlockError::TimeTooNew { .. }) =>
+                    if super::discourage::punishes_block(&e) =>
                 {
                     return Err(SyncError::Misbehaved(format!(
                         "{peer} sent an invalid block: {e}"
@@ -465,7 +465,7 @@ async fn candidates(node: &Arc<Node>) -> Vec<(String, PeerInfo, Work)> {
 pub async fn sync_once(node: &Arc<Node>) -> Result<u64, String> {
     let mut connected = 0;
     for (peer, info, claimed) in candidates(node).await {
-        if node.stopping.load(Ordering::Relaxed) {
+        if node.shutdown.is_cancelled() {
             break;
         }
         // Another peer may have brought us past this one's claim already.

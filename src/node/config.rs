@@ -1,7 +1,7 @@
 //! Node configuration, filled from the command line (or directly by tests).
 
 use crate::consensus::Network;
-use crate::http::ServerLimits;
+use crate::http::{RequestLimits, ServerLimits};
 use crate::mempool::MempoolConfig;
 use crate::primitives::PubkeyHash;
 use std::net::SocketAddr;
@@ -31,9 +31,10 @@ pub struct NodeConfig {
     pub peer_timeout: Duration,
     /// Time a sync round may go without verified progress before its peer is set aside.
     pub sync_deadline: Duration,
+    /// Bounds on connections (PROTOCOL.md section 9).
     pub server: ServerLimits,
-    /// Largest request body accepted.
-    pub body_limit: usize,
+    /// Bounds on each request: body size and rate, timeout, per-source request rate.
+    pub requests: RequestLimits,
 }
 
 impl NodeConfig {
@@ -54,7 +55,7 @@ impl NodeConfig {
             peer_timeout: Duration::from_secs(10),
             sync_deadline: Duration::from_secs(30),
             server: ServerLimits::default(),
-            body_limit: crate::http::DEFAULT_BODY_LIMIT,
+            requests: RequestLimits::default(),
         }
     }
 }
