@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferro::http::{ClientError, HttpClient};
-use serde::Deserialize;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
@@ -15,12 +14,8 @@ use crate::config::GenesisHash;
 use crate::registry::FailureOutcome;
 use crate::state::{unix_now, Shared};
 
-/// The part of a node's `/info` answer the seed uses (other fields are ignored).
-#[derive(Debug, Clone, Deserialize)]
-pub struct NodeInfo {
-    pub genesis_hash: String,
-    pub height: u64,
-}
+/// A node's `/info` answer: the one type every client parses it into.
+pub use ferro::wire::Info as NodeInfo;
 
 /// Why a probe failed.
 #[derive(Debug, thiserror::Error)]

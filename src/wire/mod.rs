@@ -121,6 +121,33 @@ pub struct Info {
 }
 
 impl Info {
+    /// An `/info` of a node at `height` on the network `genesis_hash` with every other
+    /// field zero or empty: what fakes and test peers answer.
+    pub fn bare(name: &str, genesis_hash: &str, height: u64) -> Info {
+        Info {
+            name: name.to_owned(),
+            genesis_hash: genesis_hash.to_owned(),
+            address_hrp: String::new(),
+            height,
+            best_hash: "00".repeat(32),
+            chain_work: "00".repeat(32),
+            target: "00".repeat(32),
+            difficulty: 1,
+            block_time: 0,
+            average_block_time: None,
+            block_reward: 0,
+            total_transactions: 0,
+            total_addresses: 0,
+            circulating_supply: 0,
+            mempool: MempoolSummary::default(),
+            peers: 0,
+            syncing: false,
+            features: Vec::new(),
+            version: String::new(),
+            rich_list: Vec::new(),
+        }
+    }
+
     /// Whether the node says it offers `feature`.
     pub fn offers(&self, feature: &str) -> bool {
         self.features.iter().any(|f| f == feature)

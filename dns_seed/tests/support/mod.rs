@@ -10,12 +10,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dns_seed::{Config, StoreError};
-use ferro::http::{self, response, ApiError, Request, ServerLimits};
+use ferro::http::{self, ApiError, ServerLimits};
+use ferro::wire::Info;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket};
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 pub const GENESIS_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 pub const GENESIS_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
@@ -30,7 +31,7 @@ pub struct FakeNode {
     pub height: Arc<AtomicU64>,
     /// `/info` requests answered so far.
     pub probes: Arc<AtomicUsize>,
-    stop: Option<oneshot::Sender<()>>,
+    stop: Option<CancellationToken>,
     task: Option<JoinHandle<()>>,
 }
 
@@ -45,30 +46,25 @@ impl FakeNode {
         let height = Arc::new(AtomicU64::new(1));
         let probes = Arc::new(AtomicUsize::new(0));
         let (genesis, h, p) = (genesis.to_owned(), Arc::clone(&height), Arc::clone(&probes));
-        let handler = move |req: Request, _remote: SocketAddr| {
-            let (genesis, h, p) = (genesis.clone(), Arc::clone(&h), Arc::clone(&p));
-            async move {
-                if req.uri().path() == "/info" {
-                    p.fetch_add(1, Ordering::SeqCst);
-                    response::ok_json(&serde_json::json!({
-                        "name": "fake",
-                        "genesis_hash": genesis,
-                        "height": h.load(Ordering::SeqCst),
-                        "peers": 0,
-                    }))
-                } else {
-                    ApiError::not_found("fake node").to_response()
-                }
-            }
-        };
-        let (stop, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(http::server::run(
+        let app = axum::Router::new()
+            .route(
+                "/info",
+                axum::routing::get(move || {
+                    let (genesis, h, p) = (genesis.clone(), Arc::clone(&h), Arc::clone(&p));
+                    async move {
+                        p.fetch_add(1, Ordering::SeqCst);
+                        axum::Json(Info::bare("fake", &genesis, h.load(Ordering::SeqCst)))
+                    }
+                }),
+            )
+            .fallback(|| async { ApiError::not_found("fake node") });
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(http::server::serve(
             listener,
-            handler,
+            app,
             ServerLimits::default(),
-            async {
-                let _ = rx.await;
-            },
+            None,
+            stop.clone(),
         ));
         Self {
             address,
@@ -82,7 +78,7 @@ impl FakeNode {
     /// Stops answering; the port is closed when this returns.
     pub async fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+            stop.cancel();
         }
         if let Some(task) = self.task.take() {
             task.await.unwrap();
@@ -93,7 +89,7 @@ impl FakeNode {
 /// A seed running in-process on 127.0.0.1:0, stopped by the test.
 pub struct Seed {
     pub address: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
+    stop: CancellationToken,
     task: JoinHandle<Result<(), StoreError>>,
 }
 
@@ -101,22 +97,18 @@ impl Seed {
     pub async fn start(config: Config) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        let (stop, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(dns_seed::run(listener, config, async {
-            let _ = rx.await;
-        }));
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(dns_seed::run(listener, config, stop.clone()));
         Self {
             address,
-            stop: Some(stop),
+            stop,
             task,
         }
     }
 
     /// Shuts down gracefully and returns what `run` returned.
-    pub async fn stop(mut self) -> Result<(), StoreError> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+    pub async fn stop(self) -> Result<(), StoreError> {
+        self.stop.cancel();
         tokio::time::timeout(DEADLINE, self.task)
             .await
             .expect("seed stops in time")
