@@ -695,3 +695,56 @@ fn listening_on_a_busy_port_exits_with_1() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("could not listen"), "{stderr}");
 }
+
+/// 300 slow-body and 300 idle, reconnecting connections from 127.0.0.2 must not keep the
+/// seed from serving `GET /nodes` to anyone else (PROTOCOL.md section 9): every poll
+/// from 127.0.0.3 is answered within 2 s while the flood runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_idle_floods_from_one_source_leave_others_served() {
+    use ferro::http::{HttpClient, ServerLimits};
+    use test_support::flood::{Flood, Kind};
+    let node = FakeNode::start(GENESIS_A).await;
+    // Fewer slots than the attacker has connections: without per-source caps the flood
+    // would hold them all.
+    let seed = Seed::start(Config {
+        server: ServerLimits {
+            max_connections: 256,
+            reserved_connections: 32,
+            ..ServerLimits::default()
+        },
+        ..test_config()
+    })
+    .await;
+    assert_eq!(seed.register(node.address).await.status, 200);
+    let attacker: IpAddr = "127.0.0.2".parse().unwrap();
+    let slow = Flood::start(attacker, seed.address, Kind::SlowBody, 300);
+    let idle = Flood::start(attacker, seed.address, Kind::Idle, 300);
+    test_support::until(DEADLINE, "the flood has opened its 600 connections", || {
+        slow.connects() >= 300 && idle.connects() >= 300
+    })
+    .await
+    .unwrap();
+    let honest: IpAddr = "127.0.0.3".parse().unwrap();
+    let started = std::time::Instant::now();
+    let mut polls = 0;
+    while started.elapsed() < Duration::from_secs(10) {
+        let nodes: Vec<ferro::wire::NodeEntry> = HttpClient::with_options(1 << 20, Some(honest))
+            .get_json(
+                &format!("http://{}/nodes", seed.address),
+                Duration::from_secs(2),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("poll {polls} under the flood failed: {e}"));
+        assert_eq!(nodes.len(), 1);
+        polls += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(slow.cuts() > 0 && idle.cuts() > 0);
+    eprintln!(
+        "{polls} honest polls answered; {} and {} attacking connections were cut",
+        slow.cuts(),
+        idle.cuts()
+    );
+    drop((slow, idle));
+    seed.stop().await.unwrap();
+}

@@ -106,7 +106,7 @@ fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             "request body is empty; expected a json document",
         ));
     }
-    crate::json::parse(body).map_err(ApiError::from)
+    serde_json::from_slice(body).map_err(|e| ApiError::malformed(format!("invalid json body: {e}")))
 }
 
 /// Which of `accepted` the request's `Content-Type` is (parameters and case ignored);

@@ -71,7 +71,7 @@ impl Default for RequestLimits {
 pub fn harden(router: Router, limits: &RequestLimits) -> Router {
     let limiter = Arc::new(RateLimiter::new(limits));
     let limits_ext = limits.clone();
-    router
+    let routes = router
         .layer(axum::extract::DefaultBodyLimit::max(limits.body_limit))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -80,8 +80,11 @@ pub fn harden(router: Router, limits: &RequestLimits) -> Router {
         .layer(
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
-                    ApiError::new(Code::NotReady, "the server is overloaded; try again shortly")
-                        .with_retry_after(Duration::from_secs(1))
+                    ApiError::new(
+                        Code::NotReady,
+                        "the server is overloaded; try again shortly",
+                    )
+                    .with_retry_after(Duration::from_secs(1))
                 }))
                 .load_shed()
                 .concurrency_limit(limits.concurrency.max(1)),
@@ -90,15 +93,19 @@ pub fn harden(router: Router, limits: &RequestLimits) -> Router {
         .layer(middleware::from_fn(move |mut req: Request, next: Next| {
             req.extensions_mut().insert(limits_ext.clone());
             next.run(req)
-        }))
+        }));
+    // Outside the router, so that its own answers (a 405 gets `Allow` only after the
+    // route's layers) get the error shape too.
+    let shaped = ServiceBuilder::new()
         .layer(middleware::map_response(error_shape))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(|req: &Request| {
-                    tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
-                })
-                .on_response(DefaultOnResponse::new().level(Level::DEBUG)),
-        )
+        .service(routes);
+    Router::new().fallback_service(shaped).layer(
+        TraceLayer::new_for_http()
+            .make_span_with(|req: &Request| {
+                tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
+            })
+            .on_response(DefaultOnResponse::new().level(Level::DEBUG)),
+    )
 }
 
 /// Gives every error answer that is not already JSON the API's error body: axum's own
@@ -127,14 +134,24 @@ async fn error_shape(response: Response) -> Response {
         s if s.is_client_error() => Code::Malformed,
         _ => Code::Internal,
     };
+    // axum lists methods as `GET,HEAD,POST`; API.md's answers read `GET, POST`.
+    let allow = response
+        .headers()
+        .get(ALLOW)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|m| *m != "HEAD")
+                .collect::<Vec<_>>()
+                .join(", ")
+        });
     let message = match code {
         Code::MethodNotAllowed => {
-            let allow = response
-                .headers()
-                .get(ALLOW)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default();
-            format!("method not allowed here; allowed: {allow}")
+            format!(
+                "method not allowed here; allowed: {}",
+                allow.as_deref().unwrap_or_default()
+            )
         }
         Code::RequestTimeout => "the request did not complete in time".to_owned(),
         _ => status
@@ -148,6 +165,9 @@ async fn error_shape(response: Response) -> Response {
     parts.headers.remove(http::header::CONTENT_LENGTH);
     for (name, value) in shaped.headers() {
         parts.headers.insert(name.clone(), value.clone());
+    }
+    if let Some(value) = allow.and_then(|a| http::HeaderValue::from_str(&a).ok()) {
+        parts.headers.insert(ALLOW, value);
     }
     *shaped.headers_mut() = parts.headers;
     *shaped.status_mut() = status;

@@ -32,6 +32,7 @@ pub struct NodeBuilder<'a> {
     listen: Option<std::net::IpAddr>,
     sync_deadline: Option<Duration>,
     max_peers: Option<usize>,
+    max_connections: Option<usize>,
 }
 
 impl<'a> NodeBuilder<'a> {
@@ -46,6 +47,7 @@ impl<'a> NodeBuilder<'a> {
             listen: None,
             sync_deadline: None,
             max_peers: None,
+            max_connections: None,
         }
     }
 
@@ -63,6 +65,12 @@ impl<'a> NodeBuilder<'a> {
     }
 
     /// `--max-peers`.
+    /// Caps the node's open connections (its default is 1 024).
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.max_connections = Some(max);
+        self
+    }
+
     pub fn max_peers(mut self, max: usize) -> Self {
         self.max_peers = Some(max);
         self
@@ -112,6 +120,10 @@ impl<'a> NodeBuilder<'a> {
         }
         if let Some(max) = self.max_peers {
             cfg.max_peers = max;
+        }
+        if let Some(max) = self.max_connections {
+            cfg.server.max_connections = max;
+            cfg.server.reserved_connections = max / 8;
         }
         cfg.allow_generate = self.allow_generate;
         cfg.sync_interval = Duration::from_millis(300);
