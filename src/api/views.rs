@@ -2,7 +2,7 @@
 
 use super::{binary, blocking, wants_binary, ApiError};
 use crate::chain::{ChainState, RedbStore};
-use crate::http::{page_size, ApiPath, ApiQuery};
+use crate::http::{page_size, query_height, ApiPath, ApiQuery};
 use crate::json::{address_string, BlockJson, HeaderJson, TransactionJson, TxStatusJson};
 use crate::node::Node;
 use crate::primitives::block::encode_header_list;
@@ -250,7 +250,7 @@ pub async fn blocks(
                 .take_while(|h| chain.knows_block(h))
                 .collect()
         } else {
-            let from = q.from.unwrap_or(0);
+            let from = query_height(q.from)?;
             let limit = page_size(q.limit, 100, 500)?;
             let chain = node.chain();
             (0..limit as u64)
@@ -316,7 +316,7 @@ pub async fn headers(
             let locator = parse_hash_list(list, "locator")?;
             chain.locate(&locator).get() + 1
         } else {
-            q.from.unwrap_or(0)
+            query_height(q.from)?
         };
         let headers: Vec<crate::primitives::Header> = (0..limit as u64)
             .map_while(|i| {

@@ -31,12 +31,22 @@ pub const OCTET_STREAM: &str = "application/octet-stream";
 
 /// A page size from `?limit=`: `default` when absent, values above `max` lowered to
 /// `max`, 0 refused (`malformed`).
-pub fn page_size(limit: Option<u64>, default: usize, max: usize) -> Result<usize, ApiError> {
+pub fn page_size(limit: Option<i64>, default: usize, max: usize) -> Result<usize, ApiError> {
     match limit {
         None => Ok(default.min(max)),
-        Some(0) => Err(ApiError::malformed(
-            "query parameter `limit` must be a positive integer, got `0`",
-        )),
+        Some(n) if n < 1 => Err(ApiError::malformed(format!(
+            "query parameter `limit` must be a positive integer, got `{n}`"
+        ))),
         Some(n) => Ok(usize::try_from(n).unwrap_or(usize::MAX).min(max)),
     }
+}
+
+/// A height from a query (`from`): not negative.
+pub fn query_height(from: Option<i64>) -> Result<u64, ApiError> {
+    let from = from.unwrap_or(0);
+    u64::try_from(from).map_err(|_| {
+        ApiError::malformed(format!(
+            "query parameter `from` must be a block height, got `{from}`"
+        ))
+    })
 }

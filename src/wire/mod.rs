@@ -319,13 +319,13 @@ pub struct SeedHealth {
 }
 
 /// `?limit=N`: a page size (at least 1; larger values are lowered to the endpoint's
-/// maximum).
+/// maximum). Query integers are `i64` so that the schema's `int64` is what is parsed.
 #[derive(Deserialize, IntoParams, Debug, Default, Clone)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct LimitQuery {
     #[param(minimum = 1)]
-    pub limit: Option<u64>,
+    pub limit: Option<i64>,
 }
 
 /// `GET /blocks`: `from` and `limit`, or `hashes`.
@@ -334,10 +334,11 @@ pub struct LimitQuery {
 #[into_params(parameter_in = Query)]
 pub struct BlocksQuery {
     /// First height (default 0).
-    pub from: Option<u64>,
+    #[param(minimum = 0)]
+    pub from: Option<i64>,
     /// At most 500 (default 100).
     #[param(minimum = 1)]
-    pub limit: Option<u64>,
+    pub limit: Option<i64>,
     /// Comma-separated block hashes (1 to 128), any branch, in the order asked.
     pub hashes: Option<String>,
 }
@@ -347,10 +348,11 @@ pub struct BlocksQuery {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct HeadersQuery {
-    pub from: Option<u64>,
+    #[param(minimum = 0)]
+    pub from: Option<i64>,
     /// At most 2 000 (the default).
     #[param(minimum = 1)]
-    pub limit: Option<u64>,
+    pub limit: Option<i64>,
     /// Comma-separated block hashes, newest first (1 to 128).
     pub locator: Option<String>,
 }
@@ -362,7 +364,7 @@ pub struct HeadersQuery {
 pub struct HistoryQuery {
     /// At most 500 (default 50).
     #[param(minimum = 1)]
-    pub limit: Option<u64>,
+    pub limit: Option<i64>,
     /// A txid: the page starts after it.
     pub before: Option<String>,
 }
@@ -374,7 +376,7 @@ pub struct HistoryQuery {
 pub struct UtxoQuery {
     /// At most 5 000 (default 1 000).
     #[param(minimum = 1)]
-    pub limit: Option<u64>,
+    pub limit: Option<i64>,
     /// `TXID:VOUT`: the page starts after this outpoint.
     pub after: Option<String>,
 }

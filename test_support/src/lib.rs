@@ -7,6 +7,7 @@
 //!   thread and runtime as a separate attacker would be.
 
 pub mod flood;
+pub mod tools;
 
 use std::future::Future;
 use std::time::{Duration, Instant};

@@ -126,6 +126,17 @@ impl TestNet {
 
     /// [`TestNet::start_node`] with `extra` arguments.
     pub fn start_node_with(&self, name: &str, seed: &Proc, extra: &[&str]) -> anyhow::Result<Node> {
+        self.start_node_generating(name, seed, extra, true)
+    }
+
+    /// [`TestNet::start_node_with`], with `/mining/generate` on only when `generate`.
+    pub fn start_node_generating(
+        &self,
+        name: &str,
+        seed: &Proc,
+        extra: &[&str],
+        generate: bool,
+    ) -> anyhow::Result<Node> {
         let data_dir = self.path(name);
         let mut cmd = command(&bins::full_node());
         cmd.args(["--listen", "127.0.0.1:0"])
@@ -134,7 +145,12 @@ impl TestNet {
             .arg("--genesis")
             .arg(&self.genesis)
             .args(["--seed", &seed.url()])
-            .args(["--allow-generate", "--sync-interval", "0.3"])
+            .args(if generate {
+                &["--allow-generate"][..]
+            } else {
+                &[]
+            })
+            .args(["--sync-interval", "0.3"])
             .args(["--peer-timeout", "5"])
             .args(extra);
         let proc = Proc::spawn(name, cmd, &self.log_for(name))?;
