@@ -419,3 +419,311 @@ async fn serve_connection(
         tracing::debug!(%remote, error = %e, "connection ended with an error");
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::http::{harden, JsonBody, RequestLimits};
+    use axum::routing::{get, post};
+    use std::future::Future;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpSocket;
+    use tokio::sync::Notify;
+
+    const DEADLINE: Duration = Duration::from_secs(10);
+
+    fn app() -> Router {
+        Router::new().route("/x", get(|| async { "x" })).route(
+            "/echo",
+            post(|JsonBody(v): JsonBody<serde_json::Value>| async move { axum::Json(v) }),
+        )
+    }
+
+    async fn start(
+        app: Router,
+        limits: ServerLimits,
+        favoured: Option<Favoured>,
+    ) -> (SocketAddr, CancellationToken, tokio::task::JoinHandle<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(serve(listener, app, limits, favoured, stop.clone()));
+        (addr, stop, task)
+    }
+
+    async fn connect_from(source: &str, to: SocketAddr) -> TcpStream {
+        let socket = TcpSocket::new_v4().unwrap();
+        socket
+            .bind(SocketAddr::new(source.parse().unwrap(), 0))
+            .unwrap();
+        socket.connect(to).await.unwrap()
+    }
+
+    /// Sends `request` and reads until the server closes, or `DEADLINE`.
+    async fn exchange(stream: &mut TcpStream, request: &[u8]) -> String {
+        stream.write_all(request).await.unwrap();
+        read_all(stream).await
+    }
+
+    async fn read_all(stream: &mut TcpStream) -> String {
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(DEADLINE, stream.read_to_end(&mut out)).await;
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    const GET_X: &[u8] = b"GET /x HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n";
+
+    #[tokio::test]
+    async fn a_source_over_its_cap_gets_429_and_others_are_served() {
+        let limits = ServerLimits {
+            per_source_connections: 2,
+            ..ServerLimits::default()
+        };
+        let (addr, stop, task) = start(app(), limits, None).await;
+        let _held: Vec<TcpStream> = vec![
+            connect_from("127.0.0.2", addr).await,
+            connect_from("127.0.0.2", addr).await,
+        ];
+        let mut third = connect_from("127.0.0.2", addr).await;
+        let answer = read_all(&mut third).await;
+        assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
+        assert!(answer.contains("retry-after: 1"), "{answer}");
+        assert!(answer.contains(r#""code":"rate-limited""#), "{answer}");
+        let answer = exchange(&mut connect_from("127.0.0.3", addr).await, GET_X).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        // 127.0.0.1 is exempt from the per-source cap.
+        let mut local = Vec::new();
+        for _ in 0..4 {
+            local.push(connect_from("127.0.0.1", addr).await);
+        }
+        let answer = exchange(&mut local[3], GET_X).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        stop.cancel();
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_reserved_share_is_kept_for_favoured_sources() {
+        let limits = ServerLimits {
+            max_connections: 3,
+            reserved_connections: 1,
+            per_source_connections: 10,
+            ..ServerLimits::default()
+        };
+        let favoured: Favoured = Arc::new(|ip| ip == IpAddr::from([127, 0, 0, 4]));
+        let (addr, stop, task) = start(app(), limits, Some(favoured)).await;
+        let mut held = vec![
+            connect_from("127.0.0.2", addr).await,
+            connect_from("127.0.0.2", addr).await,
+        ];
+        // Two of three slots are taken: the last is only for favoured sources.
+        let answer = read_all(&mut connect_from("127.0.0.3", addr).await).await;
+        assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+        assert!(answer.contains(r#""code":"not-ready""#), "{answer}");
+        let answer = exchange(&mut connect_from("127.0.0.4", addr).await, GET_X).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        // A slot given back is free for anyone again.
+        held.pop();
+        let mut answer = String::new();
+        let deadline = Instant::now() + DEADLINE;
+        while Instant::now() < deadline {
+            answer = exchange(&mut connect_from("127.0.0.3", addr).await, GET_X).await;
+            if answer.starts_with("HTTP/1.1 200") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        stop.cancel();
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn idle_connections_are_closed_but_streams_are_not() {
+        let limits = ServerLimits {
+            idle_timeout: Duration::from_millis(200),
+            ..ServerLimits::default()
+        };
+        let slow_stream = Router::new().route(
+            "/stream",
+            get(|| async {
+                // Five chunks 100 ms apart: 500 ms in all, past the idle timeout.
+                axum::body::Body::new(SlowChunks::new())
+            }),
+        );
+        let (addr, stop, task) = start(slow_stream, limits, None).await;
+        let mut idle = connect_from("127.0.0.2", addr).await;
+        let started = Instant::now();
+        assert_eq!(read_all(&mut idle).await, "");
+        assert!(started.elapsed() < DEADLINE);
+        let answer = exchange(
+            &mut connect_from("127.0.0.2", addr).await,
+            b"GET /stream HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n",
+        )
+        .await;
+        // Chunked: `1\r\n0\r\n` … `1\r\n4\r\n`, then the final `0\r\n\r\n`.
+        let digits: String = answer
+            .split("\r\n\r\n")
+            .nth(1)
+            .unwrap_or_default()
+            .split("\r\n")
+            .skip(1)
+            .step_by(2)
+            .collect();
+        assert_eq!(digits, "01234", "{answer}");
+        stop.cancel();
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_trickled_body_gets_408_and_a_prompt_one_is_read() {
+        let requests = RequestLimits {
+            body_grace: Duration::from_millis(300),
+            body_min_rate: 1_000,
+            ..RequestLimits::default()
+        };
+        let (addr, stop, task) =
+            start(harden(app(), &requests), ServerLimits::default(), None).await;
+        let mut slow = connect_from("127.0.0.2", addr).await;
+        let answer = exchange(
+            &mut slow,
+            b"POST /echo HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\n\
+              content-length: 100000\r\n\r\n[",
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(answer.contains(r#""code":"request-timeout""#), "{answer}");
+        let answer = exchange(
+            &mut connect_from("127.0.0.2", addr).await,
+            b"POST /echo HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\n\
+              content-length: 7\r\nconnection: close\r\n\r\n[1,2,3]",
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.ends_with("[1,2,3]"), "{answer}");
+        stop.cancel();
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_request_head_that_never_completes_is_cut() {
+        let limits = ServerLimits {
+            header_read_timeout: Duration::from_millis(200),
+            idle_timeout: Duration::from_secs(60),
+            ..ServerLimits::default()
+        };
+        let (addr, stop, task) = start(app(), limits, None).await;
+        let mut slow = connect_from("127.0.0.2", addr).await;
+        let started = Instant::now();
+        let answer = exchange(&mut slow, b"GET /x HTTP/1.1\r\nhost: t\r\n").await;
+        assert!(!answer.contains("200 OK"), "{answer}");
+        assert!(started.elapsed() < DEADLINE, "the half head was not cut");
+        stop.cancel();
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn shutdown_finishes_the_request_in_flight_then_returns() {
+        let entered = Arc::new(Notify::new());
+        let release = Arc::new(Notify::new());
+        let (e, r) = (Arc::clone(&entered), Arc::clone(&release));
+        let slow = Router::new().route(
+            "/slow",
+            get(move || {
+                let (e, r) = (Arc::clone(&e), Arc::clone(&r));
+                async move {
+                    e.notify_one();
+                    r.notified().await;
+                    "done"
+                }
+            }),
+        );
+        let (addr, stop, mut task) = start(slow, ServerLimits::default(), None).await;
+        let mut client = connect_from("127.0.0.2", addr).await;
+        client
+            .write_all(b"GET /slow HTTP/1.1\r\nhost: t\r\n\r\n")
+            .await
+            .unwrap();
+        entered.notified().await;
+        stop.cancel();
+        // The listener closes at once; `serve` waits for the request in flight.
+        let refused = tokio::time::timeout(DEADLINE, async {
+            loop {
+                if TcpStream::connect(addr).await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        assert!(refused.is_ok(), "the listener stayed open after shutdown");
+        assert!(!task.is_finished());
+        release.notify_one();
+        let answer = read_all(&mut client).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 200") && answer.ends_with("done"),
+            "{answer}"
+        );
+        tokio::time::timeout(DEADLINE, &mut task)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn shutdown_gives_up_on_a_hung_request_after_the_grace() {
+        let hung = Router::new().route("/hang", get(std::future::pending::<&str>));
+        let limits = ServerLimits {
+            shutdown_grace: Duration::from_millis(100),
+            ..ServerLimits::default()
+        };
+        let (addr, stop, task) = start(hung, limits, None).await;
+        let mut client = connect_from("127.0.0.2", addr).await;
+        client
+            .write_all(b"GET /hang HTTP/1.1\r\nhost: t\r\n\r\n")
+            .await
+            .unwrap();
+        stop.cancel();
+        tokio::time::timeout(DEADLINE, task).await.unwrap().unwrap();
+    }
+
+    /// A response body of `0`..`4`, one chunk every 100 ms.
+    struct SlowChunks {
+        next: u8,
+        sleep: Pin<Box<tokio::time::Sleep>>,
+    }
+
+    impl SlowChunks {
+        fn new() -> Self {
+            Self {
+                next: 0,
+                sleep: Box::pin(tokio::time::sleep(Duration::from_millis(100))),
+            }
+        }
+    }
+
+    impl HttpBody for SlowChunks {
+        type Data = bytes::Bytes;
+        type Error = std::io::Error;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+            if self.next == 5 {
+                return Poll::Ready(None);
+            }
+            match self.sleep.as_mut().poll(cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(()) => {
+                    let n = self.next;
+                    self.next += 1;
+                    let at = tokio::time::Instant::now() + Duration::from_millis(100);
+                    self.sleep.as_mut().reset(at);
+                    Poll::Ready(Some(Ok(Frame::data(bytes::Bytes::from(n.to_string())))))
+                }
+            }
+        }
+    }
+}
