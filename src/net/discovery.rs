@@ -5,7 +5,6 @@
 
 use super::{PeerInfo, PeerSummary};
 use crate::node::Node;
-use serde_json::json;
 use std::sync::Arc;
 
 /// Why a candidate peer was not added.
@@ -68,12 +67,14 @@ pub async fn try_add_peer(node: &Arc<Node>, address: &str) -> bool {
             if !node.peers.add(address, info.height).added() {
                 return false;
             }
-            let body = json!({ "address": own_address(node) });
+            let body = crate::wire::Announce {
+                address: own_address(node),
+            };
             let url = format!("http://{address}/nodes");
             if let Err(e) = node
                 .peers
                 .client()
-                .post_json::<_, serde_json::Value>(&url, &body, node.config.peer_timeout)
+                .post_json::<_, crate::wire::AnnounceStatus>(&url, &body, node.config.peer_timeout)
                 .await
             {
                 tracing::debug!(peer = %address, error = %e, "peer did not take our announcement");
@@ -120,9 +121,11 @@ pub async fn discover(node: &Arc<Node>) {
     let timeout = node.config.peer_timeout;
     for seed in node.config.seeds.clone() {
         let seed = seed.trim_end_matches('/');
-        let body = json!({ "address": own_address(node) });
+        let body = crate::wire::Announce {
+            address: own_address(node),
+        };
         if let Err(e) = client
-            .post_json::<_, serde_json::Value>(&format!("{seed}/nodes"), &body, timeout)
+            .post_json::<_, crate::wire::AnnounceStatus>(&format!("{seed}/nodes"), &body, timeout)
             .await
         {
             tracing::warn!(%seed, error = %e, "seed registration failed");

@@ -459,24 +459,22 @@ async fn relay_task(
         };
         let Some(item) = item else { return };
         let result = match &item {
-            Relay::Transaction(tx) => {
-                client
-                    .post_bytes::<serde_json::Value>(
-                        &format!("{base}/transactions"),
-                        tx.to_bytes().into(),
-                        timeout,
-                    )
-                    .await
-            }
-            Relay::Block(block) => {
-                client
-                    .post_bytes::<serde_json::Value>(
-                        &format!("{base}/blocks"),
-                        block.to_bytes().into(),
-                        timeout,
-                    )
-                    .await
-            }
+            Relay::Transaction(tx) => client
+                .post_bytes::<crate::wire::TxSubmitted>(
+                    &format!("{base}/transactions"),
+                    tx.to_bytes().into(),
+                    timeout,
+                )
+                .await
+                .map(drop),
+            Relay::Block(block) => client
+                .post_bytes::<crate::wire::BlockSubmitted>(
+                    &format!("{base}/blocks"),
+                    block.to_bytes().into(),
+                    timeout,
+                )
+                .await
+                .map(drop),
         };
         match result {
             // An answer, even a refusal (already known, unknown parent, invalid), means
