@@ -535,4 +535,103 @@ mod tests {
         tried.insert(address(20_000), later);
         assert_eq!(tried.len(), 1);
     }
+
+    /// A stand-in node on 127.0.0.1: `/info` (counted) and `/nodes` listing `peers`.
+    async fn fake_node(peers: Vec<String>) -> (SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+        use ferro::http::{response, ApiError, Request, ServerLimits};
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let probes = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&probes);
+        let peers = Arc::new(peers);
+        let handler = move |req: Request, _remote: SocketAddr| {
+            let (counter, peers) = (Arc::clone(&counter), Arc::clone(&peers));
+            async move {
+                match req.uri().path() {
+                    "/info" => {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                        response::ok_json(&serde_json::json!({
+                            "genesis_hash": "aa".repeat(32), "height": 1
+                        }))
+                    }
+                    "/nodes" => {
+                        let list: Vec<_> = peers
+                            .iter()
+                            .map(|a| serde_json::json!({"address": a, "height": 1, "last_seen": 0}))
+                            .collect();
+                        response::ok_json(&list)
+                    }
+                    _ => ApiError::not_found("fake").to_response(),
+                }
+            }
+        };
+        tokio::spawn(ferro::http::server::run(
+            listener,
+            handler,
+            ServerLimits::default(),
+            std::future::pending::<()>(),
+        ));
+        (address, probes)
+    }
+
+    /// One round takes at most `per_source` new addresses from each answer and `max_new`
+    /// in all, and does not try them again in the next round.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_round_is_bounded_per_source_and_in_all() {
+        use std::sync::atomic::Ordering;
+        let mut hidden = Vec::new();
+        for _ in 0..30 {
+            hidden.push(fake_node(Vec::new()).await);
+        }
+        let addresses = |range: std::ops::Range<usize>| -> Vec<String> {
+            hidden[range].iter().map(|(a, _)| a.to_string()).collect()
+        };
+        let (lister_a, _) = fake_node(addresses(0..15)).await;
+        let (lister_b, _) = fake_node(addresses(15..30)).await;
+        let config = crate::Config {
+            max_per_source: 100,
+            crawl: CrawlConfig {
+                allow: CrawlAllow::from_rules(&["127.0.0.0/8".parse().unwrap()]),
+                per_source: 4,
+                max_new: 6,
+                ..CrawlConfig::default()
+            },
+            ..crate::Config::default()
+        };
+        let mut registry = crate::registry::Registry::new(1000, 100);
+        registry.register(lister_a, 1, 1).unwrap();
+        registry.register(lister_b, 1, 1).unwrap();
+        let shared = Arc::new(Shared::new(config, registry));
+        let mut tried = Tried::new(1000, Duration::from_secs(3600));
+
+        let report = crawl_round(&shared, &mut tried).await;
+        assert_eq!(
+            report,
+            RoundReport {
+                asked: 2,
+                probed: 6,
+                listed: 6
+            }
+        );
+        let probed = |range: std::ops::Range<usize>| {
+            hidden[range]
+                .iter()
+                .filter(|(_, p)| p.load(Ordering::SeqCst) > 0)
+                .count()
+        };
+        assert_eq!(probed(0..30), 6);
+        assert!(
+            probed(0..15) <= 4 && probed(15..30) <= 4,
+            "at most 4 per source"
+        );
+        assert_eq!(shared.registry().len(), 8);
+
+        // The next round tries new addresses only: listed ones are skipped, tried ones too.
+        let report = crawl_round(&shared, &mut tried).await;
+        assert_eq!(report.probed, 6);
+        assert_eq!(probed(0..30), 12);
+        assert!(hidden.iter().all(|(_, p)| p.load(Ordering::SeqCst) <= 1));
+        assert_eq!(tried.len(), 12);
+    }
 }
