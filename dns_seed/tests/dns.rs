@@ -157,7 +157,7 @@ fn dig_gets_a_aaaa_srv_soa_ns_nxdomain_and_refused() {
     assert_eq!(retried.answer.len(), MAX_SRV);
     // A larger EDNS buffer is honoured only up to 1232 bytes.
     let big = dig(server, &[&srv_name, "SRV", "+bufsize=4096", "+ignore"]).unwrap();
-    assert_eq!(big.edns_udp, Some(1232));
+    assert_eq!(big.edns_udp, Some(1232), "{}", big.raw);
     assert!(big.has_flag("tc"));
 
     // SOA and NS of the zone.
@@ -184,6 +184,10 @@ fn dig_gets_a_aaaa_srv_soa_ns_nxdomain_and_refused() {
     }
     let chaos = dig(server, &["version.bind", "TXT", "CH"]).unwrap();
     assert_eq!(chaos.status, "REFUSED");
+    // Only EDNS version 0 is spoken.
+    let badvers = dig(server, &[ZONE, "A", "+edns=1", "+noednsneg"]).unwrap();
+    assert_eq!(badvers.status, "BADVERS", "{}", badvers.raw);
+    assert!(badvers.answer.is_empty());
     drop(seed);
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -392,6 +396,65 @@ async fn hostile_packets_do_not_break_the_server() {
     .unwrap();
     assert!(big.len() <= 1232);
     seed.stop().await.unwrap();
+}
+
+/// Cut UDP answers, for every client size: within the size, whole records only (no
+/// trailing bytes), the TC bit, and the OPT record whenever the query had one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cut_udp_answers_are_whole_records_with_their_opt() {
+    let dir = temp_dir("cut-udp");
+    let seed = Seed::start_with_dns(Config {
+        data_file: Some(write_node_list(&dir)),
+        probe_interval: Duration::from_secs(3600),
+        ..dns_config(DEFAULT_PORT)
+    })
+    .await;
+    let server = seed.dns.unwrap();
+    let srv_name = format!("_ferro._tcp.{ZONE}");
+    let mut source = 0u8;
+    for size in [
+        None,
+        Some(512),
+        Some(600),
+        Some(777),
+        Some(1000),
+        Some(1232),
+        Some(4096),
+    ] {
+        for _ in 0..10 {
+            source = source.wrapping_add(1);
+            let from = IpAddr::from([127, 0, 2, source]);
+            let bytes = udp_exchange(from, server, &query(6, &srv_name, RecordType::SRV, size))
+                .await
+                .unwrap();
+            let limit = size.map_or(512, |s| s.clamp(512, 1232));
+            assert!(
+                bytes.len() <= usize::from(limit),
+                "{size:?}: {} bytes",
+                bytes.len()
+            );
+            let mut decoder = hickory_proto::serialize::binary::BinDecoder::new(&bytes);
+            let message =
+                <Message as hickory_proto::serialize::binary::BinDecodable>::read(&mut decoder)
+                    .unwrap();
+            assert!(
+                decoder.is_empty(),
+                "{size:?}: trailing bytes after the last record"
+            );
+            assert!(message.truncation, "{size:?}: 100 SRV records never fit");
+            assert!(!message.answers.is_empty());
+            assert_eq!(
+                message.edns.is_some(),
+                size.is_some(),
+                "{size:?}: OPT iff asked"
+            );
+            if let Some(edns) = &message.edns {
+                assert_eq!(edns.max_payload(), limit);
+            }
+        }
+    }
+    seed.stop().await.unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
 }
 
 /// TCP connections are bounded per source and in all, and a connection that sends

@@ -14,7 +14,9 @@
 //! - `_tcp.<zone>` exists (it has a child) but holds no data.
 //!
 //! Everything else inside the zone is NXDOMAIN, and every name outside it is REFUSED: the
-//! seed is authoritative for its zone and nothing else, never an open resolver.
+//! seed is authoritative for its zone and nothing else, never an open resolver. Opcodes
+//! other than QUERY are NOTIMP, EDNS versions other than 0 BADVERS, and a message with
+//! other than one question FORMERR.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -295,6 +297,10 @@ pub fn answer<R: Rng + ?Sized>(
 ) -> Reply {
     if request.metadata.op_code != OpCode::Query {
         return Reply::code(ResponseCode::NotImp);
+    }
+    // RFC 6891 6.1.3: only EDNS version 0 is spoken.
+    if request.edns.as_ref().is_some_and(|edns| edns.version() > 0) {
+        return Reply::code(ResponseCode::BADVERS);
     }
     let [query] = request.queries.queries() else {
         return Reply::code(ResponseCode::FormErr);

@@ -21,14 +21,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use hickory_proto::op::{Edns, Header, HeaderCounts, Metadata};
+use hickory_proto::op::{emit_message_parts, Edns, EmitAndCount, Header, HeaderCounts, Metadata};
 use hickory_proto::rr::{Name, Record};
 use hickory_proto::serialize::binary::BinEncoder;
+use hickory_proto::serialize::binary::NameEncoding;
+use hickory_proto::ProtoError;
 use hickory_server::net::runtime::Time;
 use hickory_server::net::xfer::Protocol;
 use hickory_server::net::NetError;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
-use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder};
+use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder, Queries};
 use hickory_server::Server;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
@@ -172,23 +174,40 @@ impl Responder {
         let reply = answer::answer(&self.zone, &snapshot, request, &mut rand::thread_rng());
         metadata.response_code = reply.code;
         metadata.authoritative = reply.authoritative;
-        // EDNS: answer with an OPT record when asked with one, offering at most our cap;
-        // hickory then cuts a UDP answer at that size (512 without EDNS) and sets TC.
+        // EDNS: answer with an OPT record when asked with one, offering at most our cap.
         let edns = request.edns.as_ref().map(|theirs| {
             let mut ours = Edns::new();
             ours.set_max_payload(theirs.max_payload().clamp(512, MAX_UDP_PAYLOAD));
             ours
         });
+        let fit = match request.protocol() {
+            Protocol::Udp => {
+                let limit = edns.as_ref().map_or(512, Edns::max_payload);
+                fit_udp(request, &metadata, &reply, limit, edns.is_some())
+            }
+            _ => None,
+        };
+        let (answers, authorities, additionals) = match fit {
+            Some(fit) => {
+                metadata.truncation = fit.cut;
+                (fit.answers, fit.authorities, fit.additionals)
+            }
+            None => (
+                reply.answers.len(),
+                reply.authorities.len(),
+                reply.additionals.len(),
+            ),
+        };
         let mut builder = MessageResponseBuilder::from_message_request(request);
         if let Some(edns) = &edns {
             builder.edns(edns);
         }
         let response = builder.build(
             metadata,
-            reply.answers.iter(),
-            reply.authorities.iter(),
+            reply.answers.iter().take(answers),
+            reply.authorities.iter().take(authorities),
             std::iter::empty::<&Record>(),
-            reply.additionals.iter(),
+            reply.additionals.iter().take(additionals),
         );
         self.stats.answered.fetch_add(1, Ordering::Relaxed);
         match handle.send_response(response).await {
@@ -201,6 +220,69 @@ impl Responder {
                 })
             }
         }
+    }
+}
+
+/// Bytes of the OPT record the seed adds to an EDNS answer (root name, type, class, TTL,
+/// empty data).
+const OPT_RECORD_LEN: u16 = 11;
+
+/// How many records of each section of a UDP answer fit in `limit` bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Fit {
+    answers: usize,
+    authorities: usize,
+    additionals: usize,
+    /// Something was left out: the answer carries the TC bit.
+    cut: bool,
+}
+
+/// Cuts a UDP answer to `limit` bytes at the last whole record (answers first, then
+/// authorities, then additionals), leaving room for the OPT record so an EDNS client
+/// always gets one (RFC 6891 6.1.1), even in a truncated answer. `None` if the trial
+/// encoding fails (hickory then cuts on its own).
+fn fit_udp(
+    request: &Request,
+    metadata: &Metadata,
+    reply: &answer::Reply,
+    limit: u16,
+    with_opt: bool,
+) -> Option<Fit> {
+    let mut bytes = Vec::with_capacity(usize::from(limit));
+    let mut encoder = BinEncoder::new(&mut bytes);
+    encoder.set_max_size(limit.saturating_sub(if with_opt { OPT_RECORD_LEN } else { 0 }));
+    let header = emit_message_parts(
+        metadata,
+        &mut RawQueries(&request.queries),
+        &mut reply.answers.iter(),
+        &mut reply.authorities.iter(),
+        &mut reply.additionals.iter(),
+        None,
+        None,
+        &mut encoder,
+    )
+    .ok()?;
+    Some(Fit {
+        answers: usize::from(header.counts.answers),
+        authorities: usize::from(header.counts.authorities),
+        additionals: usize::from(header.counts.additionals),
+        cut: header.metadata.truncation,
+    })
+}
+
+/// The question section as hickory-server writes it into the answer: the client's bytes,
+/// with the name stored for compression. The trial encoding must match the real one byte
+/// for byte, or a cut computed on it could overflow the real answer.
+struct RawQueries<'q>(&'q Queries);
+
+impl EmitAndCount for RawQueries<'_> {
+    fn emit(&mut self, encoder: &mut BinEncoder<'_>) -> Result<usize, ProtoError> {
+        let start = encoder.offset();
+        encoder.emit_vec(self.0.as_bytes())?;
+        if matches!(encoder.name_encoding(), NameEncoding::Compressed) && !self.0.is_empty() {
+            encoder.store_label_pointer(start, start + self.0.as_bytes().len());
+        }
+        Ok(self.0.len())
     }
 }
 
