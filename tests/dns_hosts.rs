@@ -13,7 +13,10 @@
 //! 4. node 3 is killed: it leaves the DNS answers within the documented bound (the first
 //!    probe round that fails to reach it) and is dropped after `--max-failures` rounds.
 //!
-//! Needs root, iproute2, curl and dig (`.ci/run` installs them on Debian); without them the
+//! A second, smaller test runs the bootstrap on loopback (no root needed): two nodes on
+//! 127.0.0.2/3 registered with the seed, a third given only `--dns-seed`/`--dns-server`.
+//!
+//! The namespace test needs root, iproute2, curl and dig (`.ci/run` installs them on Debian); without them the
 //! test fails saying what is missing, unless `FERRO_SKIP_NETNS=1` (or `FERRO_SKIP_DIG=1`)
 //! asks to skip it. Namespaces are named per run, swept when stale, and deleted when the
 //! test ends, passes or fails (`hosts`).
@@ -75,6 +78,98 @@ fn nodes_on_separate_hosts_bootstrap_from_the_dns_seed() {
         "multi-host dns scenario passed in {:.1?}",
         started.elapsed()
     );
+}
+
+/// The same bootstrap on loopback, for machines where the namespace test cannot run (no
+/// root): nodes on 127.0.0.2 and 127.0.0.3 share the default port and register with the
+/// seed; a node on 127.0.0.4 given only `--dns-seed` and `--dns-server` finds them through
+/// DNS and syncs their chain.
+#[test]
+fn a_node_on_loopback_bootstraps_from_the_dns_seed() {
+    let net = TestNet::with_genesis_args(4, &[]).expect("the test network file");
+    if let Err(e) = loopback_scenario(&net) {
+        net.dump_logs();
+        panic!("{e:?}");
+    }
+}
+
+fn loopback_scenario(net: &TestNet) -> TestResult {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let mut seed_cmd = command(&bins::dns_seed()?);
+    seed_cmd
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--dns-listen",
+            "127.0.0.1:0",
+            "--zone",
+            ZONE,
+        ])
+        .args([
+            "--default-port",
+            &port.to_string(),
+            "--probe-interval",
+            "0.5",
+        ])
+        .args(["--genesis-hash", &net.genesis_hash]);
+    let seed = Proc::spawn("seed", seed_cmd, &net.log_for("seed"))?;
+    let dns: SocketAddr = eventually(SETTLE, POLL, "the seed logs its dns address", || {
+        let log = std::fs::read_to_string(net.log_of("seed"))?;
+        let address = log
+            .lines()
+            .find_map(|l| l.split("dns serving address=").nth(1))
+            .and_then(|rest| rest.split_whitespace().next())
+            .map(str::parse::<SocketAddr>);
+        Ok(address.transpose()?)
+    })?;
+    let local_node = |name: &str, ip: &str, extra: &[&str]| -> anyhow::Result<Proc> {
+        let mut cmd = command(&bins::full_node());
+        cmd.args(["--listen", &format!("{ip}:{port}")])
+            .arg("--data-dir")
+            .arg(net.path(name))
+            .arg("--genesis")
+            .arg(&net.genesis)
+            .args([
+                "--allow-generate",
+                "--sync-interval",
+                "0.3",
+                "--peer-timeout",
+                "5",
+            ])
+            .args(extra);
+        Proc::spawn(name, cmd, &net.log_for(name))
+    };
+    let a = local_node("A", "127.0.0.2", &["--seed", &seed.url()])?;
+    let b = local_node("B", "127.0.0.3", &["--seed", &seed.url()])?;
+    network_support::http::post(
+        a.addr,
+        "/mining/generate",
+        &json!({"blocks": 3, "address": FAUCET_ADDRESS}),
+    )?
+    .ok()?;
+    let c = local_node(
+        "C",
+        "127.0.0.4",
+        &["--dns-seed", ZONE, "--dns-server", &dns.to_string()],
+    )?;
+    until(
+        SETTLE,
+        "C synced A's blocks through DNS-found peers",
+        || {
+            let info = network_support::http::get_ok(c.addr, "/info")?;
+            Ok(info["height"] == 3)
+        },
+    )?;
+    eventually(SETTLE, POLL, "C has A and B as peers", || {
+        let peers = listed(&network_support::http::get_ok(c.addr, "/nodes")?);
+        Ok(
+            (peers.contains(&a.addr.to_string()) && peers.contains(&b.addr.to_string()))
+                .then_some(()),
+        )
+    })?;
+    Ok(())
 }
 
 /// Runs `binary` in `host` with `args`, its log registered with `net`.
