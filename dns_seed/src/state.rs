@@ -99,9 +99,7 @@ impl Shared {
     pub(crate) async fn changed(&self) {
         self.changed.notified().await;
     }
-}
 
-impl Shared {
     /// Completes at the next [`Shared::mark_changed`] (or at once if one happened since
     /// the last wake-up), for the DNS snapshot builder.
     pub(crate) async fn snapshot_due(&self) {
