@@ -240,6 +240,7 @@ impl DnsSeeds {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use std::sync::{Arc, Mutex};
 
     #[test]
     fn seed_names_are_fully_qualified() {
@@ -276,5 +277,125 @@ mod tests {
         )
         .unwrap();
         assert!(!none.is_due(0, 8, now));
+    }
+
+    /// A hostile DNS server on 127.0.0.1: 500 `SRV` records without addresses, 1000 `A`
+    /// records at the name itself (both only over TCP: UDP answers are cut), and an
+    /// address for any target asked. Counts the distinct targets looked up.
+    async fn hostile_dns() -> (SocketAddr, Arc<Mutex<HashSet<String>>>) {
+        use hickory_resolver::proto::op::{Message, MessageType, OpCode};
+        use hickory_resolver::proto::rr::rdata::{A, SRV};
+        use hickory_resolver::proto::rr::Record;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        fn answer(query: &[u8], targets: &Mutex<HashSet<String>>, udp: bool) -> Option<Vec<u8>> {
+            let request = Message::from_vec(query).ok()?;
+            let question = request.queries.first()?.clone();
+            let name = question.name().to_lowercase().to_ascii();
+            let mut reply = Message::new(request.metadata.id, MessageType::Response, OpCode::Query);
+            reply.add_query(question.clone());
+            let records: Vec<Record> = match question.query_type() {
+                RecordType::SRV => (0..500u16)
+                    .map(|i| {
+                        let target = Name::from_ascii(format!("t{i}.hostile.test.")).unwrap();
+                        Record::from_rdata(
+                            question.name().clone(),
+                            60,
+                            RData::SRV(SRV::new(1, 1, 1000 + i, target)),
+                        )
+                    })
+                    .collect(),
+                RecordType::A if name == "hostile.test." => (0..1000u32)
+                    .map(|i| {
+                        let ip = std::net::Ipv4Addr::from(0x0a00_0000 + i);
+                        Record::from_rdata(question.name().clone(), 60, RData::A(A(ip)))
+                    })
+                    .collect(),
+                RecordType::A => {
+                    targets.lock().unwrap().insert(name);
+                    vec![Record::from_rdata(
+                        question.name().clone(),
+                        60,
+                        RData::A(A([10, 9, 9, 9].into())),
+                    )]
+                }
+                _ => Vec::new(),
+            };
+            if udp && records.len() > 10 {
+                reply.metadata.truncation = true;
+            } else {
+                reply.add_answers(records);
+            }
+            reply.to_vec().ok()
+        }
+
+        let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let address = udp.local_addr().unwrap();
+        let tcp = tokio::net::TcpListener::bind(address).await.unwrap();
+        let targets = Arc::new(Mutex::new(HashSet::new()));
+        let seen = Arc::clone(&targets);
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 4096];
+            while let Ok((n, from)) = udp.recv_from(&mut buf).await {
+                if let Some(bytes) = answer(&buf[..n], &seen, true) {
+                    let _ = udp.send_to(&bytes, from).await;
+                }
+            }
+        });
+        let seen = Arc::clone(&targets);
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = tcp.accept().await {
+                let seen = Arc::clone(&seen);
+                tokio::spawn(async move {
+                    let mut length = [0u8; 2];
+                    while stream.read_exact(&mut length).await.is_ok() {
+                        let mut query = vec![0u8; usize::from(u16::from_be_bytes(length))];
+                        if stream.read_exact(&mut query).await.is_err() {
+                            return;
+                        }
+                        let Some(bytes) = answer(&query, &seen, false) else {
+                            return;
+                        };
+                        let prefix = u16::try_from(bytes.len()).unwrap().to_be_bytes();
+                        if stream.write_all(&prefix).await.is_err()
+                            || stream.write_all(&bytes).await.is_err()
+                        {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (address, targets)
+    }
+
+    /// A DNS server that answers far more than asked gets a bounded bootstrap: at most
+    /// 100 `SRV` records read, 16 targets looked up, 256 candidates kept.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flooding_dns_answer_is_cut_to_the_bounds() {
+        let (server, targets) = hostile_dns().await;
+        let mut seeds = DnsSeeds::new(
+            &["hostile.test".to_owned()],
+            Some(server),
+            8333,
+            Duration::from_secs(20),
+        )
+        .unwrap();
+        let found = seeds.candidates().await;
+        assert_eq!(found.len(), MAX_CANDIDATES, "cut to the bound");
+        let looked_up = targets.lock().unwrap().len();
+        assert!(
+            (1..=MAX_TARGET_LOOKUPS).contains(&looked_up),
+            "{looked_up} targets looked up"
+        );
+        // Both sources made it in: targets (port 1000+) and the name's own A records on
+        // the default port.
+        assert!(found.iter().any(|a| a.port() == 8333));
+        assert!(found.iter().any(|a| a.port() != 8333));
+        assert_eq!(
+            found.iter().collect::<HashSet<_>>().len(),
+            found.len(),
+            "no duplicates"
+        );
     }
 }
