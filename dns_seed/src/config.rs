@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use ferro::http::ServerLimits;
 
+use crate::crawl::CrawlConfig;
+use crate::dns::DnsConfig;
+
 /// Everything [`crate::run`] needs besides the listener.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -31,6 +34,10 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Connection bounds of the HTTP server.
     pub server: ServerLimits,
+    /// The DNS side; `None` serves HTTP only. Its sockets are passed to [`crate::serve`].
+    pub dns: Option<DnsConfig>,
+    /// The crawler (learning nodes from listed nodes' `GET /nodes`).
+    pub crawl: CrawlConfig,
 }
 
 impl Default for Config {
@@ -46,6 +53,8 @@ impl Default for Config {
             genesis_hash: None,
             max_body_bytes: 64 * 1024,
             server: ServerLimits::default(),
+            dns: None,
+            crawl: CrawlConfig::default(),
         }
     }
 }

@@ -45,13 +45,19 @@ impl ProbeError {
     pub fn is_punishable(&self) -> bool {
         match self {
             ProbeError::BadInfo { .. } => true,
-            ProbeError::Unreachable { source, .. } => matches!(
-                source,
-                ClientError::BadJson { .. } | ClientError::TooLarge { .. }
-            ),
+            ProbeError::Unreachable { source, .. } => is_dishonest_answer(source),
             ProbeError::WrongNetwork { .. } => false,
         }
     }
+}
+
+/// Whether a failed request to a node got an answer no honest node gives: 2xx that does
+/// not decode, or larger than asked for (PROTOCOL.md section 9).
+pub fn is_dishonest_answer(error: &ClientError) -> bool {
+    matches!(
+        error,
+        ClientError::BadJson { .. } | ClientError::TooLarge { .. }
+    )
 }
 
 /// Asks the node at `address` for `/info` and checks it belongs to the network

@@ -1,4 +1,5 @@
-//! State shared by the HTTP handlers, the prober and the persister.
+//! State shared by the HTTP handlers, the prober, the crawler, the persister and the DNS
+//! snapshot builder.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -23,6 +24,9 @@ pub(crate) struct Shared {
     dirty: AtomicBool,
     /// Wakes the persister after a change.
     changed: Notify,
+    /// Wakes the DNS snapshot builder after a change (its own permit: the persister and
+    /// the builder each see every change).
+    snapshot_due: Notify,
     /// Pooled client for probes; answers are tiny, so its body bound is small.
     pub(crate) client: HttpClient,
     /// Nodes that answered a probe as no honest node does, for 24 hours: not listed,
@@ -40,6 +44,7 @@ impl Shared {
             registry: Mutex::new(registry),
             dirty: AtomicBool::new(false),
             changed: Notify::new(),
+            snapshot_due: Notify::new(),
             client: HttpClient::with_max_response_bytes(MAX_INFO_BYTES),
             discouraged: Mutex::new(Discouraged::default()),
         }
@@ -81,6 +86,7 @@ impl Shared {
     pub(crate) fn mark_changed(&self) {
         self.dirty.store(true, Ordering::Release);
         self.changed.notify_one();
+        self.snapshot_due.notify_one();
     }
 
     /// Clears the changed mark, returning whether it was set.
@@ -92,6 +98,12 @@ impl Shared {
     /// happened since the last wake-up).
     pub(crate) async fn changed(&self) {
         self.changed.notified().await;
+    }
+
+    /// Completes at the next [`Shared::mark_changed`] (or at once if one happened since
+    /// the last wake-up), for the DNS snapshot builder.
+    pub(crate) async fn snapshot_due(&self) {
+        self.snapshot_due.notified().await;
     }
 }
 

@@ -5,9 +5,8 @@
 mod support;
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Read};
 use std::net::{IpAddr, SocketAddr};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -480,55 +479,11 @@ async fn nodes_register_only_themselves_within_the_bounds() {
 
 // --- the real binary -------------------------------------------------------
 
-const BIN: &str = env!("CARGO_BIN_EXE_dns_seed");
+use support::process::{SeedProcess, BIN};
 
-/// A `dns_seed` process, killed when dropped.
-struct Process {
-    child: Child,
-    address: SocketAddr,
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts the binary and reads `listening on ADDR` from its stdout.
-fn spawn_seed(args: &[&str]) -> Process {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = rx
-        .recv_timeout(DEADLINE)
-        .expect("the seed prints its address");
-    let address = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .parse()
-        .unwrap();
-    Process { child, address }
-}
-
-fn stderr_of(process: &mut Process) -> String {
-    let mut text = String::new();
-    if let Some(mut stderr) = process.child.stderr.take() {
-        let _ = stderr.read_to_string(&mut text);
-    }
-    text
+/// Starts the binary with `args`, its log in `dir`.
+fn spawn_seed(dir: &std::path::Path, args: &[&str]) -> SeedProcess {
+    SeedProcess::spawn(args, dir.join("seed.log"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -536,16 +491,19 @@ async fn binary_serves_registrations_and_reports_a_corrupt_file() {
     let dir = temp_dir("binary");
     let data_file = dir.join("nodes.json");
     std::fs::write(&data_file, b"not json at all").unwrap();
-    let mut process = spawn_seed(&[
-        "--listen",
-        "127.0.0.1:0",
-        "--data-file",
-        data_file.to_str().unwrap(),
-        "--probe-interval",
-        "0.2",
-        "--genesis-hash",
-        GENESIS_A,
-    ]);
+    let mut process = spawn_seed(
+        &dir,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--data-file",
+            data_file.to_str().unwrap(),
+            "--probe-interval",
+            "0.2",
+            "--genesis-hash",
+            GENESIS_A,
+        ],
+    );
     assert_ne!(process.address.port(), 0);
 
     let node = FakeNode::start(GENESIS_A).await;
@@ -575,7 +533,7 @@ async fn binary_serves_registrations_and_reports_a_corrupt_file() {
 
     process.child.kill().unwrap();
     process.child.wait().unwrap();
-    let stderr = stderr_of(&mut process);
+    let stderr = process.log_text();
     assert!(
         stderr.contains("corrupt"),
         "the corrupt file is reported: {stderr}"
@@ -595,7 +553,7 @@ async fn binary_exits_cleanly_on_sigterm_and_keeps_its_list() {
         "--data-file",
         data_file.to_str().unwrap(),
     ];
-    let mut process = spawn_seed(&args);
+    let mut process = spawn_seed(&dir, &args);
     let node = FakeNode::start(GENESIS_A).await;
     let answer = post_json(
         process.address,
@@ -620,7 +578,7 @@ async fn binary_exits_cleanly_on_sigterm_and_keeps_its_list() {
     .unwrap();
     assert_eq!(status.code(), Some(0));
 
-    let restarted = spawn_seed(&args);
+    let restarted = spawn_seed(&dir, &args);
     let answer = get(restarted.address, "/nodes").await;
     assert_eq!(
         answer.json[0]["address"],

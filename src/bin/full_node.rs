@@ -45,6 +45,15 @@ struct NodeArgs {
     /// HOST:PORT of a peer to connect to (repeatable).
     #[arg(long = "peer", env = "FULL_NODE_PEER", value_delimiter = ',')]
     peers: Vec<String>,
+    /// DNS seed to bootstrap from (repeatable): SRV _ferro._tcp.NAME, then A/AAAA of NAME
+    /// on the network's default port. Without --seed, --peer and --dns-seed, the network
+    /// file's `dns_seeds` are used.
+    #[arg(long = "dns-seed", env = "FULL_NODE_DNS_SEED", value_delimiter = ',',
+          value_name = "NAME", value_parser = parse_dns_seed)]
+    dns_seeds: Vec<String>,
+    /// DNS server (IP:PORT) to ask the DNS seeds through, instead of the system resolver.
+    #[arg(long, env = "FULL_NODE_DNS_SERVER", value_name = "IP:PORT")]
+    dns_server: Option<SocketAddr>,
     /// Mine blocks continuously (needs --miner-address).
     #[arg(long, env = "FULL_NODE_MINE", requires = "miner_address")]
     mine: bool,
@@ -93,6 +102,12 @@ struct NodeArgs {
     /// Minimum fee rate (base units per byte) for the mempool.
     #[arg(long, env = "FULL_NODE_MIN_FEE_RATE", default_value_t = 1)]
     min_fee_rate: u64,
+}
+
+fn parse_dns_seed(text: &str) -> Result<String, String> {
+    ferro::net::bootstrap::parse_seed_name(text)
+        .map(|name| name.to_ascii())
+        .map_err(|e| e.to_string())
 }
 
 fn parse_seconds(text: &str) -> Result<Duration, String> {
@@ -177,6 +192,15 @@ struct GenesisArgs {
     /// Genesis timestamp in unix seconds (default: now). Fix it to reproduce a file.
     #[arg(long, env = "FULL_NODE_GENESIS_TIMESTAMP")]
     timestamp: Option<u64>,
+    /// The network's default port (the port nodes assume for addresses from DNS);
+    /// stored beside the rules, not hashed: it never changes the genesis hash.
+    #[arg(long, env = "FULL_NODE_GENESIS_DEFAULT_PORT",
+          value_parser = clap::value_parser!(u16).range(1..))]
+    default_port: Option<u16>,
+    /// A DNS seed name nodes of this network use by default (repeatable); not hashed.
+    #[arg(long = "dns-seed", env = "FULL_NODE_GENESIS_DNS_SEED", value_delimiter = ',',
+          value_name = "NAME", value_parser = parse_dns_seed)]
+    dns_seeds: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -217,8 +241,16 @@ fn run_node(genesis: Option<PathBuf>, args: NodeArgs) -> anyhow::Result<()> {
     }
     let mut config = NodeConfig::new(network, args.data_dir, args.listen);
     config.public_address = args.public_address;
+    // With no way to find peers given, the network's own DNS seeds.
+    let dns_seeds = if args.seeds.is_empty() && args.peers.is_empty() && args.dns_seeds.is_empty() {
+        config.network.defaults.dns_seeds.clone()
+    } else {
+        args.dns_seeds
+    };
     config.seeds = args.seeds;
     config.peers = args.peers;
+    config.dns_seeds = dns_seeds;
+    config.dns_server = args.dns_server;
     config.miner_address = if args.mine { miner_address } else { None };
     config.allow_generate = args.allow_generate;
     config.max_peers = args.max_peers;
@@ -301,7 +333,9 @@ fn make_genesis(args: GenesisArgs) -> anyhow::Result<()> {
             .context("system clock is before 1970")?
             .as_secs(),
     };
-    let network = Network::create(params, premine, timestamp)?;
+    let mut network = Network::create(params, premine, timestamp)?;
+    network.defaults.default_port = args.default_port;
+    network.defaults.dns_seeds = args.dns_seeds;
     std::fs::write(&args.out, network.to_json())
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     println!(

@@ -1,8 +1,10 @@
-//! Finding peers: `--peer` addresses, seed servers (register, then ask for nodes), and
-//! the peers of our peers (`GET /nodes`), up to `--max-peers`. Each candidate is probed
+//! Finding peers: `--peer` addresses, seed servers (register, then ask for nodes), DNS
+//! seeds (`--dns-seed`, see [`super::bootstrap`]), and the peers of our peers
+//! (`GET /nodes`), up to `--max-peers`. Each candidate is probed
 //! (`GET /info`, same genesis hash) before it is added, and then told about us
 //! (`POST /nodes`).
 
+use super::bootstrap::DnsSeeds;
 use super::{PeerInfo, PeerSummary};
 use crate::node::Node;
 use std::sync::Arc;
@@ -95,10 +97,15 @@ pub const CANDIDATES_PER_SOURCE: usize = 16;
 /// Tries up to [`CANDIDATES_PER_SOURCE`] addresses of `listed`, picked at random among
 /// those not known or discouraged yet.
 async fn try_listed(node: &Arc<Node>, listed: Vec<PeerSummary>) {
+    try_candidates(node, listed.into_iter().map(|n| n.address)).await;
+}
+
+/// Tries up to [`CANDIDATES_PER_SOURCE`] of `addresses` (one source's list), picked at
+/// random among those not known or discouraged yet.
+async fn try_candidates(node: &Arc<Node>, addresses: impl IntoIterator<Item = String>) {
     use rand::seq::SliceRandom;
-    let mut fresh: Vec<String> = listed
+    let mut fresh: Vec<String> = addresses
         .into_iter()
-        .map(|n| n.address)
         .filter(|a| !node.peers.contains(a) && !node.peers.is_discouraged(a))
         .collect();
     fresh.sort();
@@ -112,8 +119,8 @@ async fn try_listed(node: &Arc<Node>, listed: Vec<PeerSummary>) {
     }
 }
 
-/// One round: configured peers, seeds, then peers' peers.
-pub async fn discover(node: &Arc<Node>) {
+/// One round: configured peers, seeds, DNS seeds when due, then peers' peers.
+pub async fn discover(node: &Arc<Node>, dns_seeds: Option<&mut DnsSeeds>) {
     for peer in node.config.peers.clone() {
         try_add_peer(node, &peer).await;
     }
@@ -138,6 +145,14 @@ pub async fn discover(node: &Arc<Node>) {
             Err(e) => tracing::warn!(%seed, error = %e, "seed did not list nodes"),
         }
     }
+    if let Some(dns_seeds) = dns_seeds {
+        let peers = node.peers.len();
+        if dns_seeds.is_due(peers, node.config.max_peers, std::time::Instant::now()) {
+            let found = dns_seeds.candidates().await;
+            tracing::debug!(found = found.len(), peers, "asked the dns seeds");
+            try_candidates(node, found.iter().map(ToString::to_string)).await;
+        }
+    }
     for peer in node.peers.addresses() {
         if node.peers.is_full() {
             break;
@@ -154,14 +169,44 @@ pub async fn discover(node: &Arc<Node>) {
 /// Discovers at start and then every sync interval until shutdown.
 pub async fn discovery_loop(node: Arc<Node>, shutdown: impl std::future::Future<Output = ()>) {
     tokio::pin!(shutdown);
+    let mut dns_seeds = dns_seeds_of(&node);
     loop {
         tokio::select! {
             () = &mut shutdown => return,
-            () = discover(&node) => {}
+            () = discover(&node, dns_seeds.as_mut()) => {}
         }
         tokio::select! {
             () = &mut shutdown => return,
             () = tokio::time::sleep(node.config.sync_interval) => {}
+        }
+    }
+}
+
+/// The node's DNS seeds, if it has any (a resolver that cannot be set up is logged and
+/// skipped: the node still has its other ways to find peers).
+fn dns_seeds_of(node: &Node) -> Option<DnsSeeds> {
+    let config = &node.config;
+    if config.dns_seeds.is_empty() {
+        return None;
+    }
+    let default_port = node
+        .network()
+        .defaults
+        .default_port
+        .unwrap_or(super::bootstrap::DEFAULT_PORT);
+    match DnsSeeds::new(
+        &config.dns_seeds,
+        config.dns_server,
+        default_port,
+        config.peer_timeout,
+    ) {
+        Ok(seeds) => {
+            tracing::info!(seeds = ?config.dns_seeds, server = ?config.dns_server, default_port, "dns seeds");
+            Some(seeds)
+        }
+        Err(error) => {
+            tracing::warn!(%error, "dns seeds not used");
+            None
         }
     }
 }

@@ -7,9 +7,11 @@
 //! - [`group`]: network groups (/16, /32, each loopback address).
 //! - [`discourage`]: who misbehaved, for 24 hours.
 //! - [`discovery`]: seeds, `--peer`, and learning peers' peers.
+//! - [`bootstrap`]: DNS seeds (`--dns-seed`): `SRV`, then `A`/`AAAA` on the default port.
 //! - [`sync`]: headers first by locator, checked before anything is stored, blocks by
 //!   hash, a deadline per round.
 
+pub mod bootstrap;
 pub mod discourage;
 pub mod discovery;
 pub mod group;

@@ -18,6 +18,10 @@ pub struct NodeConfig {
     pub seeds: Vec<String>,
     /// Peers to connect to at start (`host:port`).
     pub peers: Vec<String>,
+    /// DNS seed names to bootstrap from (`SRV`, then `A`/`AAAA` on the default port).
+    pub dns_seeds: Vec<String>,
+    /// DNS server the seeds are asked through (`ip:port`); the system resolver when `None`.
+    pub dns_server: Option<SocketAddr>,
     pub network: Network,
     /// Mine continuously, paying this key hash.
     pub miner_address: Option<PubkeyHash>,
@@ -46,6 +50,8 @@ impl NodeConfig {
             data_dir,
             seeds: Vec::new(),
             peers: Vec::new(),
+            dns_seeds: Vec::new(),
+            dns_server: None,
             network,
             miner_address: None,
             allow_generate: false,

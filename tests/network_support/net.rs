@@ -44,6 +44,12 @@ impl TestNet {
     /// Like [`TestNet::new`] with `bits` leading zero bits of proof of work (a miner at
     /// 16 bits makes a few blocks a second instead of hundreds).
     pub fn with_pow_bits(bits: u32) -> anyhow::Result<TestNet> {
+        Self::with_genesis_args(bits, &[])
+    }
+
+    /// [`TestNet::with_pow_bits`] with `extra` arguments to `full_node genesis` (e.g. the
+    /// network's `--default-port`).
+    pub fn with_genesis_args(bits: u32, extra: &[&str]) -> anyhow::Result<TestNet> {
         let dir = tempfile::tempdir()?;
         let genesis = dir.path().join("network.json");
         let timestamp = std::time::SystemTime::now()
@@ -60,6 +66,7 @@ impl TestNet {
             .arg("--premine")
             .arg(format!("{FAUCET_ADDRESS}={PREMINE_COINS}"))
             .args(["--timestamp", &timestamp.to_string()])
+            .args(extra)
             .output()
             .context("cannot run full_node genesis")?;
         anyhow::ensure!(
@@ -84,7 +91,7 @@ impl TestNet {
         self.dir.path().join(name)
     }
 
-    fn log_for(&self, name: &str) -> PathBuf {
+    pub fn log_for(&self, name: &str) -> PathBuf {
         let path = self.path(&format!("{name}.log"));
         if let Ok(mut logs) = self.logs.lock() {
             if !logs.iter().any(|(n, _)| n == name) {

@@ -1,17 +1,21 @@
-//! Shared helpers: fake nodes, an in-process seed, a raw HTTP client and
-//! polling with a deadline.
+//! Shared helpers: fake nodes, an in-process seed (with or without DNS), the seed binary
+//! as a process, a raw HTTP client, a DNS client, `dig`, and polling with a deadline.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+pub mod dig;
+pub mod dns;
+pub mod process;
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dns_seed::{Config, StoreError};
 use ferro::http::{self, ApiError, ServerLimits};
-use ferro::wire::Info;
+use ferro::wire::{Info, NodeEntry};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket};
@@ -25,12 +29,15 @@ pub const GENESIS_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
 /// A stand-in for a full node: answers `GET /info` with a chosen genesis hash
-/// and a height the test can change, until stopped.
+/// and a height the test can change, and `GET /nodes` with the addresses in `peers`,
+/// until stopped.
 pub struct FakeNode {
     pub address: SocketAddr,
     pub height: Arc<AtomicU64>,
     /// `/info` requests answered so far.
     pub probes: Arc<AtomicUsize>,
+    /// What `GET /nodes` lists (`host:port` strings, not checked).
+    pub peers: Arc<Mutex<Vec<String>>>,
     stop: Option<CancellationToken>,
     task: Option<JoinHandle<()>>,
 }
@@ -41,12 +48,38 @@ impl FakeNode {
     }
 
     pub async fn start_on(ip: &str, genesis: &str) -> Self {
-        let listener = TcpListener::bind((ip, 0)).await.unwrap();
+        Self::start_at(SocketAddr::new(ip.parse().unwrap(), 0), genesis).await
+    }
+
+    /// Listens on exactly `address` (a chosen port: the network's default port).
+    pub async fn start_at(address: SocketAddr, genesis: &str) -> Self {
+        let listener = TcpListener::bind(address).await.unwrap();
         let address = listener.local_addr().unwrap();
         let height = Arc::new(AtomicU64::new(1));
         let probes = Arc::new(AtomicUsize::new(0));
+        let peers = Arc::new(Mutex::new(Vec::<String>::new()));
         let (genesis, h, p) = (genesis.to_owned(), Arc::clone(&height), Arc::clone(&probes));
+        let listed = Arc::clone(&peers);
         let app = axum::Router::new()
+            .route(
+                "/nodes",
+                axum::routing::get(move || {
+                    let listed = Arc::clone(&listed);
+                    async move {
+                        let peers: Vec<NodeEntry> = listed
+                            .lock()
+                            .unwrap()
+                            .iter()
+                            .map(|a| NodeEntry {
+                                address: a.clone(),
+                                height: 1,
+                                last_seen: 0,
+                            })
+                            .collect();
+                        axum::Json(peers)
+                    }
+                }),
+            )
             .route(
                 "/info",
                 axum::routing::get(move || {
@@ -70,9 +103,20 @@ impl FakeNode {
             address,
             height,
             probes,
+            peers,
             stop: Some(stop),
             task: Some(task),
         }
+    }
+
+    /// Makes `GET /nodes` list these addresses.
+    pub fn list(&self, peers: &[String]) {
+        *self.peers.lock().unwrap() = peers.to_vec();
+    }
+
+    /// `/info` requests answered so far.
+    pub fn probe_count(&self) -> usize {
+        self.probes.load(Ordering::SeqCst)
     }
 
     /// Stops answering; the port is closed when this returns.
@@ -89,6 +133,8 @@ impl FakeNode {
 /// A seed running in-process on 127.0.0.1:0, stopped by the test.
 pub struct Seed {
     pub address: SocketAddr,
+    /// Where it answers DNS (UDP and TCP), when started with a DNS config.
+    pub dns: Option<SocketAddr>,
     stop: CancellationToken,
     task: JoinHandle<Result<(), StoreError>>,
 }
@@ -101,6 +147,31 @@ impl Seed {
         let task = tokio::spawn(dns_seed::run(listener, config, stop.clone()));
         Self {
             address,
+            dns: None,
+            stop,
+            task,
+        }
+    }
+
+    /// A seed that also answers DNS on 127.0.0.1 (a free port); `config.dns` must be set.
+    pub async fn start_with_dns(config: Config) -> Self {
+        assert!(config.dns.is_some(), "a dns config");
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let sockets = dns_seed::dns::Sockets::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let dns = sockets.local_addr().unwrap();
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(dns_seed::serve(
+            listener,
+            Some(sockets),
+            config,
+            stop.clone(),
+        ));
+        Self {
+            address,
+            dns: Some(dns),
             stop,
             task,
         }
@@ -151,6 +222,21 @@ pub fn test_config() -> Config {
         probe_interval: Duration::from_millis(100),
         probe_timeout: Duration::from_secs(2),
         ..Config::default()
+    }
+}
+
+/// The zone the DNS tests serve.
+pub const ZONE: &str = "seed.test.ferro.";
+
+/// [`test_config`] with DNS for [`ZONE`] and nodes on `default_port` in apex answers.
+pub fn dns_config(default_port: u16) -> Config {
+    let zone = dns_seed::dns::answer::parse_zone(ZONE).unwrap();
+    Config {
+        dns: Some(dns_seed::dns::DnsConfig {
+            default_port,
+            ..dns_seed::dns::DnsConfig::new(zone)
+        }),
+        ..test_config()
     }
 }
 
