@@ -22,9 +22,9 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use ferro::http::ClientError;
+use ferro::wire::NodeEntry;
 use ipnet::IpNet;
 use rand::seq::SliceRandom;
-use serde::Deserialize;
 
 use tokio::task::JoinSet;
 use tokio::time::MissedTickBehavior;
@@ -262,12 +262,6 @@ impl Tried {
     }
 }
 
-/// One entry of a node's `GET /nodes` (other fields are ignored).
-#[derive(Debug, Deserialize)]
-struct Listed {
-    address: String,
-}
-
 /// What one round did, for the log and the tests.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct RoundReport {
@@ -402,11 +396,11 @@ fn is_candidate(shared: &Shared, tried: &Tried, address: SocketAddr, now: Instan
 }
 
 /// `GET http://source/nodes`: the source's peers, a claim like anything a node says.
-async fn ask_nodes(shared: &Shared, source: SocketAddr) -> Result<Vec<Listed>, ClientError> {
+async fn ask_nodes(shared: &Shared, source: SocketAddr) -> Result<Vec<NodeEntry>, ClientError> {
     let url = format!("http://{source}/nodes");
     let result = shared
         .client
-        .get_json::<Vec<Listed>>(&url, shared.config.probe_timeout)
+        .get_json::<Vec<NodeEntry>>(&url, shared.config.probe_timeout)
         .await;
     if let Err(error) = &result {
         if is_dishonest_answer(error) {
