@@ -20,6 +20,7 @@ pub mod json;
 pub mod mempool;
 pub mod miner;
 pub mod net;
+pub mod network_file;
 pub mod node;
 pub mod primitives;
 pub mod wire;
