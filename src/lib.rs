@@ -13,6 +13,7 @@
 
 pub mod api;
 pub mod chain;
+pub mod clock;
 pub mod consensus;
 pub mod error;
 pub mod http;

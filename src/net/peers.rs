@@ -206,7 +206,7 @@ impl PeerSet {
             p.state.height.store(height, Ordering::Relaxed);
             p.state
                 .last_seen
-                .store(crate::node::unix_now(), Ordering::Relaxed);
+                .store(crate::clock::unix_now(), Ordering::Relaxed);
             p.state.failures.store(0, Ordering::Relaxed);
         }
     }
@@ -277,7 +277,7 @@ impl PeerSet {
     /// of the server's connection slots.
     pub fn delivered_recently(&self, ip: IpAddr) -> bool {
         let ip = ip.to_canonical();
-        let now = crate::node::unix_now();
+        let now = crate::clock::unix_now();
         self.deliverers
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -288,7 +288,7 @@ impl PeerSet {
     /// Remembers that `ip` delivered something valid now, in a table bounded by
     /// [`MAX_DELIVERERS`] (the oldest entry goes first).
     fn note_deliverer(&self, ip: IpAddr) {
-        let now = crate::node::unix_now();
+        let now = crate::clock::unix_now();
         let mut table = self.deliverers.lock().unwrap_or_else(|e| e.into_inner());
         if !table.contains_key(&ip) && table.len() >= MAX_DELIVERERS {
             if let Some(oldest) = table.iter().min_by_key(|(_, at)| **at).map(|(ip, _)| *ip) {
@@ -318,7 +318,7 @@ impl PeerSet {
         if self.is_discouraged(address) {
             return AddOutcome::Discouraged;
         }
-        let now = crate::node::unix_now();
+        let now = crate::clock::unix_now();
         let group = NetGroup::of_address(address);
         let mut peers = self.lock();
         if peers.contains_key(address) {
@@ -401,7 +401,7 @@ impl PeerSet {
 }
 
 fn credit(state: &PeerState, what: Delivery) {
-    let now = crate::node::unix_now();
+    let now = crate::clock::unix_now();
     state.last_delivery.store(now, Ordering::Relaxed);
     if what == Delivery::Block {
         state.last_block.store(now, Ordering::Relaxed);
@@ -483,14 +483,14 @@ async fn relay_task(
                 state.failures.store(0, Ordering::Relaxed);
                 state
                     .last_seen
-                    .store(crate::node::unix_now(), Ordering::Relaxed);
+                    .store(crate::clock::unix_now(), Ordering::Relaxed);
                 backoff = BACKOFF_START;
             }
             Err(e) if e.status().is_some() => {
                 tracing::debug!(peer = %address, error = %e, "peer refused a relayed item");
                 state
                     .last_seen
-                    .store(crate::node::unix_now(), Ordering::Relaxed);
+                    .store(crate::clock::unix_now(), Ordering::Relaxed);
                 backoff = BACKOFF_START;
             }
             Err(e) => {
@@ -520,7 +520,7 @@ mod tests {
 
     /// Marks `address` as having delivered a block `ago` seconds ago.
     fn delivered_block(peers: &PeerSet, address: &str, ago: u64) {
-        let at = crate::node::unix_now() - ago;
+        let at = crate::clock::unix_now() - ago;
         if let Some(p) = peers.lock().get(address) {
             p.state.last_block.store(at, Ordering::Relaxed);
             p.state.last_delivery.store(at, Ordering::Relaxed);

@@ -51,13 +51,7 @@ impl ErrorCode for NodeError {
     }
 }
 
-/// Local unix time in seconds.
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+pub use crate::clock::unix_now;
 
 /// Shared state of a running node.
 pub struct Node {
