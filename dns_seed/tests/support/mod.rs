@@ -17,8 +17,7 @@ use dns_seed::{Config, StoreError};
 use ferro::http::{self, ApiError, ServerLimits};
 use ferro::wire::{Info, NodeEntry};
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpSocket};
+use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -274,7 +273,8 @@ pub async fn post_json(seed: SocketAddr, path: &str, body: &Value) -> Answer {
 }
 
 /// One HTTP/1.1 request on a fresh connection, optionally from a chosen local
-/// IP (e.g. 127.0.0.2, to act as another host on loopback).
+/// IP (e.g. 127.0.0.2, to act as another host on loopback), through the tests' one
+/// client (`test_support::http`).
 pub async fn raw_request(
     from: Option<IpAddr>,
     to: SocketAddr,
@@ -283,54 +283,25 @@ pub async fn raw_request(
     content_type: Option<&str>,
     body: &[u8],
 ) -> Answer {
-    let socket = TcpSocket::new_v4().unwrap();
-    if let Some(ip) = from {
-        socket.bind(SocketAddr::new(ip, 0)).unwrap();
-    }
-    let mut stream = socket.connect(to).await.unwrap();
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {to}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    if let Some(ct) = content_type {
-        request.push_str(&format!("Content-Type: {ct}\r\n"));
-    }
-    request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    // The server may answer (413) and close before reading a large body.
-    let _ = stream.write_all(body).await;
-    let mut raw = Vec::new();
-    tokio::time::timeout(DEADLINE, stream.read_to_end(&mut raw))
+    let reply = test_support::http::exchange(from, to, method, path, content_type, body)
         .await
-        .expect("answer in time")
         .unwrap();
-    let text = String::from_utf8(raw).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").expect("a complete http answer");
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
     Answer {
-        status,
-        head: head.to_owned(),
-        json: serde_json::from_str(body).unwrap_or(Value::Null),
+        status: reply.status.as_u16(),
+        head: reply.head,
+        json: reply.body,
     }
 }
 
 /// Polls `check` until it returns `Some`, failing the test after [`DEADLINE`].
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+pub async fn eventually<T, F, Fut>(what: &str, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    test_support::eventually_some(DEADLINE, what, check)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A fresh, empty directory for one test.
