@@ -88,6 +88,8 @@ pub async fn serve(
     let server_limits = config.server.clone();
     let request_limits = RequestLimits {
         body_limit: config.max_body_bytes,
+        rate_per_second: config.requests_per_source,
+        rate_burst: config.requests_per_source.saturating_mul(2),
         ..RequestLimits::default()
     };
     let data_file = config.data_file.clone();

@@ -73,10 +73,22 @@ struct Cli {
           value_parser = clap::value_parser!(u32).range(1..))]
     max_per_source: u32,
 
-    /// Most client connections served at once.
+    /// Most client connections open at once (over it: 503).
     #[arg(long, env = "DNS_SEED_MAX_CONNECTIONS", value_name = "N", default_value_t = 256,
           value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: u32,
+
+    /// Most connections open at once from one source address (over it: 429
+    /// rate-limited); 127.0.0.1 and ::1 are exempt.
+    #[arg(long, env = "DNS_SEED_CONNECTIONS_PER_SOURCE", value_name = "N", default_value_t = 8,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    connections_per_source: u32,
+
+    /// Requests per second one source address may average, bursts of twice that (over
+    /// it: 429 rate-limited with Retry-After); 127.0.0.1 and ::1 are exempt.
+    #[arg(long, env = "DNS_SEED_REQUESTS_PER_SOURCE", value_name = "N", default_value_t = 50,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    requests_per_source: u32,
 
     /// Largest request body accepted, in bytes (larger ones get 413).
     #[arg(long, env = "DNS_SEED_MAX_BODY_BYTES", value_name = "BYTES", default_value_t = 65_536,
@@ -222,8 +234,11 @@ impl Cli {
             max_body_bytes: to_usize(self.max_body_bytes),
             server: ServerLimits {
                 max_connections: to_usize(self.max_connections),
+                reserved_connections: to_usize(self.max_connections) / 8,
+                per_source_connections: to_usize(self.connections_per_source),
                 ..ServerLimits::default()
             },
+            requests_per_source: self.requests_per_source,
             dns: self
                 .dns_listen
                 .and(self.zone.clone())
