@@ -10,6 +10,7 @@ pub mod openapi;
 pub mod submit;
 pub mod views;
 
+use crate::error::Code;
 use crate::http::{harden, ApiError, RequestLimits, OCTET_STREAM};
 use crate::node::Node;
 use axum::http::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE};
@@ -56,15 +57,28 @@ pub async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::not_found(format!("no such endpoint: {path}"))
 }
 
-/// Runs `f` on a blocking thread with the node.
+/// Runs `f` on a blocking thread with the node, within `RequestLimits::blocking_work`:
+/// the work of a handler whose client left (or timed out) runs on to its end, so the
+/// bound is on the work, not on the requests. A permit moves into the blocking closure
+/// and is released only when it returns; without one the answer is 503 at once.
 pub async fn blocking<T, F>(node: Arc<Node>, f: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
     F: FnOnce(&Node) -> Result<T, ApiError> + Send + 'static,
 {
-    tokio::task::spawn_blocking(move || f(&node))
-        .await
-        .map_err(|e| ApiError::internal(format!("handler task failed: {e}")))?
+    let permit = Arc::clone(&node.api_work)
+        .try_acquire_owned()
+        .map_err(|_| {
+            ApiError::new(Code::NotReady, "the node is busy; try again shortly")
+                .with_retry_after(std::time::Duration::from_secs(1))
+        })?;
+    tokio::task::spawn_blocking(move || {
+        let result = f(&node);
+        drop(permit);
+        result
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("handler task failed: {e}")))?
 }
 
 /// Whether the client asked for the binary encoding (`Accept: application/octet-stream`).

@@ -33,11 +33,16 @@ pub const UTXO_PAGE_MAX: usize = 5_000;
 
 /// `GET /health`.
 #[utoipa::path(get, path = "/health", tag = "node", responses((status = 200, body = Health)))]
-pub async fn health(State(node): Shared) -> Json<Health> {
-    Json(Health {
-        status: "ok".to_owned(),
-        height: node.chain().height().get(),
+pub async fn health(State(node): Shared) -> Result<Json<Health>, ApiError> {
+    // The chain lock may be held while a large block connects: wait for it off the
+    // runtime's workers.
+    blocking(node, |node| {
+        Ok(Json(Health {
+            status: "ok".to_owned(),
+            height: node.chain().height().get(),
+        }))
     })
+    .await
 }
 
 /// `GET /info`.

@@ -103,7 +103,9 @@ impl HttpClient {
         connector.set_local_address(local);
         let inner = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(30))
+            // Below the servers' 10 s header deadline between kept-alive requests, so a
+            // pooled connection is not reused just as the server closes it.
+            .pool_idle_timeout(Duration::from_secs(5))
             .pool_max_idle_per_host(4)
             .build(connector);
         Self {

@@ -36,7 +36,11 @@ impl std::error::Error for ApiError {}
 
 impl<E: ErrorCode + fmt::Display> From<E> for ApiError {
     fn from(e: E) -> ApiError {
-        ApiError::new(e.code(), e.to_string())
+        match e.code() {
+            // A local failure (storage): the detail goes to the log, not to the client.
+            Code::Internal => ApiError::internal(e.to_string()),
+            code => ApiError::new(code, e.to_string()),
+        }
     }
 }
 
@@ -60,11 +64,15 @@ impl ApiError {
         Self::new(Code::NotFound, message)
     }
 
-    /// 500 `internal`: the server failed, not the request (logged where it is made).
+    /// 500 `internal`: the server failed, not the request. The detail is logged; the
+    /// client gets a generic message (API.md: "logged with detail").
     pub fn internal(message: impl Into<String>) -> Self {
-        let message = message.into();
-        tracing::error!(%message, "internal error");
-        Self::new(Code::Internal, message)
+        let detail = message.into();
+        tracing::error!(%detail, "internal error");
+        Self::new(
+            Code::Internal,
+            "the server failed to answer; the failure is in its log",
+        )
     }
 
     /// 413 `body-too-large`.

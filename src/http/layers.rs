@@ -21,7 +21,7 @@ use tower::ServiceBuilder;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use super::server::is_exempt_loopback;
+use super::server::{is_exempt_loopback, source_key};
 use super::ApiError;
 use crate::error::Code;
 
@@ -41,6 +41,9 @@ pub struct RequestLimits {
     pub body_min_rate: u64,
     /// Requests handled at once; over it, 503 `not-ready` at once.
     pub concurrency: usize,
+    /// Handlers' work running on blocking threads at once (it outlives a request whose
+    /// client left); over it, 503 `not-ready` at once.
+    pub blocking_work: usize,
     /// Requests per second per source (the bucket refills at this rate).
     pub rate_per_second: u32,
     /// Requests a source may make in a burst.
@@ -59,6 +62,7 @@ impl Default for RequestLimits {
             body_grace: Duration::from_secs(5),
             body_min_rate: 16 * 1024,
             concurrency: 512,
+            blocking_work: 64,
             rate_per_second: 100,
             rate_burst: 200,
             rate_sources: 10_000,
@@ -68,6 +72,11 @@ impl Default for RequestLimits {
 }
 
 /// Wraps `router` in the layers of the module documentation.
+///
+/// The size and time bounds go on the routes; everything that must be one for the whole
+/// server (the concurrency limit's semaphore, the rate limiter's table) and the error
+/// shape (a 405 gets `Allow` only after the route's layers) wraps the router from
+/// outside: `Router::layer` would give every route and method its own semaphore.
 pub fn harden(router: Router, limits: &RequestLimits) -> Router {
     let limiter = Arc::new(RateLimiter::new(limits));
     let limits_ext = limits.clone();
@@ -76,30 +85,25 @@ pub fn harden(router: Router, limits: &RequestLimits) -> Router {
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             limits.request_timeout,
-        ))
-        .layer(
-            ServiceBuilder::new()
-                .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
-                    ApiError::new(
-                        Code::NotReady,
-                        "the server is overloaded; try again shortly",
-                    )
-                    .with_retry_after(Duration::from_secs(1))
-                }))
-                .load_shed()
-                .concurrency_limit(limits.concurrency.max(1)),
-        )
-        .layer(middleware::from_fn_with_state(limiter, rate_limit))
+        ));
+    let server_wide = ServiceBuilder::new()
+        .layer(middleware::map_response(error_shape))
         .layer(middleware::from_fn(move |mut req: Request, next: Next| {
             req.extensions_mut().insert(limits_ext.clone());
             next.run(req)
-        }));
-    // Outside the router, so that its own answers (a 405 gets `Allow` only after the
-    // route's layers) get the error shape too.
-    let shaped = ServiceBuilder::new()
-        .layer(middleware::map_response(error_shape))
+        }))
+        .layer(middleware::from_fn_with_state(limiter, rate_limit))
+        .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
+            ApiError::new(
+                Code::NotReady,
+                "the server is overloaded; try again shortly",
+            )
+            .with_retry_after(Duration::from_secs(1))
+        }))
+        .load_shed()
+        .concurrency_limit(limits.concurrency.max(1))
         .service(routes);
-    Router::new().fallback_service(shaped).layer(
+    Router::new().fallback_service(server_wide).layer(
         TraceLayer::new_for_http()
             .make_span_with(|req: &Request| {
                 tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
@@ -174,13 +178,22 @@ async fn error_shape(response: Response) -> Response {
     shaped
 }
 
-/// A token bucket per source IP, in a table bounded by [`RequestLimits::rate_sources`].
+/// A token bucket per source ([`source_key`]: an IPv4 address or an IPv6 /64), in a table
+/// bounded by [`RequestLimits::rate_sources`]. When the table is full, buckets that have
+/// refilled are swept (at most once a second, so a flood of new sources cannot make
+/// every request scan the table); if it is still full, new sources share one overflow
+/// bucket rather than evict anyone's debt.
 pub struct RateLimiter {
-    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+    table: Mutex<Table>,
     rate: f64,
     burst: f64,
     max_sources: usize,
     exempt_loopback: bool,
+}
+
+struct Table {
+    buckets: HashMap<IpAddr, Bucket>,
+    last_sweep: Option<Instant>,
 }
 
 #[derive(Clone, Copy)]
@@ -189,10 +202,18 @@ struct Bucket {
     at: Instant,
 }
 
+/// The key of the bucket new sources share while the table is full.
+const OVERFLOW: IpAddr = IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED);
+/// Least time between two sweeps of a full table.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
 impl RateLimiter {
     pub fn new(limits: &RequestLimits) -> Self {
         Self {
-            buckets: Mutex::new(HashMap::new()),
+            table: Mutex::new(Table {
+                buckets: HashMap::new(),
+                last_sweep: None,
+            }),
             rate: f64::from(limits.rate_per_second.max(1)),
             burst: f64::from(limits.rate_burst.max(1)),
             max_sources: limits.rate_sources.max(1),
@@ -202,15 +223,18 @@ impl RateLimiter {
 
     /// Takes a token for `source`, or says how long until one is free.
     pub fn check(&self, source: IpAddr, now: Instant) -> Result<(), Duration> {
-        let source = source.to_canonical();
         if self.exempt_loopback && is_exempt_loopback(source) {
             return Ok(());
         }
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        if !buckets.contains_key(&source) && buckets.len() >= self.max_sources {
-            self.make_room(&mut buckets, now);
+        let mut key = source_key(source);
+        let mut table = self.table.lock().unwrap_or_else(|e| e.into_inner());
+        if !table.buckets.contains_key(&key) && table.buckets.len() >= self.max_sources {
+            self.sweep(&mut table, now);
+            if table.buckets.len() >= self.max_sources {
+                key = OVERFLOW;
+            }
         }
-        let bucket = buckets.entry(source).or_insert(Bucket {
+        let bucket = table.buckets.entry(key).or_insert(Bucket {
             tokens: self.burst,
             at: now,
         });
@@ -225,23 +249,28 @@ impl RateLimiter {
         }
     }
 
-    /// Frees room for one more source: buckets that refilled are forgotten (they hold
-    /// no debt); if none has, the one touched longest ago goes.
-    fn make_room(&self, buckets: &mut HashMap<IpAddr, Bucket>, now: Instant) {
+    /// Forgets the buckets that have refilled (they hold no debt), at most once a second.
+    fn sweep(&self, table: &mut Table, now: Instant) {
+        if table
+            .last_sweep
+            .is_some_and(|at| now.saturating_duration_since(at) < SWEEP_EVERY)
+        {
+            return;
+        }
+        table.last_sweep = Some(now);
         let (rate, burst) = (self.rate, self.burst);
-        buckets.retain(|_, b| {
+        table.buckets.retain(|_, b| {
             b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * rate < burst
         });
-        if buckets.len() >= self.max_sources {
-            if let Some(oldest) = buckets.iter().min_by_key(|(_, b)| b.at).map(|(ip, _)| *ip) {
-                buckets.remove(&oldest);
-            }
-        }
     }
 
-    /// Sources tracked now.
+    /// Sources tracked now (the overflow bucket included).
     pub fn tracked(&self) -> usize {
-        self.buckets.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.table
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .buckets
+            .len()
     }
 }
 
@@ -296,6 +325,16 @@ mod tests {
     }
 
     #[test]
+    fn an_ipv6_slash_64_is_one_source() {
+        let l = limiter(1, 2, 100);
+        let t = Instant::now();
+        assert!(l.check("2001:db8:0:1::1".parse().unwrap(), t).is_ok());
+        assert!(l.check("2001:db8:0:1::2".parse().unwrap(), t).is_ok());
+        assert!(l.check("2001:db8:0:1:ffff::3".parse().unwrap(), t).is_err());
+        assert!(l.check("2001:db8:0:2::1".parse().unwrap(), t).is_ok());
+    }
+
+    #[test]
     fn loopback_is_exempt_and_others_are_not() {
         let l = limiter(1, 1, 100);
         let t = Instant::now();
@@ -316,11 +355,17 @@ mod tests {
             // Each source spends its burst: none refills within the test.
             let _ = l.check(ip, t);
             let _ = l.check(ip, t);
-            assert!(l.tracked() <= 64);
+            assert!(l.tracked() <= 65, "64 sources and the overflow bucket");
         }
-        // A source forgotten by eviction starts with a full bucket again, which is the
-        // price of the bound; one still tracked keeps its debt.
-        let last = IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + 9_999));
-        assert!(l.check(last, t).is_err());
+        // The first 64 keep their debt: nobody was evicted to make room.
+        let first = IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000));
+        assert!(l.check(first, t).is_err());
+        // Newcomers share the overflow bucket, spent long ago by the flood.
+        let newcomer = IpAddr::from(std::net::Ipv4Addr::from(0x0b00_0000));
+        assert!(l.check(newcomer, t).is_err());
+        // Once the debts are paid, a sweep makes room again.
+        let later = t + Duration::from_secs(5);
+        assert!(l.check(newcomer, later).is_ok());
+        assert!(l.tracked() <= 2);
     }
 }

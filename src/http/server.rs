@@ -48,8 +48,13 @@ pub struct ServerLimits {
     pub reserved_connections: usize,
     /// Time a client has to send a complete request head.
     pub header_read_timeout: Duration,
-    /// A connection with no request in flight for this long is closed.
+    /// A connection with no request in flight for this long is closed. Between requests
+    /// on a kept-alive connection the header deadline applies too (hyper starts it as
+    /// soon as it waits for the next head), so the shorter of the two wins.
     pub idle_timeout: Duration,
+    /// A connection whose answer could not be written for this long (a client that
+    /// does not read) is dropped.
+    pub write_stall_timeout: Duration,
     /// How long shutdown waits for in-flight connections before dropping them.
     pub shutdown_grace: Duration,
     /// Whether 127.0.0.1 and ::1 are exempt from the per-source bounds.
@@ -64,6 +69,7 @@ impl Default for ServerLimits {
             reserved_connections: 128,
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
+            write_stall_timeout: Duration::from_secs(20),
             shutdown_grace: Duration::from_secs(10),
             exempt_loopback: true,
         }
@@ -83,6 +89,20 @@ impl ServerLimits {
 pub fn is_exempt_loopback(ip: IpAddr) -> bool {
     let ip = ip.to_canonical();
     ip == IpAddr::V4(Ipv4Addr::LOCALHOST) || ip == IpAddr::V6(Ipv6Addr::LOCALHOST)
+}
+
+/// What per-source bounds count by: an IPv4 address, or the /64 of an IPv6 address
+/// (one subscriber commonly gets a whole /64, so counting single IPv6 addresses would
+/// give one attacker 2^64 sources). IPv4-mapped addresses count as IPv4.
+pub fn source_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let mut segments = v6.segments();
+            segments[4..].fill(0);
+            IpAddr::V6(Ipv6Addr::from(segments))
+        }
+        v4 => v4,
+    }
 }
 
 /// Sources that keep the reserved share of connection slots (peers that delivered
@@ -141,10 +161,12 @@ impl SlotTable {
         self.slots.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Takes a slot for `source`, or says why not.
-    fn admit(self: &Arc<Self>, source: IpAddr) -> Result<SlotGuard, Refusal> {
+    /// Takes a slot for a connection from `ip`, counted under its [`source_key`], or
+    /// says why not.
+    fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<SlotGuard, Refusal> {
         let limits = &self.limits;
-        let exempt = limits.is_exempt(source);
+        let exempt = limits.is_exempt(ip);
+        let source = source_key(ip);
         let mut slots = self.lock();
         let mine = slots.per_source.get(&source).copied().unwrap_or(0);
         if !exempt && mine >= limits.per_source_connections.max(1) {
@@ -159,7 +181,7 @@ impl SlotTable {
             // Only favoured sources may take the reserved share; ask outside no lock
             // of theirs (the predicate takes the peer table's own lock).
             drop(slots);
-            let favoured = self.favoured.as_ref().is_some_and(|f| f(source));
+            let favoured = self.favoured.as_ref().is_some_and(|f| f(ip));
             if !favoured {
                 return Err(Refusal::Full);
             }
@@ -212,6 +234,9 @@ pub async fn serve(
         favoured,
     });
     let connections = TaskTracker::new();
+    // Cancelled when the shutdown grace has passed: connections still open are dropped.
+    let abort = CancellationToken::new();
+    let refusals = Arc::new(tokio::sync::Semaphore::new(MAX_LINGERING_REFUSALS));
     let mut backoff = ACCEPT_BACKOFF_START;
     loop {
         let (stream, remote) = tokio::select! {
@@ -237,15 +262,19 @@ pub async fn serve(
         let guard = match table.admit(source) {
             Ok(guard) => guard,
             Err(refusal) => {
-                refuse(&stream, refusal, source);
+                refuse(stream, refusal, source, &refusals);
                 continue;
             }
         };
         let app = app.clone();
         let stop = shutdown.clone();
+        let abort = abort.clone();
         let limits = limits.clone();
         connections.spawn(async move {
-            serve_connection(stream, remote, app, &limits, stop).await;
+            tokio::select! {
+                () = serve_connection(stream, remote, app, &limits, stop) => {}
+                () = abort.cancelled() => {}
+            }
             drop(guard);
         });
     }
@@ -267,12 +296,28 @@ pub async fn serve(
             grace = ?limits.shutdown_grace,
             "connections still open after the shutdown grace period; dropping them"
         );
+        abort.cancel();
+        connections.wait().await;
     }
 }
 
-/// Answers a refused connection with its error (one non-blocking write; the answer is
-/// far smaller than a socket buffer) and closes it.
-fn refuse(stream: &TcpStream, refusal: Refusal, source: IpAddr) {
+/// Refused connections answered at once by lingering tasks at most; past it a refusal
+/// is one non-blocking write and a close.
+const MAX_LINGERING_REFUSALS: usize = 64;
+/// How long a lingering refusal waits for the client to stop sending.
+const REFUSAL_LINGER: Duration = Duration::from_secs(1);
+
+/// Answers a refused connection with its error and closes it. The answer is far smaller
+/// than a socket buffer, so one write sends it; then the write side is shut and what the
+/// client still sends is read and dropped for a moment, so the close is not a reset that
+/// could destroy the answer before the client reads it. Lingering tasks are bounded
+/// ([`MAX_LINGERING_REFUSALS`]); over the bound the connection is just closed.
+fn refuse(
+    stream: TcpStream,
+    refusal: Refusal,
+    source: IpAddr,
+    lingering: &Arc<tokio::sync::Semaphore>,
+) {
     let (status, code, message) = match refusal {
         Refusal::Source => (
             "429 Too Many Requests",
@@ -293,6 +338,20 @@ fn refuse(stream: &TcpStream, refusal: Refusal, source: IpAddr) {
         body.len()
     );
     let _ = stream.try_write(answer.as_bytes());
+    let Ok(permit) = Arc::clone(lingering).try_acquire_owned() else {
+        return;
+    };
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = stream;
+        let _ = tokio::time::timeout(REFUSAL_LINGER, async {
+            let _ = stream.shutdown().await;
+            let mut sink = [0u8; 4096];
+            while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+        })
+        .await;
+        drop(permit);
+    });
 }
 
 /// When a connection last finished a request, and how many are in flight.
@@ -301,9 +360,24 @@ struct Activity {
     in_flight: AtomicUsize,
     /// Milliseconds since `start` of the last request end (or of the connection start).
     last_ms: AtomicU64,
+    /// 1 + milliseconds since `start` when a write began waiting for the client to
+    /// read; 0 while writes go through.
+    write_blocked_ms: AtomicU64,
 }
 
 impl Activity {
+    /// How long the current write has waited for the client to read, if one is waiting.
+    fn write_stalled_for(&self, start: Instant) -> Option<Duration> {
+        match self.write_blocked_ms.load(Ordering::Acquire) {
+            0 => None,
+            since => Some(
+                start
+                    .elapsed()
+                    .saturating_sub(Duration::from_millis(since - 1)),
+            ),
+        }
+    }
+
     fn idle_for(&self, start: Instant) -> Option<Duration> {
         if self.in_flight.load(Ordering::Acquire) > 0 {
             return None;
@@ -364,6 +438,74 @@ impl HttpBody for TrackedBody {
     }
 }
 
+/// The connection's socket, noting when a write has to wait for the client to read.
+struct Watched {
+    io: TokioIo<TcpStream>,
+    activity: Arc<Activity>,
+    start: Instant,
+}
+
+impl hyper::rt::Read for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl Watched {
+    fn note_write<T>(&self, poll: &Poll<std::io::Result<T>>) {
+        let blocked = &self.activity.write_blocked_ms;
+        match poll {
+            Poll::Pending => {
+                if blocked.load(Ordering::Relaxed) == 0 {
+                    let now = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+                    blocked.store(now.saturating_add(1), Ordering::Release);
+                }
+            }
+            Poll::Ready(_) => blocked.store(0, Ordering::Release),
+        }
+    }
+}
+
+impl hyper::rt::Write for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let poll = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.note_write(&poll);
+        poll
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let poll = Pin::new(&mut self.io).poll_flush(cx);
+        self.note_write(&poll);
+        poll
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let poll = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.note_write(&poll);
+        poll
+    }
+}
+
 async fn serve_connection(
     stream: TcpStream,
     remote: SocketAddr,
@@ -393,7 +535,14 @@ async fn serve_connection(
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
-        .serve_connection(TokioIo::new(stream), service);
+        .serve_connection(
+            Watched {
+                io: TokioIo::new(stream),
+                activity: Arc::clone(&activity),
+                start,
+            },
+            service,
+        );
     tokio::pin!(connection);
     let tick = (limits.idle_timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
     let mut closing = false;
@@ -405,8 +554,18 @@ async fn serve_connection(
                 connection.as_mut().graceful_shutdown();
                 closing = true;
             }
-            () = tokio::time::sleep(tick), if !closing => {
-                if activity.idle_for(start).is_some_and(|idle| idle >= limits.idle_timeout) {
+            () = tokio::time::sleep(tick) => {
+                if activity
+                    .write_stalled_for(start)
+                    .is_some_and(|stalled| stalled >= limits.write_stall_timeout)
+                {
+                    // A client that does not read its answer: drop the connection.
+                    tracing::debug!(%remote, "dropping a connection whose client stopped reading");
+                    return;
+                }
+                if !closing
+                    && activity.idle_for(start).is_some_and(|idle| idle >= limits.idle_timeout)
+                {
                     tracing::trace!(%remote, "closing an idle connection");
                     connection.as_mut().graceful_shutdown();
                     closing = true;
@@ -686,6 +845,84 @@ mod tests {
             .unwrap();
         stop.cancel();
         tokio::time::timeout(DEADLINE, task).await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_concurrency_limit_is_one_for_the_whole_server() {
+        let entered = Arc::new(Notify::new());
+        let release = Arc::new(Notify::new());
+        let (e, r) = (Arc::clone(&entered), Arc::clone(&release));
+        let routes = Router::new()
+            .route(
+                "/hold",
+                get(move || {
+                    let (e, r) = (Arc::clone(&e), Arc::clone(&r));
+                    async move {
+                        e.notify_one();
+                        r.notified().await;
+                        "held"
+                    }
+                }),
+            )
+            .route("/other", post(|| async { "other" }));
+        let requests = RequestLimits {
+            concurrency: 1,
+            ..RequestLimits::default()
+        };
+        let (addr, stop, task) =
+            start(harden(routes, &requests), ServerLimits::default(), None).await;
+        let mut holder = connect_from("127.0.0.2", addr).await;
+        holder
+            .write_all(b"GET /hold HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        entered.notified().await;
+        // Another route and method: still the one permit, taken, so shed at once.
+        let answer = exchange(
+            &mut connect_from("127.0.0.3", addr).await,
+            b"POST /other HTTP/1.1\r\nhost: t\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+        assert!(answer.contains(r#""code":"not-ready""#), "{answer}");
+        assert!(answer.contains("retry-after: 1"), "{answer}");
+        release.notify_one();
+        assert!(read_all(&mut holder).await.ends_with("held"));
+        stop.cancel();
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_client_that_does_not_read_its_answer_is_dropped() {
+        let big = Router::new().route("/big", get(|| async { vec![b'x'; 16 << 20] }));
+        let limits = ServerLimits {
+            per_source_connections: 1,
+            write_stall_timeout: Duration::from_millis(300),
+            ..ServerLimits::default()
+        };
+        let (addr, stop, task) = start(big, limits, None).await;
+        let mut stalled = connect_from("127.0.0.2", addr).await;
+        stalled
+            .write_all(b"GET /big HTTP/1.1\r\nhost: t\r\n\r\n")
+            .await
+            .unwrap();
+        // It never reads. Once the server gives up on it, its one slot is free again.
+        let deadline = Instant::now() + DEADLINE;
+        let mut answer = String::new();
+        while Instant::now() < deadline {
+            answer = exchange(&mut connect_from("127.0.0.2", addr).await, GET_X).await;
+            if !answer.starts_with("HTTP/1.1 429") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            answer.starts_with("HTTP/1.1 404"),
+            "the stalled connection kept its slot: {answer}"
+        );
+        drop(stalled);
+        stop.cancel();
+        task.await.unwrap();
     }
 
     /// A response body of `0`..`4`, one chunk every 100 ms.

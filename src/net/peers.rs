@@ -263,8 +263,8 @@ impl PeerSet {
 
     /// Records a useful delivery by every peer at `ip` (an inbound request's source).
     pub fn credit_source(&self, ip: IpAddr, what: Delivery) {
+        self.note_deliverer(crate::http::server::source_key(ip));
         let ip = ip.to_canonical();
-        self.note_deliverer(ip);
         for peer in self.lock().values() {
             if peer.ip == Some(ip) {
                 credit(&peer.state, what);
@@ -276,7 +276,7 @@ impl PeerSet {
     /// [`FAVOUR_DELIVERERS_FOR`] (inbound or fetched): such sources keep a reserved share
     /// of the server's connection slots.
     pub fn delivered_recently(&self, ip: IpAddr) -> bool {
-        let ip = ip.to_canonical();
+        let ip = crate::http::server::source_key(ip);
         let now = crate::clock::unix_now();
         self.deliverers
             .lock()
@@ -305,7 +305,7 @@ impl PeerSet {
             peer.ip
         });
         if let Some(ip) = ip {
-            self.note_deliverer(ip);
+            self.note_deliverer(crate::http::server::source_key(ip));
         }
     }
 

@@ -69,6 +69,8 @@ pub struct Node {
     /// Cancelled once shutdown starts: every task of the node ends, long CPU work
     /// (mining) gives up. The node's one shutdown signal.
     pub shutdown: CancellationToken,
+    /// Permits for API work on blocking threads (`RequestLimits::blocking_work`).
+    pub api_work: Arc<tokio::sync::Semaphore>,
 }
 
 impl Node {
@@ -84,6 +86,9 @@ impl Node {
             local,
             shutdown.child_token(),
         );
+        let api_work = Arc::new(tokio::sync::Semaphore::new(
+            config.requests.blocking_work.max(1),
+        ));
         Arc::new(Node {
             config,
             chain: RwLock::new(chain),
@@ -94,6 +99,7 @@ impl Node {
             syncing: AtomicBool::new(false),
             sync_wanted: Notify::new(),
             shutdown,
+            api_work,
         })
     }
 
