@@ -73,3 +73,51 @@ async fn slow_and_idle_floods_from_one_source_leave_others_served() -> TestResul
     stop_all(vec![h, n]).await;
     Ok(())
 }
+
+/// Work a handler started on a blocking thread is bounded, however many requests ask:
+/// with one job allowed, a long `/mining/generate` holds it, every other request that
+/// needs the chain is answered 503 `not-ready` with `Retry-After` at once (never queued
+/// behind it), and the node answers again when the job ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocking_work_is_bounded_and_refused_at_once() -> TestResult {
+    let net = TestNet::new()?;
+    let n = NodeBuilder::new(&net, "N").blocking_work(1).start().await?;
+    let long = {
+        let url = n.at("/mining/generate");
+        let address = net.address(&net.miner);
+        tokio::spawn(async move {
+            crate::support::http::Http::new()
+                .post_json(
+                    &url,
+                    &serde_json::json!({"blocks": 1000, "address": address}),
+                )
+                .await
+        })
+    };
+    // Poll until one answer is the refusal (the generate must have taken the permit).
+    let mut refused = None;
+    let started = Instant::now();
+    while refused.is_none() && !long.is_finished() && started.elapsed() < SETTLE {
+        let asked = Instant::now();
+        let reply = crate::support::http::Http::new()
+            .get(&n.at("/info"))
+            .await?;
+        if reply.status == 503 {
+            assert!(asked.elapsed() < PROMPT, "the refusal waited");
+            refused = Some(reply);
+        }
+    }
+    let refused = refused.ok_or_else(|| {
+        anyhow::anyhow!("no request was refused while the job held the only permit")
+    })?;
+    assert_eq!(refused.code(), Some("not-ready"));
+    assert_eq!(refused.header("retry-after"), Some("1"));
+    let generated = long.await??.ok()?;
+    assert_eq!(generated["hashes"].as_array().map(Vec::len), Some(1000));
+    let health: Health = client_from("127.0.0.3")
+        .get_json(&n.at("/health"), PROMPT)
+        .await?;
+    assert_eq!(health.height, 1000);
+    n.stop().await;
+    Ok(())
+}

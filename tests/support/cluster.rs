@@ -33,6 +33,7 @@ pub struct NodeBuilder<'a> {
     sync_deadline: Option<Duration>,
     max_peers: Option<usize>,
     max_connections: Option<usize>,
+    blocking_work: Option<usize>,
 }
 
 impl<'a> NodeBuilder<'a> {
@@ -48,6 +49,7 @@ impl<'a> NodeBuilder<'a> {
             sync_deadline: None,
             max_peers: None,
             max_connections: None,
+            blocking_work: None,
         }
     }
 
@@ -65,6 +67,12 @@ impl<'a> NodeBuilder<'a> {
     }
 
     /// `--max-peers`.
+    /// Caps the API work running on blocking threads at once (its default is 64).
+    pub fn blocking_work(mut self, jobs: usize) -> Self {
+        self.blocking_work = Some(jobs);
+        self
+    }
+
     /// Caps the node's open connections (its default is 1 024).
     pub fn max_connections(mut self, max: usize) -> Self {
         self.max_connections = Some(max);
@@ -120,6 +128,9 @@ impl<'a> NodeBuilder<'a> {
         }
         if let Some(max) = self.max_peers {
             cfg.max_peers = max;
+        }
+        if let Some(jobs) = self.blocking_work {
+            cfg.requests.blocking_work = jobs;
         }
         if let Some(max) = self.max_connections {
             cfg.server.max_connections = max;
