@@ -297,3 +297,35 @@ fn work_of_targets() {
         assert_eq!(t.work().to_hex(), s(&case["work"]));
     }
 }
+
+/// Every input of `transaction.json` as `(public key, sighash v2, signature, verdict)`:
+/// the verdict is `Some(true)` for inputs of transactions whose case connects, `None`
+/// where the case fails with `bad-signature` on some input (that input is not named).
+/// For comparing signature backends.
+pub(crate) fn signature_vectors() -> Vec<([u8; 33], [u8; 32], [u8; 64], Option<bool>)> {
+    let v = load("transaction.json");
+    let genesis = BlockHash::from_hex(s(&v["genesis_hash"])).expect("hex");
+    let mut out = Vec::new();
+    for case in v["cases"].as_array().expect("list") {
+        let ok = case["verdict"] == "ok";
+        for t in case["transactions"].as_array().expect("list") {
+            let tx = tx_from_json(&t["transaction"]);
+            let spent: Vec<TxOut> = t["spent"]
+                .as_array()
+                .expect("list")
+                .iter()
+                .map(out_from_json)
+                .collect();
+            let sighash = tx.sighash(&genesis, &spent);
+            for input in &tx.inputs {
+                out.push((
+                    input.pubkey.0,
+                    sighash.0,
+                    input.signature.0,
+                    ok.then_some(true),
+                ));
+            }
+        }
+    }
+    out
+}
