@@ -286,6 +286,22 @@ pub fn verify_signatures(tx: &Transaction, sighash: &Sighash) -> Result<(), TxEr
     }
 }
 
+/// Rule 5 like [`verify_signatures`], the inputs spread over the cores when there are
+/// several; the first failing input in order is reported.
+pub fn verify_signatures_parallel(tx: &Transaction, sighash: &Sighash) -> Result<(), TxError> {
+    if tx.inputs.len() < 2 {
+        return verify_signatures(tx, sighash);
+    }
+    match tx
+        .inputs
+        .par_iter()
+        .position_first(|i| !i.pubkey.verify(sighash, &i.signature))
+    {
+        Some(index) => Err(TxError::BadSignature { index }),
+        None => Ok(()),
+    }
+}
+
 /// Every rule of section 3 for a loose transaction (mempool) to be mined at `height`.
 /// A transaction without inputs is a coinbase, which only a block may carry.
 pub fn check_transaction(
