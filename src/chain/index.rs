@@ -78,7 +78,7 @@ impl<'p, 'a, S: ChainStore + ?Sized> BlockIndexer<'p, 'a, S> {
                 self.pending.delete(Table::Utxo, outpoint_key(op));
                 self.pending
                     .delete(Table::AddrUtxo, addr_utxo_key(&pkh, op));
-                self.pending.put(
+                self.pending.put_new(
                     Table::SpentBy,
                     outpoint_key(op),
                     encode_spender(txid, height),
@@ -101,9 +101,11 @@ impl<'p, 'a, S: ChainStore + ?Sized> BlockIndexer<'p, 'a, S> {
                     height,
                     coinbase: tx.is_coinbase(),
                 };
+                // Outpoints are unique (txids commit to the height through the coinbase
+                // or to spent outpoints), so these keys are new.
                 self.pending
-                    .put(Table::Utxo, outpoint_key(&op), encode_coin(&coin));
-                self.pending.put(
+                    .put_new(Table::Utxo, outpoint_key(&op), encode_coin(&coin));
+                self.pending.put_new(
                     Table::AddrUtxo,
                     addr_utxo_key(&out.pubkey_hash, &op),
                     encode_coin(&coin),
@@ -118,14 +120,14 @@ impl<'p, 'a, S: ChainStore + ?Sized> BlockIndexer<'p, 'a, S> {
                 touched.insert(out.pubkey_hash);
             }
             for pkh in touched {
-                self.pending.put(
+                self.pending.put_new(
                     Table::AddrHistory,
                     addr_history_key(&pkh, height, position),
                     txid.0.to_vec(),
                 );
                 deltas.entry(pkh).or_default().tx_count += 1;
             }
-            self.pending.put(
+            self.pending.put_new(
                 Table::TxIndex,
                 txid.0.to_vec(),
                 encode_location(&TxLocation {

@@ -102,7 +102,7 @@ impl ChainStore for RedbStore {
         Ok(out)
     }
 
-    fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+    fn commit(&self, batch: &Batch) -> Result<(), StoreError> {
         let mut txn = self.db.begin_write().map_err(err)?;
         txn.set_two_phase_commit(true);
         txn.set_quick_repair(true);
