@@ -9,6 +9,8 @@ use super::store::{scan_bounds, Batch, ChainStore, Direction, Entries, StoreErro
 use redb::{Database, TableDefinition};
 use std::ops::Bound;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 fn definition(table: Table) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
     TableDefinition::new(table.name())
@@ -37,6 +39,10 @@ type OpenTable<'t> = (Table, redb::Table<'t, &'static [u8], &'static [u8]>);
 
 pub struct RedbStore {
     db: Database,
+    /// Test hook (crash tests): milliseconds to wait inside a commit that writes the
+    /// UTXO set (a chain state flush or a reorg), after every write is staged in the redb
+    /// transaction and before it commits, so a test can kill the process mid-flush.
+    flush_pause_ms: AtomicU64,
 }
 
 impl RedbStore {
@@ -49,7 +55,16 @@ impl RedbStore {
             txn.open_table(definition(table)).map_err(err)?;
         }
         txn.commit().map_err(err)?;
-        Ok(RedbStore { db })
+        Ok(RedbStore {
+            db,
+            flush_pause_ms: AtomicU64::new(0),
+        })
+    }
+
+    /// Test hook: see [`RedbStore::flush_pause_ms`]. Zero (the default) turns it off.
+    pub fn pause_flushes(&self, pause: Duration) {
+        let ms = u64::try_from(pause.as_millis()).unwrap_or(u64::MAX);
+        self.flush_pause_ms.store(ms, Ordering::SeqCst);
     }
 }
 
@@ -126,6 +141,15 @@ impl ChainStore for RedbStore {
                     }
                 }
             }
+        }
+        let pause = self.flush_pause_ms.load(Ordering::SeqCst);
+        if pause > 0 && batch.table(Table::Utxo).is_some() {
+            tracing::warn!(
+                entries = batch.len(),
+                ms = pause,
+                "test hook: chain state commit staged, pausing before it is written"
+            );
+            std::thread::sleep(Duration::from_millis(pause));
         }
         txn.commit().map_err(err)
     }

@@ -313,10 +313,15 @@ impl<S: ChainStore> ChainState<S> {
             return Ok(());
         }
         let started = std::time::Instant::now();
-        self.store.commit(&self.cache)?;
-        tracing::debug!(
+        tracing::info!(
+            height = %self.height(),
             entries = self.cache.len(),
             bytes = self.cache.bytes(),
+            "flushing chain state"
+        );
+        self.store.commit(&self.cache)?;
+        tracing::info!(
+            height = %self.height(),
             ms = started.elapsed().as_millis() as u64,
             "chain state flushed"
         );

@@ -34,7 +34,13 @@ pub struct NodeConfig {
     pub server: ServerLimits,
     /// Largest request body accepted.
     pub body_limit: usize,
+    /// Chain state cache (`--db-cache`), bytes: UTXO set and index changes are kept in
+    /// memory and flushed in one commit once they pass this.
+    pub db_cache: usize,
 }
+
+/// Default `--db-cache`, MB.
+pub const DEFAULT_DB_CACHE_MB: usize = 100;
 
 impl NodeConfig {
     /// Defaults for `network`, storing data in `data_dir`, listening on `listen`.
@@ -55,6 +61,7 @@ impl NodeConfig {
             sync_deadline: Duration::from_secs(30),
             server: ServerLimits::default(),
             body_limit: crate::http::DEFAULT_BODY_LIMIT,
+            db_cache: DEFAULT_DB_CACHE_MB * 1024 * 1024,
         }
     }
 }

@@ -300,6 +300,11 @@ impl Node {
         Ok(total)
     }
 
+    /// Writes the chain state cache to disk (shutdown). Blocking: run off the runtime.
+    pub fn flush_chain(&self) -> Result<(), NodeError> {
+        Ok(self.chain_mut().flush()?)
+    }
+
     /// Mines one block on the current tip paying `reward_to`; `None` when the tip moved or
     /// the node is stopping before a solution was found. Blocking: run off the runtime.
     pub fn mine_one(&self, reward_to: PubkeyHash) -> Result<Option<BlockHash>, NodeError> {

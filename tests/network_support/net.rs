@@ -126,6 +126,17 @@ impl TestNet {
 
     /// [`TestNet::start_node`] with `extra` arguments.
     pub fn start_node_with(&self, name: &str, seed: &Proc, extra: &[&str]) -> anyhow::Result<Node> {
+        self.start_node_env(name, seed, extra, &[])
+    }
+
+    /// [`TestNet::start_node_with`] with environment variables set (test hooks).
+    pub fn start_node_env(
+        &self,
+        name: &str,
+        seed: &Proc,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Node> {
         let data_dir = self.path(name);
         let mut cmd = command(&bins::full_node());
         cmd.args(["--listen", "127.0.0.1:0"])
@@ -136,7 +147,8 @@ impl TestNet {
             .args(["--seed", &seed.url()])
             .args(["--allow-generate", "--sync-interval", "0.3"])
             .args(["--peer-timeout", "5"])
-            .args(extra);
+            .args(extra)
+            .envs(env.iter().copied());
         let proc = Proc::spawn(name, cmd, &self.log_for(name))?;
         Ok(Node {
             name: name.to_string(),
