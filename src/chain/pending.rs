@@ -10,7 +10,8 @@ use std::cell::RefCell;
 
 pub struct Pending<'a, S: ?Sized> {
     store: &'a S,
-    cache: Option<&'a Batch>,
+    /// Batches not yet in the store, newest first (a run's earlier blocks, the cache).
+    layers: Vec<&'a Batch>,
     pub batch: Batch,
     /// A store failure met while serving [`UtxoView::coin`], which cannot return it: the
     /// caller checks this before judging a block invalid for a "missing" input.
@@ -19,14 +20,14 @@ pub struct Pending<'a, S: ?Sized> {
 
 impl<'a, S: ChainStore + ?Sized> Pending<'a, S> {
     pub fn new(store: &'a S) -> Pending<'a, S> {
-        Pending::over(store, None)
+        Pending::over(store, Vec::new())
     }
 
-    /// A batch over `cache` (staged writes) over `store`.
-    pub fn over(store: &'a S, cache: Option<&'a Batch>) -> Pending<'a, S> {
+    /// A batch over `layers` (staged writes, newest first) over `store`.
+    pub fn over(store: &'a S, layers: Vec<&'a Batch>) -> Pending<'a, S> {
         Pending {
             store,
-            cache,
+            layers,
             batch: Batch::default(),
             failure: RefCell::new(None),
         }
@@ -36,7 +37,7 @@ impl<'a, S: ChainStore + ?Sized> Pending<'a, S> {
         if let Some(v) = self.batch.pending(table, key) {
             return Ok(v.map(<[u8]>::to_vec));
         }
-        layered_get(self.store, self.cache, table, key)
+        layered_get(self.store, &self.layers, table, key)
     }
 
     pub fn put(&mut self, table: Table, key: Vec<u8>, value: Vec<u8>) {
@@ -58,14 +59,14 @@ impl<'a, S: ChainStore + ?Sized> Pending<'a, S> {
     }
 }
 
-/// `key` read through `cache` (when given) and then `store`.
+/// `key` read through `layers` (newest first) and then `store`.
 pub fn layered_get<S: ChainStore + ?Sized>(
     store: &S,
-    cache: Option<&Batch>,
+    layers: &[&Batch],
     table: Table,
     key: &[u8],
 ) -> Result<Option<Vec<u8>>, StoreError> {
-    match cache.and_then(|c| c.pending(table, key)) {
+    match layers.iter().find_map(|l| l.pending(table, key)) {
         Some(v) => Ok(v.map(<[u8]>::to_vec)),
         None => store.get(table, key),
     }

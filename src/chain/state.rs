@@ -12,7 +12,9 @@ use super::sigcache::SigCache;
 use super::pending::layered_get;
 use super::store::{merged_scan, Batch, ChainStore, Direction, Entries, StoreError, Table};
 use crate::consensus::pow::{median_time_past, next_target};
-use crate::consensus::validation::{check_block, check_header, connect_block};
+use crate::consensus::validation::{
+    check_block, check_header, connect_block, connect_block_deferred,
+};
 use crate::consensus::{BlockError, BlockUndo, Coin, Network, ParentInfo};
 use crate::error::ErrorCode;
 use crate::primitives::{
@@ -282,7 +284,7 @@ impl<S: ChainStore> ChainState<S> {
         );
         let hrp = self.network.params.address_hrp.clone();
         for hash in path.into_iter().rev() {
-            let mut pending = Pending::over(&self.store, Some(&self.cache));
+            let mut pending = Pending::over(&self.store, vec![&self.cache]);
             let block = self.load_block(&pending, &hash)?;
             let txids = check_block(&block, &self.network.params)
                 .map_err(|e| StoreError(format!("stored best block {hash}: {e}")))?;
@@ -440,10 +442,10 @@ impl<S: ChainStore> ChainState<S> {
         let mut rest = blocks.into_iter();
         let mut added: Vec<BlockHash> = Vec::new();
         let mut failure = None;
-        let mut pending = Pending::over(&self.store, Some(&self.cache));
+        // The run's chain state changes, staged in the cache after its blocks are stored.
+        let mut run_state = Batch::default();
         // The blocks themselves, stored durably before anything is answered.
         let mut blocks_batch = Batch::default();
-        let hrp = self.network.params.address_hrp.clone();
         let mut leftover = Vec::new();
         for block in rest.by_ref() {
             let hash = block.hash();
@@ -472,21 +474,21 @@ impl<S: ChainStore> ChainState<S> {
                     break;
                 }
             };
-            let result = match self.connect_rules(&pending, &block, &txids) {
-                Ok(r) => r,
-                Err(e) => {
-                    failure = Some(e.into());
-                    break;
-                }
-            };
-            let undo = match result {
-                Ok(u) => u,
-                Err(e) => {
+            let mut pending = Pending::over(&self.store, vec![&run_state, &self.cache]);
+            match self.connect_and_index(&mut pending, &block, hash, &txids) {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
                     record_invalid(&mut self.invalid, hash, &e);
                     failure = Some(e.into());
                     break;
                 }
-            };
+                Err(e) => {
+                    failure = Some(e.into());
+                    break;
+                }
+            }
+            let block_state = pending.batch;
+            run_state.extend(block_state);
             let entry = HeaderEntry {
                 header: block.header,
                 chain_work: self.headers[&tip]
@@ -496,12 +498,6 @@ impl<S: ChainStore> ChainState<S> {
             blocks_batch.put(Table::Blocks, hash.0.to_vec(), block.to_bytes());
             blocks_batch.put(Table::Headers, hash.0.to_vec(), entry.encode());
             blocks_batch.put(Table::Meta, META_BEST.to_vec(), hash.0.to_vec());
-            if let Err(e) =
-                BlockIndexer::new(&mut pending, &hrp).connect(&block, hash, &txids, &undo.spent)
-            {
-                failure = Some(e.into());
-                break;
-            }
             // Tentatively in memory so the next block sees its parent; undone below if
             // the commit fails.
             self.headers.insert(hash, entry);
@@ -510,7 +506,7 @@ impl<S: ChainStore> ChainState<S> {
             accepted.connected.push(block);
         }
         leftover.extend(rest);
-        let state = pending.batch;
+        let state = run_state;
         if !added.is_empty() {
             if let Err(e) = self.store.commit(&blocks_batch) {
                 for hash in &added {
@@ -641,20 +637,11 @@ impl<S: ChainStore> ChainState<S> {
         txids: Vec<Txid>,
         entry: HeaderEntry,
     ) -> Result<BlockAccepted, ChainError> {
-        let mut pending = Pending::over(&self.store, Some(&self.cache));
-        let undo = match self.connect_rules(&pending, &block, &txids)? {
-            Ok(undo) => undo,
-            Err(e) => {
-                self.mark_invalid(hash, &e);
-                return Err(e.into());
-            }
-        };
-        BlockIndexer::new(&mut pending, &self.network.params.address_hrp).connect(
-            &block,
-            hash,
-            &txids,
-            &undo.spent,
-        )?;
+        let mut pending = Pending::over(&self.store, vec![&self.cache]);
+        if let Err(e) = self.connect_and_index(&mut pending, &block, hash, &txids)? {
+            self.mark_invalid(hash, &e);
+            return Err(e.into());
+        }
         let state = pending.batch;
         // The block is on disk before it counts as connected; its chain state changes
         // go to the cache (replayed from the stored block after a crash).
@@ -760,6 +747,46 @@ impl<S: ChainStore> ChainState<S> {
             Some(failure) => Err(failure),
             None => Ok(result),
         }
+    }
+
+    /// Rules 6-7 of `block` against `pending`, and, while its signatures are verified
+    /// on the other cores, its index changes written into `pending` (which the caller
+    /// discards when a rule fails). The outer error is a store failure, the inner one a
+    /// broken rule.
+    fn connect_and_index(
+        &self,
+        pending: &mut Pending<'_, S>,
+        block: &Block,
+        hash: BlockHash,
+        txids: &[Txid],
+    ) -> Result<Result<(), BlockError>, StoreError> {
+        let cache = &self.sig_cache;
+        let deferred = connect_block_deferred(
+            block,
+            txids,
+            &*pending,
+            &self.network.params,
+            &self.network.genesis_hash,
+            &|t| cache.contains(t),
+        );
+        if let Some(failure) = pending.take_failure() {
+            return Err(failure);
+        }
+        let (undo, signatures) = match deferred {
+            Ok(d) => d,
+            Err(e) => return Ok(Err(e)),
+        };
+        let hrp = self.network.params.address_hrp.as_str();
+        let index = |pending: &mut Pending<'_, S>| {
+            BlockIndexer::new(pending, hrp).connect(block, hash, txids, &undo.spent)
+        };
+        let (verdict, indexed) = if signatures.is_empty() {
+            (Ok(()), index(pending))
+        } else {
+            rayon::join(|| signatures.verify(), || index(pending))
+        };
+        indexed?;
+        Ok(verdict)
     }
 
     fn load_block(&self, pending: &Pending<'_, S>, hash: &BlockHash) -> Result<Block, ChainError> {
@@ -981,7 +1008,7 @@ impl<S: ChainStore> ChainState<S> {
 
     /// A chain state record as of the in-memory tip: the cache, then the store.
     fn read(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        layered_get(&self.store, Some(&self.cache), table, key)
+        layered_get(&self.store, &[&self.cache], table, key)
     }
 
     /// [`ChainStore::scan`] as of the in-memory tip: the cache laid over the store.

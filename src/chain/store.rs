@@ -6,7 +6,7 @@
 //! connecting or disconnecting blocks makes goes into one [`Batch`], committed in one
 //! database transaction, so a crash leaves either all of it or none of it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::Mutex;
 
@@ -55,6 +55,11 @@ impl Table {
         Table::Meta,
     ];
 
+    /// Tables the read side scans in key order (through the chain state cache).
+    pub fn scanned(self) -> bool {
+        matches!(self, Table::AddrUtxo | Table::AddrHistory | Table::Rich)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Table::Blocks => "blocks",
@@ -88,18 +93,111 @@ pub enum Op {
     Delete,
 }
 
-/// Writes to apply atomically: the last write to a key wins. Ordered by table, then key,
-/// so a store applies them in key order.
+/// One table's writes in a [`Batch`]: ordered for the tables the read side scans (the
+/// address indexes and the rich list), hashed for the rest (point lookups only: a hash
+/// probe instead of a B-tree descent comparing keys all the way down), sorted when the
+/// batch is written.
+#[derive(Debug, Clone)]
+pub enum TableOps {
+    Ordered(BTreeMap<Vec<u8>, Op>),
+    Hashed(HashMap<Vec<u8>, Op>),
+}
+
+impl TableOps {
+    fn new(table: Table) -> TableOps {
+        if table.scanned() {
+            TableOps::Ordered(BTreeMap::new())
+        } else {
+            TableOps::Hashed(HashMap::new())
+        }
+    }
+
+    fn get(&self, key: &[u8]) -> Option<&Op> {
+        match self {
+            TableOps::Ordered(m) => m.get(key),
+            TableOps::Hashed(m) => m.get(key),
+        }
+    }
+
+    fn get_mut(&mut self, key: &[u8]) -> Option<&mut Op> {
+        match self {
+            TableOps::Ordered(m) => m.get_mut(key),
+            TableOps::Hashed(m) => m.get_mut(key),
+        }
+    }
+
+    fn insert(&mut self, key: Vec<u8>, op: Op) {
+        match self {
+            TableOps::Ordered(m) => {
+                m.insert(key, op);
+            }
+            TableOps::Hashed(m) => {
+                m.insert(key, op);
+            }
+        }
+    }
+
+    fn remove(&mut self, key: &[u8]) -> Option<Op> {
+        match self {
+            TableOps::Ordered(m) => m.remove(key),
+            TableOps::Hashed(m) => m.remove(key),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            TableOps::Ordered(m) => m.len(),
+            TableOps::Hashed(m) => m.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every write in key order.
+    pub fn sorted(&self) -> Vec<(&Vec<u8>, &Op)> {
+        match self {
+            TableOps::Ordered(m) => m.iter().collect(),
+            TableOps::Hashed(m) => {
+                let mut v: Vec<_> = m.iter().collect();
+                v.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                v
+            }
+        }
+    }
+
+    /// The writes as an ordered map (borrowed for ordered tables; a sorted copy for
+    /// hashed ones, which nothing scans in practice).
+    pub fn ordered(&self) -> std::borrow::Cow<'_, BTreeMap<Vec<u8>, Op>> {
+        match self {
+            TableOps::Ordered(m) => std::borrow::Cow::Borrowed(m),
+            TableOps::Hashed(m) => std::borrow::Cow::Owned(
+                m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            ),
+        }
+    }
+
+    fn into_iter_any(self) -> Box<dyn Iterator<Item = (Vec<u8>, Op)>> {
+        match self {
+            TableOps::Ordered(m) => Box::new(m.into_iter()),
+            TableOps::Hashed(m) => Box::new(m.into_iter()),
+        }
+    }
+}
+
+/// Writes to apply atomically: the last write to a key wins. A store applies them table
+/// by table in key order.
 #[derive(Default, Debug, Clone)]
 pub struct Batch {
-    tables: BTreeMap<Table, BTreeMap<Vec<u8>, Op>>,
+    tables: BTreeMap<Table, TableOps>,
     /// Estimated heap bytes held ([`Batch::bytes`]).
     bytes: usize,
     entries: usize,
 }
 
-/// Estimated heap bytes of one batch entry besides its key and value bytes: the B-tree
-/// slot (key and op, 56 bytes) with the node's spare room, and the allocator's rounding.
+/// Estimated heap bytes of one batch entry besides its key and value bytes: the map slot
+/// (key and op, 56 bytes) with the map's spare room, and the allocator's rounding.
 pub const ENTRY_OVERHEAD: usize = 96;
 
 fn entry_bytes(key: &[u8], op: &Op) -> usize {
@@ -123,7 +221,10 @@ impl Batch {
     }
 
     fn write(&mut self, table: Table, key: Vec<u8>, value: Vec<u8>, fresh: bool) {
-        let map = self.tables.entry(table).or_default();
+        let map = self
+            .tables
+            .entry(table)
+            .or_insert_with(|| TableOps::new(table));
         // A key this batch deletes may exist below: the put must reach the store.
         let fresh = match map.get(&key) {
             None => fresh,
@@ -146,7 +247,10 @@ impl Batch {
     }
 
     pub fn delete(&mut self, table: Table, key: Vec<u8>) {
-        let map = self.tables.entry(table).or_default();
+        let map = self
+            .tables
+            .entry(table)
+            .or_insert_with(|| TableOps::new(table));
         match map.get_mut(&key) {
             Some(Op::Put { fresh: true, .. }) => {
                 // Never reached any layer below: forget it.
@@ -178,8 +282,8 @@ impl Batch {
             })
     }
 
-    /// This batch's writes to `table`, in key order.
-    pub fn table(&self, table: Table) -> Option<&BTreeMap<Vec<u8>, Op>> {
+    /// This batch's writes to `table`.
+    pub fn table(&self, table: Table) -> Option<&TableOps> {
         self.tables.get(&table)
     }
 
@@ -200,7 +304,7 @@ impl Batch {
     /// Every write, by table then key.
     pub fn ops(&self) -> impl Iterator<Item = (Table, &[u8], Option<&[u8]>)> {
         self.tables.iter().flat_map(|(t, map)| {
-            map.iter().map(move |(k, op)| {
+            map.sorted().into_iter().map(move |(k, op)| {
                 let value = match op {
                     Op::Put { value, .. } => Some(value.as_slice()),
                     Op::Delete => None,
@@ -214,7 +318,7 @@ impl Batch {
     /// stays a put that must reach the store; a delete of a fresh put here cancels it).
     pub fn extend(&mut self, later: Batch) {
         for (table, map) in later.tables {
-            for (key, op) in map {
+            for (key, op) in map.into_iter_any() {
                 match op {
                     Op::Put { value, fresh } => self.write(table, key, value, fresh),
                     Op::Delete => self.delete(table, key),
@@ -227,7 +331,7 @@ impl Batch {
     pub fn split_off(&mut self, table: Table) -> Batch {
         let mut out = Batch::default();
         if let Some(map) = self.tables.remove(&table) {
-            for (key, op) in &map {
+            for (key, op) in map.sorted() {
                 let b = entry_bytes(key, op);
                 self.bytes -= b;
                 self.entries -= 1;
@@ -310,7 +414,7 @@ pub fn scan_bounds(
 /// top 10 reads about 10 entries, however large the overlay.
 pub fn merged_scan<S: ChainStore + ?Sized>(
     store: &S,
-    overlay: Option<&BTreeMap<Vec<u8>, Op>>,
+    overlay: Option<&TableOps>,
     table: Table,
     prefix: &[u8],
     after: Option<&[u8]>,
@@ -320,6 +424,7 @@ pub fn merged_scan<S: ChainStore + ?Sized>(
     let Some(overlay) = overlay.filter(|o| !o.is_empty()) else {
         return store.scan(table, prefix, after, direction, limit);
     };
+    let overlay = overlay.ordered();
     let bounds = scan_bounds(prefix, after, direction);
     if bounds_empty(&bounds) || limit == 0 {
         return Ok(Vec::new());
