@@ -83,8 +83,15 @@ fn main() {
         let (_, rest, failure) = chain.connect_run(run, NOW);
         assert!(rest.is_empty() && failure.is_none(), "valid run");
     }
+    let (bytes, entries) = chain.cache_usage();
+    let flush_start = Instant::now();
     chain.flush().expect("flushes");
     let secs = start.elapsed().as_secs_f64();
+    eprintln!(
+        "final flush: {entries} entries, {} MB estimated, {:.2} s",
+        bytes / 1_000_000,
+        flush_start.elapsed().as_secs_f64()
+    );
     let goal2a = report(
         "connect runs of 50 (sync), cache flushed at the end",
         &blocks,
@@ -92,6 +99,9 @@ fn main() {
         reference.block_validation,
     );
 
+    if std::env::var_os("CHAIN_BENCH_ONLY_RUN").is_some() {
+        return;
+    }
     // Before the cache: one block per commit, every index written each time.
     // (CHAIN_BENCH_SKIP_PLAIN=1 skips this minute-long pass, for profiling.)
     let skip_plain = std::env::var_os("CHAIN_BENCH_SKIP_PLAIN").is_some();

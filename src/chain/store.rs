@@ -119,31 +119,6 @@ impl TableOps {
         }
     }
 
-    fn get_mut(&mut self, key: &[u8]) -> Option<&mut Op> {
-        match self {
-            TableOps::Ordered(m) => m.get_mut(key),
-            TableOps::Hashed(m) => m.get_mut(key),
-        }
-    }
-
-    fn insert(&mut self, key: Vec<u8>, op: Op) {
-        match self {
-            TableOps::Ordered(m) => {
-                m.insert(key, op);
-            }
-            TableOps::Hashed(m) => {
-                m.insert(key, op);
-            }
-        }
-    }
-
-    fn remove(&mut self, key: &[u8]) -> Option<Op> {
-        match self {
-            TableOps::Ordered(m) => m.remove(key),
-            TableOps::Hashed(m) => m.remove(key),
-        }
-    }
-
     pub fn len(&self) -> usize {
         match self {
             TableOps::Ordered(m) => m.len(),
@@ -208,6 +183,62 @@ fn entry_bytes(key: &[u8], op: &Op) -> usize {
     ENTRY_OVERHEAD + key.len() + value
 }
 
+/// A put into one table's map through its entry (one lookup): returns the change in
+/// estimated bytes and in entries. A key this batch deletes may exist below, so a put
+/// over a delete must reach the store however new the caller says the key is.
+macro_rules! write_entry {
+    ($entry:expr, $value:expr, $fresh:expr, $kind:ident) => {
+        match $entry {
+            std::collections::$kind::Entry::Occupied(mut e) => {
+                let fresh = matches!(e.get(), Op::Put { fresh: true, .. });
+                let op = Op::Put {
+                    value: $value,
+                    fresh,
+                };
+                let delta = entry_bytes(e.key(), &op) as isize - entry_bytes(e.key(), e.get()) as isize;
+                e.insert(op);
+                (delta, 0)
+            }
+            std::collections::$kind::Entry::Vacant(e) => {
+                let op = Op::Put {
+                    value: $value,
+                    fresh: $fresh,
+                };
+                let bytes = entry_bytes(e.key(), &op) as isize;
+                e.insert(op);
+                (bytes, 1)
+            }
+        }
+    };
+}
+
+/// A delete through one table's entry: a fresh put never reached any layer below and
+/// simply goes; anything else becomes a delete.
+macro_rules! delete_entry {
+    ($entry:expr, $kind:ident) => {
+        match $entry {
+            std::collections::$kind::Entry::Occupied(e)
+                if matches!(e.get(), Op::Put { fresh: true, .. }) =>
+            {
+                let bytes = entry_bytes(e.key(), e.get()) as isize;
+                e.remove();
+                (-bytes, -1)
+            }
+            std::collections::$kind::Entry::Occupied(mut e) => {
+                let delta =
+                    entry_bytes(e.key(), &Op::Delete) as isize - entry_bytes(e.key(), e.get()) as isize;
+                e.insert(Op::Delete);
+                (delta, 0)
+            }
+            std::collections::$kind::Entry::Vacant(e) => {
+                let bytes = entry_bytes(e.key(), &Op::Delete) as isize;
+                e.insert(Op::Delete);
+                (bytes, 1)
+            }
+        }
+    };
+}
+
 impl Batch {
     pub fn put(&mut self, table: Table, key: Vec<u8>, value: Vec<u8>) {
         self.write(table, key, value, false);
@@ -225,25 +256,11 @@ impl Batch {
             .tables
             .entry(table)
             .or_insert_with(|| TableOps::new(table));
-        // A key this batch deletes may exist below: the put must reach the store.
-        let fresh = match map.get(&key) {
-            None => fresh,
-            Some(Op::Put { fresh: was, .. }) => *was,
-            Some(Op::Delete) => false,
+        let (bytes, entries) = match map {
+            TableOps::Ordered(m) => write_entry!(m.entry(key), value, fresh, btree_map),
+            TableOps::Hashed(m) => write_entry!(m.entry(key), value, fresh, hash_map),
         };
-        let op = Op::Put { value, fresh };
-        let added = entry_bytes(&key, &op);
-        match map.get_mut(&key) {
-            Some(old) => {
-                self.bytes = self.bytes + added - entry_bytes(&key, old);
-                *old = op;
-            }
-            None => {
-                self.bytes += added;
-                self.entries += 1;
-                map.insert(key, op);
-            }
-        }
+        self.apply(bytes, entries);
     }
 
     pub fn delete(&mut self, table: Table, key: Vec<u8>) {
@@ -251,24 +268,16 @@ impl Batch {
             .tables
             .entry(table)
             .or_insert_with(|| TableOps::new(table));
-        match map.get_mut(&key) {
-            Some(Op::Put { fresh: true, .. }) => {
-                // Never reached any layer below: forget it.
-                if let Some(old) = map.remove(&key) {
-                    self.bytes -= entry_bytes(&key, &old);
-                    self.entries -= 1;
-                }
-            }
-            Some(old) => {
-                self.bytes = self.bytes + entry_bytes(&key, &Op::Delete) - entry_bytes(&key, old);
-                *old = Op::Delete;
-            }
-            None => {
-                self.bytes += entry_bytes(&key, &Op::Delete);
-                self.entries += 1;
-                map.insert(key, Op::Delete);
-            }
-        }
+        let (bytes, entries) = match map {
+            TableOps::Ordered(m) => delete_entry!(m.entry(key), btree_map),
+            TableOps::Hashed(m) => delete_entry!(m.entry(key), hash_map),
+        };
+        self.apply(bytes, entries);
+    }
+
+    fn apply(&mut self, bytes: isize, entries: isize) {
+        self.bytes = self.bytes.saturating_add_signed(bytes);
+        self.entries = self.entries.saturating_add_signed(entries);
     }
 
     /// `Some(Some(v))` written, `Some(None)` deleted, `None` untouched by this batch.
