@@ -296,3 +296,74 @@ pub fn reference() -> Reference {
         block_validation: parallel,
     }
 }
+
+/// Builds the chain of [`build_chain`] one block at a time, for chains too long to hold.
+pub struct ChainBuilder<'a> {
+    net: &'a Network,
+    keys: &'a [SecretKey],
+    coins: Vec<(OutPoint, u64)>,
+    prev: BlockHash,
+    height: u64,
+}
+
+impl<'a> ChainBuilder<'a> {
+    pub fn new(net: &'a Network, keys: &'a [SecretKey]) -> ChainBuilder<'a> {
+        let genesis_txid = net.genesis.transactions[0].txid();
+        ChainBuilder {
+            net,
+            keys,
+            coins: (0..keys.len())
+                .map(|j| {
+                    (
+                        OutPoint {
+                            txid: genesis_txid,
+                            vout: j as u32,
+                        },
+                        1_000 * COIN,
+                    )
+                })
+                .collect(),
+            prev: net.genesis_hash,
+            height: 0,
+        }
+    }
+
+    /// The next block: one payment per key, each to a fresh address.
+    pub fn next_block(&mut self) -> Block {
+        self.height += 1;
+        let b = self.height - 1;
+        let (net, keys) = (self.net, self.keys);
+        let txs: Vec<Transaction> = self
+            .coins
+            .par_iter()
+            .enumerate()
+            .map(|(j, (op, value))| {
+                let n = b * keys.len() as u64 + j as u64;
+                payment(net, &keys[j], *op, *value, payee(n), 1_000 + b, 1_000)
+            })
+            .collect();
+        self.coins = txs
+            .iter()
+            .map(|t| {
+                (
+                    OutPoint {
+                        txid: t.txid(),
+                        vout: 1,
+                    },
+                    t.outputs[1].value.to_base_units(),
+                )
+            })
+            .collect();
+        let block = seal(net, keys, self.prev, Height(self.height), txs);
+        self.prev = block.hash();
+        block
+    }
+}
+
+/// This process's resident set size in bytes (Linux), if it can be read.
+pub fn rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
