@@ -37,6 +37,9 @@ type RangeItem<'a> = Result<
 >;
 type OpenTable<'t> = (Table, redb::Table<'t, &'static [u8], &'static [u8]>);
 
+/// redb's page cache: part of the node's memory beyond `--db-cache` (docs/chain.md).
+pub const REDB_CACHE_BYTES: usize = 256 * 1024 * 1024;
+
 pub struct RedbStore {
     db: Database,
     /// Test hook (crash tests): milliseconds to wait inside a commit that writes the
@@ -46,9 +49,18 @@ pub struct RedbStore {
 }
 
 impl RedbStore {
-    /// Opens (or creates) the database file at `path` and makes sure every table exists.
+    /// Opens (or creates) the database file at `path` and makes sure every table exists,
+    /// with a page cache of [`REDB_CACHE_BYTES`].
     pub fn open(path: &Path) -> Result<RedbStore, StoreError> {
-        let db = Database::create(path)
+        Self::open_with_page_cache(path, REDB_CACHE_BYTES)
+    }
+
+    /// [`RedbStore::open`] with a redb page cache of `cache_bytes` (redb's own default is
+    /// 1 GiB, which would dwarf the chain state cache `--db-cache` sizes).
+    pub fn open_with_page_cache(path: &Path, cache_bytes: usize) -> Result<RedbStore, StoreError> {
+        let db = redb::Builder::new()
+            .set_cache_size(cache_bytes)
+            .create(path)
             .map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
         let txn = db.begin_write().map_err(err)?;
         for table in Table::ALL {
