@@ -40,12 +40,19 @@ fn main() {
     let mut rss_peak = rss_start;
     let mut builder = common::ChainBuilder::new(&net, &keys);
     // Windows measured: blocks [100, 200) and [900, 1000).
-    let windows = [(100usize, "after 100 000 transactions"), (900, "after 900 000 transactions")];
+    let windows = [
+        (100usize, "after 100 000 transactions"),
+        (900, "after 900 000 transactions"),
+    ];
     let mut rates = Vec::new();
     let mut height = 0usize;
     while height < BLOCKS {
         let window = windows.iter().find(|(start, _)| *start == height);
-        let blocks_now = if window.is_some() { WINDOW } else { RUN.min(BLOCKS - height) };
+        let blocks_now = if window.is_some() {
+            WINDOW
+        } else {
+            RUN.min(BLOCKS - height)
+        };
         let blocks: Vec<Block> = (0..blocks_now).map(|_| builder.next_block()).collect();
         if let Some((_, what)) = window {
             chain.flush().expect("flushes");

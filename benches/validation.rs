@@ -9,11 +9,11 @@
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use ferro::consensus::validation::{check_block, check_transaction, connect_block, Coin};
 use ferro::consensus::{merkle_root, subsidy, Network, NetworkParams};
+use ferro::primitives::verify;
 use ferro::primitives::{
     Amount, Block, BlockHash, Header, Height, OutPoint, SecretKey, Signature, Target, Transaction,
     TxIn, TxOut, Txid, COIN,
 };
-use ferro::primitives::verify;
 use k256::ecdsa::signature::hazmat::PrehashVerifier;
 use std::collections::HashMap;
 use std::hint::black_box;

@@ -298,11 +298,14 @@ fn work_of_targets() {
     }
 }
 
+/// `(public key, digest, signature, expected verdict when known)`.
+pub(crate) type SignatureVector = ([u8; 33], [u8; 32], [u8; 64], Option<bool>);
+
 /// Every input of `transaction.json` as `(public key, sighash v2, signature, verdict)`:
 /// the verdict is `Some(true)` for inputs of transactions whose case connects, `None`
 /// where the case fails with `bad-signature` on some input (that input is not named).
 /// For comparing signature backends.
-pub(crate) fn signature_vectors() -> Vec<([u8; 33], [u8; 32], [u8; 64], Option<bool>)> {
+pub(crate) fn signature_vectors() -> Vec<SignatureVector> {
     let v = load("transaction.json");
     let genesis = BlockHash::from_hex(s(&v["genesis_hash"])).expect("hex");
     let mut out = Vec::new();

@@ -286,17 +286,22 @@ fn killed_mid_flush_converges(net: &TestNet, seed: &Proc, c: &Node) -> anyhow::R
     )?;
     let log = net.log_of("G");
     // The first flush at start is the genesis commit's; wait for one during sync.
-    let flushing = eventually(SETTLE, Duration::from_millis(5), "G pauses in a flush", || {
-        let text = std::fs::read_to_string(&log)?;
-        let paused = text.contains("pausing before it is written");
-        let height = text
-            .lines()
-            .filter(|l| l.contains("flushing chain state"))
-            .filter_map(|l| l.split("height=").nth(1))
-            .filter_map(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
-            .last();
-        Ok(height.filter(|h| paused && *h > 0))
-    })?;
+    let flushing = eventually(
+        SETTLE,
+        Duration::from_millis(5),
+        "G pauses in a flush",
+        || {
+            let text = std::fs::read_to_string(&log)?;
+            let paused = text.contains("pausing before it is written");
+            let height = text
+                .lines()
+                .rev()
+                .filter(|l| l.contains("flushing chain state"))
+                .filter_map(|l| l.split("height=").nth(1))
+                .find_map(|rest| rest.split_whitespace().next()?.parse::<u64>().ok());
+            Ok(height.filter(|h| paused && *h > 0))
+        },
+    )?;
     g.proc.kill9()?;
     eprintln!("G killed with SIGKILL mid-flush at height {flushing} of {target}");
     let g = net.start_node("G", seed)?;

@@ -287,8 +287,15 @@ pub fn reference() -> Reference {
             .map(|_| {
                 let start = Instant::now();
                 let txids = check_block(&block, &net.params).expect("valid");
-                connect_block(&block, &txids, &view, &net.params, &net.genesis_hash, &|_| false)
-                    .expect("valid");
+                connect_block(
+                    &block,
+                    &txids,
+                    &view,
+                    &net.params,
+                    &net.genesis_hash,
+                    &|_| false,
+                )
+                .expect("valid");
                 inputs / start.elapsed().as_secs_f64()
             })
             .collect(),

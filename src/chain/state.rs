@@ -2,6 +2,7 @@
 //! data, holds orphans, and answers the read side's questions from the indexes.
 
 use super::index::BlockIndexer;
+use super::pending::layered_get;
 use super::pending::Pending;
 use super::records::{
     addr_history_key, addr_utxo_key, decode_coin, decode_location, decode_outpoint_key,
@@ -9,7 +10,6 @@ use super::records::{
     HeaderEntry, Totals, TxLocation, META_BEST, META_TIP, META_TOTALS,
 };
 use super::sigcache::SigCache;
-use super::pending::layered_get;
 use super::store::{merged_scan, Batch, ChainStore, Direction, Entries, StoreError, Table};
 use crate::consensus::pow::{median_time_past, next_target};
 use crate::consensus::validation::{
@@ -227,11 +227,11 @@ impl<S: ChainStore> ChainState<S> {
             return Err(StoreError("stored tip is not the last active block".into()).into());
         }
         let best = match store.get(Table::Meta, META_BEST)? {
-            Some(v) => Some(BlockHash(
-                v.as_slice()
-                    .try_into()
-                    .map_err(|_| StoreError("corrupt best block record".into()))?,
-            )),
+            Some(v) => {
+                Some(BlockHash(v.as_slice().try_into().map_err(|_| {
+                    StoreError("corrupt best block record".into())
+                })?))
+            }
             None => None,
         };
         let mut chain = ChainState {
@@ -1134,15 +1134,15 @@ impl<S: ChainStore> ChainState<S> {
     ) -> Result<Vec<(OutPoint, Coin)>, ChainError> {
         let cursor = after.map(|op| addr_utxo_key(pkh, op));
         self.read_scan(
-                Table::AddrUtxo,
-                &pkh.0,
-                cursor.as_deref(),
-                Direction::Forward,
-                limit,
-            )?
-            .into_iter()
-            .map(|(k, v)| Ok((decode_outpoint_key(&k[20..])?, decode_coin(&v)?)))
-            .collect()
+            Table::AddrUtxo,
+            &pkh.0,
+            cursor.as_deref(),
+            Direction::Forward,
+            limit,
+        )?
+        .into_iter()
+        .map(|(k, v)| Ok((decode_outpoint_key(&k[20..])?, decode_coin(&v)?)))
+        .collect()
     }
 
     /// Txids of an address's confirmed history, newest first, starting below `before`.
@@ -1160,27 +1160,27 @@ impl<S: ChainStore> ChainState<S> {
             None => None,
         };
         self.read_scan(
-                Table::AddrHistory,
-                &pkh.0,
-                cursor.as_deref(),
-                Direction::Reverse,
-                limit,
-            )?
-            .into_iter()
-            .map(|(k, v)| {
-                let txid = Txid(
-                    v.as_slice()
-                        .try_into()
-                        .map_err(|_| StoreError("corrupt history entry".into()))?,
-                );
-                let mut h = [0u8; 8];
-                h.copy_from_slice(
-                    k.get(20..28)
-                        .ok_or_else(|| StoreError("corrupt history key".into()))?,
-                );
-                Ok((txid, Height(u64::from_be_bytes(h))))
-            })
-            .collect()
+            Table::AddrHistory,
+            &pkh.0,
+            cursor.as_deref(),
+            Direction::Reverse,
+            limit,
+        )?
+        .into_iter()
+        .map(|(k, v)| {
+            let txid = Txid(
+                v.as_slice()
+                    .try_into()
+                    .map_err(|_| StoreError("corrupt history entry".into()))?,
+            );
+            let mut h = [0u8; 8];
+            h.copy_from_slice(
+                k.get(20..28)
+                    .ok_or_else(|| StoreError("corrupt history key".into()))?,
+            );
+            Ok((txid, Height(u64::from_be_bytes(h))))
+        })
+        .collect()
     }
 
     /// The top `limit` addresses by balance (ties by address), read in order from the

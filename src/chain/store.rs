@@ -89,7 +89,10 @@ pub enum Op {
     /// Write `value`. `fresh`: the key is known to be absent from every layer below the
     /// batch (the store, and the chain state cache when the batch goes there), so
     /// deleting it again before the batch is written needs no write at all.
-    Put { value: Vec<u8>, fresh: bool },
+    Put {
+        value: Vec<u8>,
+        fresh: bool,
+    },
     Delete,
 }
 
@@ -147,9 +150,9 @@ impl TableOps {
     pub fn ordered(&self) -> std::borrow::Cow<'_, BTreeMap<Vec<u8>, Op>> {
         match self {
             TableOps::Ordered(m) => std::borrow::Cow::Borrowed(m),
-            TableOps::Hashed(m) => std::borrow::Cow::Owned(
-                m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            ),
+            TableOps::Hashed(m) => {
+                std::borrow::Cow::Owned(m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            }
         }
     }
 
@@ -195,7 +198,8 @@ macro_rules! write_entry {
                     value: $value,
                     fresh,
                 };
-                let delta = entry_bytes(e.key(), &op) as isize - entry_bytes(e.key(), e.get()) as isize;
+                let delta =
+                    entry_bytes(e.key(), &op) as isize - entry_bytes(e.key(), e.get()) as isize;
                 e.insert(op);
                 (delta, 0)
             }
@@ -225,8 +229,8 @@ macro_rules! delete_entry {
                 (-bytes, -1)
             }
             std::collections::$kind::Entry::Occupied(mut e) => {
-                let delta =
-                    entry_bytes(e.key(), &Op::Delete) as isize - entry_bytes(e.key(), e.get()) as isize;
+                let delta = entry_bytes(e.key(), &Op::Delete) as isize
+                    - entry_bytes(e.key(), e.get()) as isize;
                 e.insert(Op::Delete);
                 (delta, 0)
             }
@@ -282,13 +286,10 @@ impl Batch {
 
     /// `Some(Some(v))` written, `Some(None)` deleted, `None` untouched by this batch.
     pub fn pending(&self, table: Table, key: &[u8]) -> Option<Option<&[u8]>> {
-        self.tables
-            .get(&table)?
-            .get(key)
-            .map(|op| match op {
-                Op::Put { value, .. } => Some(value.as_slice()),
-                Op::Delete => None,
-            })
+        self.tables.get(&table)?.get(key).map(|op| match op {
+            Op::Put { value, .. } => Some(value.as_slice()),
+            Op::Delete => None,
+        })
     }
 
     /// This batch's writes to `table`.

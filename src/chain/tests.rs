@@ -733,7 +733,10 @@ fn reopen_after_a_crash_between_writes_is_consistent() {
             let reopened = ChainState::open(inner, net.clone()).expect("reopens after crash");
             // Every block answered connected is still there.
             for hash in &answered {
-                assert!(reopened.knows_block(hash), "budget {budget}, crash {allowed}");
+                assert!(
+                    reopened.knows_block(hash),
+                    "budget {budget}, crash {allowed}"
+                );
             }
             if !crashed {
                 assert!(reopened.is_active(&tip_before) || reopened.knows_block(&tip_before));
@@ -746,11 +749,7 @@ fn reopen_after_a_crash_between_writes_is_consistent() {
 
 /// Key 1 pays key `2 + i % 4` one coin per block from the change of the block before:
 /// each block spends an output the previous one created.
-fn payment_blocks<S: ChainStore>(
-    chains: &mut [&mut ChainState<S>],
-    net: &Network,
-    blocks: usize,
-) {
+fn payment_blocks<S: ChainStore>(chains: &mut [&mut ChainState<S>], net: &Network, blocks: usize) {
     let mut coin = premine(net);
     for i in 0..blocks {
         let tx = pay(net, 1, &[coin], 2 + (i % 4) as u8, COIN);
@@ -857,7 +856,10 @@ fn the_chain_state_cache_stays_within_its_budget() {
         assert!(entries <= budget / store::ENTRY_OVERHEAD);
         flushes += usize::from(bytes < before);
     }
-    assert!(flushes >= 5, "the cache filled and flushed ({flushes} times)");
+    assert!(
+        flushes >= 5,
+        "the cache filled and flushed ({flushes} times)"
+    );
     chain.flush().expect("flushes");
     assert_matches_replay(&chain);
 }

@@ -24,7 +24,7 @@ pub fn median_time_past(timestamps: &[u64]) -> u64 {
 /// Whether the block at `height` starts a new difficulty period.
 pub fn is_retarget_height(params: &NetworkParams, height: Height) -> bool {
     let h = height.get();
-    h >= params.retarget_interval && h % params.retarget_interval == 0
+    h >= params.retarget_interval && h.is_multiple_of(params.retarget_interval)
 }
 
 /// The target required at a retarget height, given the previous block's target and

@@ -21,8 +21,7 @@ use crate::consensus::validation::{
 use crate::consensus::NetworkParams;
 use crate::error::ErrorCode;
 use crate::primitives::{
-    Amount, Block, BlockHash, Height, OutPoint, PubkeyHash, Sighash, Transaction, TxIn, TxOut,
-    Txid,
+    Amount, Block, BlockHash, Height, OutPoint, PubkeyHash, Sighash, Transaction, TxIn, TxOut, Txid,
 };
 use memusage::{btree_set_usage, hash_map_capacity_after, hash_map_usage, vec_usage};
 use std::cmp::Ordering;

@@ -2,8 +2,8 @@
 //! as the confirmed UTXO set.
 
 use super::*;
-use crate::consensus::{Network, NetworkParams};
 use crate::consensus::validation::verify_signatures;
+use crate::consensus::{Network, NetworkParams};
 use crate::primitives::{Header, SecretKey, Signature, Target, TxIn, TxOut, COIN};
 
 /// Premined outputs per key, each `PREMINE` coins.
@@ -841,7 +841,10 @@ fn precheck_then_accept_rechecks_conflicts_under_the_lock() {
         sighash,
         first.sighash(&f.net.genesis_hash, &f.spent_outputs(&first))
     );
-    assert!(pool.is_empty() && f.sigs.is_empty(), "precheck changes nothing");
+    assert!(
+        pool.is_empty() && f.sigs.is_empty(),
+        "precheck changes nothing"
+    );
     // Verified outside the lock; meanwhile a conflicting transaction got in.
     verify_signatures_parallel(&first, &sighash).expect("valid signatures");
     let rival = f.pay(f.premined(1, 0), 1, PREMINE, 2000, 3);
@@ -851,7 +854,10 @@ fn precheck_then_accept_rechecks_conflicts_under_the_lock() {
     assert!(pool.contains(&rival.txid()) && !pool.contains(&first.txid()));
     // Cheap failures are found by precheck already; a cached txid needs no verifying.
     assert_eq!(
-        precheck(&pool, &first).map(|_| ()).expect_err("conflict").code(),
+        precheck(&pool, &first)
+            .map(|_| ())
+            .expect_err("conflict")
+            .code(),
         "double-spend"
     );
     let other = f.pay(f.premined(2, 0), 2, PREMINE, 1000, 1);

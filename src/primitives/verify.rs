@@ -185,7 +185,12 @@ mod differential {
         check(&pubkey, &digest, &with_s(&sig, &[0; 32]), "s = 0");
         check(&pubkey, &digest, &with_r(&sig, &N), "r = n");
         check(&pubkey, &digest, &with_s(&sig, &N), "s = n");
-        check(&pubkey, &digest, &with_r(&sig, &add_small(&N, 1)), "r = n+1");
+        check(
+            &pubkey,
+            &digest,
+            &with_r(&sig, &add_small(&N, 1)),
+            "r = n+1",
+        );
         check(&pubkey, &digest, &with_r(&sig, &[0xff; 32]), "r = 2^256-1");
         check(&pubkey, &digest, &with_s(&sig, &[0xff; 32]), "s = 2^256-1");
         let half = {
