@@ -122,14 +122,7 @@ fn main() {
     drop(plain);
 
     let totals = chain.totals().expect("reads");
-    const READS: u32 = 2_000;
-    let start = Instant::now();
-    for _ in 0..READS {
-        let t = chain.totals().expect("reads");
-        let rich = chain.rich_list(10).expect("reads");
-        std::hint::black_box((t, rich));
-    }
-    let per = start.elapsed().as_secs_f64() / f64::from(READS);
+    let per = common::info_read_micros(&chain) / 1e6;
     println!(
         "totals + top-10 rich list read: {:.1} µs per read ({} transactions, {} funded addresses)",
         per * 1e6,

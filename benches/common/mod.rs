@@ -99,55 +99,8 @@ pub fn payee(n: u64) -> PubkeyHash {
 /// `j`'s change from the block before (first the premine output `j`), pays a fresh
 /// address and returns change to key `j`. Timestamps are one second apart after genesis.
 pub fn build_chain(net: &Network, keys: &[SecretKey], blocks: usize) -> Vec<Block> {
-    let genesis_txid = net.genesis.transactions[0].txid();
-    let mut coins: Vec<(OutPoint, u64)> = (0..keys.len())
-        .map(|j| {
-            (
-                OutPoint {
-                    txid: genesis_txid,
-                    vout: j as u32,
-                },
-                1_000 * COIN,
-            )
-        })
-        .collect();
-    let mut out = Vec::with_capacity(blocks);
-    let mut prev = net.genesis_hash;
-    for b in 0..blocks {
-        let height = Height(b as u64 + 1);
-        let txs: Vec<Transaction> = coins
-            .par_iter()
-            .enumerate()
-            .map(|(j, (op, value))| {
-                let n = (b * keys.len() + j) as u64;
-                payment(
-                    net,
-                    &keys[j],
-                    *op,
-                    *value,
-                    payee(n),
-                    1_000 + b as u64,
-                    1_000,
-                )
-            })
-            .collect();
-        coins = txs
-            .iter()
-            .map(|t| {
-                (
-                    OutPoint {
-                        txid: t.txid(),
-                        vout: 1,
-                    },
-                    t.outputs[1].value.to_base_units(),
-                )
-            })
-            .collect();
-        let block = seal(net, keys, prev, height, txs);
-        prev = block.hash();
-        out.push(block);
-    }
-    out
+    let mut builder = ChainBuilder::new(net, keys);
+    (0..blocks).map(|_| builder.next_block()).collect()
 }
 
 /// A block at `height` on `prev` with `txs` and a coinbase paying the subsidy (fees are
@@ -369,6 +322,18 @@ impl<'a> ChainBuilder<'a> {
         self.prev = block.hash();
         block
     }
+}
+
+/// Microseconds per `/info`-style read: the totals and the top-10 rich list.
+pub fn info_read_micros<S: ferro::chain::ChainStore>(chain: &ferro::chain::ChainState<S>) -> f64 {
+    const READS: u32 = 2_000;
+    let start = std::time::Instant::now();
+    for _ in 0..READS {
+        let t = chain.totals().expect("reads");
+        let rich = chain.rich_list(10).expect("reads");
+        std::hint::black_box((t, rich));
+    }
+    start.elapsed().as_secs_f64() / f64::from(READS) * 1e6
 }
 
 /// This process's resident set size in bytes (Linux), if it can be read.
