@@ -16,7 +16,7 @@
 
 mod common;
 
-use ferro::chain::{ChainState, RedbStore};
+use ferro::chain::{ChainState, ChainStore, RedbStore};
 use ferro::consensus::Network;
 use ferro::node::config::DEFAULT_DB_CACHE_MB;
 use ferro::primitives::Block;
@@ -28,6 +28,25 @@ const RUN: usize = 50;
 const FULL_BLOCKS: usize = 12;
 const FULL_TXS: usize = 4_700;
 const NOW: u64 = 4_000_000_000;
+
+/// Connects `blocks` in runs of [`RUN`] and flushes; returns the seconds taken.
+fn connect_runs<S: ChainStore>(chain: &mut ChainState<S>, blocks: &[Block]) -> f64 {
+    let runs: Vec<Vec<Block>> = blocks.chunks(RUN).map(<[Block]>::to_vec).collect();
+    let start = Instant::now();
+    for run in runs {
+        let (_, rest, failure) = chain.connect_run(run, NOW);
+        assert!(rest.is_empty() && failure.is_none(), "valid run");
+    }
+    let (bytes, entries) = chain.cache_usage();
+    let flush_start = Instant::now();
+    chain.flush().expect("flushes");
+    eprintln!(
+        "final flush: {entries} entries, {} MB estimated, {:.2} s",
+        bytes / 1_000_000,
+        flush_start.elapsed().as_secs_f64()
+    );
+    start.elapsed().as_secs_f64()
+}
 
 fn open(net: &Network, cache: usize) -> (ChainState<RedbStore>, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -77,21 +96,7 @@ fn main() {
 
     // Sync's way: runs of 50 blocks, chain state cache, flushed at the end.
     let (mut chain, _dir) = open(&net, cache);
-    let runs: Vec<Vec<Block>> = blocks.chunks(RUN).map(<[Block]>::to_vec).collect();
-    let start = Instant::now();
-    for run in runs {
-        let (_, rest, failure) = chain.connect_run(run, NOW);
-        assert!(rest.is_empty() && failure.is_none(), "valid run");
-    }
-    let (bytes, entries) = chain.cache_usage();
-    let flush_start = Instant::now();
-    chain.flush().expect("flushes");
-    let secs = start.elapsed().as_secs_f64();
-    eprintln!(
-        "final flush: {entries} entries, {} MB estimated, {:.2} s",
-        bytes / 1_000_000,
-        flush_start.elapsed().as_secs_f64()
-    );
+    let secs = connect_runs(&mut chain, &blocks);
     let goal2a = report(
         "connect runs of 50 (sync), cache flushed at the end",
         &blocks,
@@ -99,6 +104,25 @@ fn main() {
         reference.block_validation,
     );
 
+    // The same on fjall, an LSM store, for the comparison (`--features fjall`).
+    #[cfg(feature = "fjall")]
+    {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = ferro::chain::fjall_store::FjallStore::open(&dir.path().join("chain.fjall"))
+            .expect("fjall");
+        let mut lsm = ChainState::open_with_cache(store, net.clone(), cache).expect("opens");
+        let secs = connect_runs(&mut lsm, &blocks);
+        report(
+            "fjall: connect runs of 50 (sync), cache flushed at the end",
+            &blocks,
+            secs,
+            reference.block_validation,
+        );
+        println!(
+            "fjall: totals + top-10 rich list read: {:.1} µs per read",
+            common::info_read_micros(&lsm)
+        );
+    }
     if std::env::var_os("CHAIN_BENCH_ONLY_RUN").is_some() {
         return;
     }
