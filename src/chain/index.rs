@@ -264,9 +264,19 @@ impl<'p, 'a, S: ChainStore + ?Sized> BlockIndexer<'p, 'a, S> {
                     self.pending
                         .delete(Table::Rich, rich_key(old.balance, &address));
                 }
+                // An address has one rich-list key below this batch, that of its balance
+                // there (D). The new key differs from the old one; it can equal D's only
+                // if the balance went away from D and came back, and then going away
+                // deleted D's key, leaving a delete that the put lands on and keeps (a put
+                // over a delete is never fresh). So the put is fresh in every other case,
+                // and a balance that moves several times between flushes leaves one
+                // delete and one put, not one delete per move.
                 if new.balance > 0 {
-                    self.pending
-                        .put(Table::Rich, rich_key(new.balance, &address), pkh.0.to_vec());
+                    self.pending.put_new(
+                        Table::Rich,
+                        rich_key(new.balance, &address),
+                        pkh.0.to_vec(),
+                    );
                 }
             }
             match (old.outputs_received > 0, new.outputs_received > 0) {

@@ -989,3 +989,53 @@ fn connect_run_commits_a_run_and_stops_at_a_bad_block() {
     let reopened = ChainState::open(inner, net).expect("reopens");
     assert_eq!(reopened.height().get(), 0);
 }
+
+/// A balance that leaves its flushed value and comes back to it between flushes, then
+/// moves again: the rich-list key of the flushed balance must still be deleted on disk
+/// (fresh rich-list puts never hide a key that is on disk).
+#[test]
+fn a_balance_back_at_its_flushed_value_keeps_the_rich_list_exact() {
+    let net = network();
+    let mut cached =
+        ChainState::open_with_cache(Arc::new(MemoryStore::new()), net.clone(), 1 << 30)
+            .expect("opens");
+    let mut plain = memory_chain();
+    let mut both = |txs: Vec<Transaction>, cached: &mut ChainState<Arc<MemoryStore>>| {
+        let b = block_on(&plain, plain.tip_hash(), txs, 9, 0);
+        plain.accept_block(b.clone(), NOW).expect("valid");
+        cached.accept_block(b, NOW).expect("valid");
+    };
+    both(vec![], &mut cached);
+    both(vec![], &mut cached);
+    let out = |tx: &Transaction, vout: u32| {
+        (
+            OutPoint {
+                txid: tx.txid(),
+                vout,
+            },
+            tx.outputs[vout as usize].value,
+        )
+    };
+    let to_2 = pay(&net, 1, &[premine(&net)], 2, 10 * COIN);
+    let to_4 = pay(&net, 1, &[out(&to_2, 1)], 4, 5 * COIN);
+    both(vec![to_2.clone(), to_4.clone()], &mut cached);
+    cached.flush().expect("flushes");
+    let flushed = cached.address_stats(&pkh(2)).expect("reads").balance;
+    assert_eq!(flushed, 10 * COIN);
+    // Key 2 pays 3 coins (fee 1 000), then key 4 pays it back 3 coins and the fee.
+    let away = pay(&net, 2, &[out(&to_2, 0)], 3, 3 * COIN);
+    both(vec![away.clone()], &mut cached);
+    let back = pay(&net, 4, &[out(&to_4, 0)], 2, 3 * COIN + 1_000);
+    both(vec![back], &mut cached);
+    assert_eq!(
+        cached.address_stats(&pkh(2)).expect("reads").balance,
+        flushed
+    );
+    // And away again: the flushed balance's key must go from the store.
+    let again = pay(&net, 2, &[out(&away, 1)], 5, COIN);
+    both(vec![again], &mut cached);
+    assert_eq!(reads(&cached), reads(&plain));
+    cached.flush().expect("flushes");
+    assert_matches_replay(&cached);
+    assert_indexes_match_utxos(&cached);
+}
