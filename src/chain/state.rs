@@ -352,7 +352,12 @@ impl<S: ChainStore> ChainState<S> {
     /// retried at the next one: the blocks are stored and memory is consistent, so the
     /// caller's block still counts as connected.
     fn stage(&mut self, state: Batch) {
-        self.cache.extend(state);
+        if self.cache.is_empty() {
+            // Right after a flush (or with no cache): nothing to merge into.
+            self.cache = state;
+        } else {
+            self.cache.extend(state);
+        }
         if self.cache.bytes() > self.cache_budget {
             if let Err(e) = self.flush() {
                 tracing::error!(error = %e, "chain state flush failed; kept in memory");
@@ -474,21 +479,40 @@ impl<S: ChainStore> ChainState<S> {
                     break;
                 }
             };
-            let mut pending = Pending::over(&self.store, vec![&run_state, &self.cache]);
-            match self.connect_and_index(&mut pending, &block, hash, &txids) {
-                Ok(Ok(())) => {}
+            // The block's changes go straight into the run's batch; if the block fails
+            // after its changes were written (a signature, a store read), the batch is
+            // rebuilt from the run's earlier blocks below.
+            let mut pending = Pending::over(&self.store, vec![&self.cache]);
+            pending.batch = std::mem::take(&mut run_state);
+            let outcome = self.connect_and_index(&mut pending, &block, hash, &txids);
+            run_state = pending.batch;
+            let broken = match outcome {
+                Ok(Ok(())) => None,
                 Ok(Err(e)) => {
                     record_invalid(&mut self.invalid, hash, &e);
-                    failure = Some(e.into());
-                    break;
+                    Some(ChainError::from(e))
                 }
-                Err(e) => {
-                    failure = Some(e.into());
-                    break;
-                }
+                Err(e) => Some(ChainError::from(e)),
+            };
+            if let Some(e) = broken {
+                failure = Some(match self.reindex(&accepted.connected) {
+                    Ok(rebuilt) => {
+                        run_state = rebuilt;
+                        e
+                    }
+                    Err(store) => {
+                        // Nothing of this run can be trusted: store none of it.
+                        for hash in &added {
+                            self.headers.remove(hash);
+                        }
+                        self.active.truncate(self.active.len() - added.len());
+                        accepted.connected.clear();
+                        leftover.extend(rest);
+                        return (accepted, leftover, Some(store.into()));
+                    }
+                });
+                break;
             }
-            let block_state = pending.batch;
-            run_state.extend(block_state);
             let entry = HeaderEntry {
                 header: block.header,
                 chain_work: self.headers[&tip]
@@ -787,6 +811,33 @@ impl<S: ChainStore> ChainState<S> {
         };
         indexed?;
         Ok(verdict)
+    }
+
+    /// The chain state changes of `blocks` (which passed every rule, connected one after
+    /// another on the tip) over the cache: rebuilds a run's batch after a later block of
+    /// the run failed once its changes were written.
+    fn reindex(&self, blocks: &[Block]) -> Result<Batch, StoreError> {
+        let mut pending = Pending::over(&self.store, vec![&self.cache]);
+        let hrp = self.network.params.address_hrp.as_str();
+        for block in blocks {
+            let hash = block.hash();
+            let txids = txids_of(block);
+            let deferred = connect_block_deferred(
+                block,
+                &txids,
+                &pending,
+                &self.network.params,
+                &self.network.genesis_hash,
+                &|_| true,
+            );
+            if let Some(failure) = pending.take_failure() {
+                return Err(failure);
+            }
+            let (undo, _) = deferred
+                .map_err(|e| StoreError(format!("block {hash} connected before, now: {e}")))?;
+            BlockIndexer::new(&mut pending, hrp).connect(block, hash, &txids, &undo.spent)?;
+        }
+        Ok(pending.batch)
     }
 
     fn load_block(&self, pending: &Pending<'_, S>, hash: &BlockHash) -> Result<Block, ChainError> {

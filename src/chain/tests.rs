@@ -1039,3 +1039,33 @@ fn a_balance_back_at_its_flushed_value_keeps_the_rich_list_exact() {
     assert_matches_replay(&cached);
     assert_indexes_match_utxos(&cached);
 }
+
+/// A block of a run whose signature fails after its changes were written into the run's
+/// batch: the run's earlier blocks are kept, exactly as if connected one by one.
+#[test]
+fn connect_run_drops_the_changes_of_a_block_whose_signature_fails() {
+    let net = network();
+    let mut source = memory_chain();
+    extend(&mut source, 3, 9);
+    let to_2 = pay(&net, 1, &[premine(&net)], 2, 10 * COIN);
+    let b = block_on(&source, source.tip_hash(), vec![to_2.clone()], 9, 0);
+    source.accept_block(b, NOW).expect("valid");
+    let mut blocks = active_blocks(&source);
+    let coin = (
+        OutPoint {
+            txid: to_2.txid(),
+            vout: 0,
+        },
+        to_2.outputs[0].value,
+    );
+    let mut forged = pay(&net, 2, &[coin], 3, COIN);
+    forged.inputs[0].signature.0[40] ^= 1;
+    blocks.push(block_on(&source, source.tip_hash(), vec![forged], 9, 0));
+    let mut chain = memory_chain();
+    let (accepted, _, failure) = chain.connect_run(blocks, NOW);
+    assert_eq!(accepted.connected.len(), 4);
+    assert_eq!(failure.map(|e| e.code()), Some("bad-signature"));
+    assert_eq!(chain.tip_hash(), source.tip_hash());
+    assert_eq!(reads(&chain), reads(&source));
+    assert_matches_replay(&chain);
+}
