@@ -49,7 +49,7 @@ fn now() -> u64 {
     ferro::node::unix_now()
 }
 
-async fn load_test() {
+async fn load_test(reference: common::Reference) {
     let keys = common::keys(50);
     let net = common::network("loadbench", &keys, LOAD_TXS / 50 + 1, now() - 3_600);
     let dir = tempfile::tempdir().expect("temp dir");
@@ -113,9 +113,10 @@ async fn load_test() {
         t.await.expect("client task");
     }
     let accept = started.elapsed().as_secs_f64();
+    let rate = LOAD_TXS as f64 / accept;
     println!(
-        "accept: {LOAD_TXS} transactions from {CLIENTS} concurrent clients in {accept:.2} s = {:.0} tx/s",
-        LOAD_TXS as f64 / accept
+        "accept: {LOAD_TXS} transactions from {CLIENTS} concurrent clients in {accept:.2} s = {rate:.0} tx/s = {:.2} x cores x single-core verify (goal 4: >= 0.25)",
+        rate / (reference.cores as f64 * reference.single_core_verify)
     );
     let lag = wait_for("B's mempool", Duration::from_secs(120), || {
         b.node.mempool().len() == LOAD_TXS
@@ -175,7 +176,7 @@ async fn load_test() {
     a.shutdown().await;
 }
 
-async fn sync_test() {
+async fn sync_test(reference: common::Reference) {
     let keys = common::keys(SYNC_TXS_PER_BLOCK);
     let net = common::network("syncbench", &keys, 1, now() - 100_000);
     let t = Instant::now();
@@ -208,11 +209,13 @@ async fn sync_test() {
     })
     .await;
     let secs = started.elapsed().as_secs_f64();
+    let inputs = (SYNC_BLOCKS * SYNC_TXS_PER_BLOCK) as f64 / secs;
     println!(
-        "sync: a new node fetched and connected {SYNC_BLOCKS} blocks ({} transactions each) in {secs:.1} s = {:.1} blocks/s, {:.0} tx/s",
+        "sync: a new node fetched and connected {SYNC_BLOCKS} blocks ({} transactions each) in {secs:.1} s = {:.1} blocks/s, {:.0} tx/s, {inputs:.0} inputs/s = {:.2} x block validation (goal 3: >= 0.5)",
         SYNC_TXS_PER_BLOCK + 1,
         SYNC_BLOCKS as f64 / secs,
-        (SYNC_BLOCKS * (SYNC_TXS_PER_BLOCK + 1)) as f64 / secs
+        (SYNC_BLOCKS * (SYNC_TXS_PER_BLOCK + 1)) as f64 / secs,
+        inputs / reference.block_validation
     );
     fresh.shutdown().await;
     source.shutdown().await;
@@ -226,8 +229,10 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    let reference = common::reference();
+    reference.print();
     rt.block_on(async {
-        load_test().await;
-        sync_test().await;
+        load_test(reference).await;
+        sync_test(reference).await;
     });
 }

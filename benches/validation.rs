@@ -1,12 +1,15 @@
-//! Validation benchmarks (issue "Core ledger library"): signature verification, a 1-in/2-out
-//! and a 10-in transaction, and a 2 000-transaction block verified in parallel, next to a
-//! raw single-thread k256 verify loop over the same inputs measured in the same run.
+//! Validation benchmarks: signature verification (libsecp256k1, the default backend, and
+//! k256), a 1-in/2-out and a 10-in transaction, and a 2 000-transaction block verified in
+//! parallel, next to raw single-thread libsecp256k1 and k256 verify loops over the same
+//! inputs measured in the same run. At the end, goal 1's ratio from this run's medians:
+//! block validation on all cores over cores x the single-core libsecp256k1 loop.
 //!
 //! Run: `cargo bench --bench validation`. Figures go to BENCHMARKS.md.
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use ferro::consensus::validation::{check_block, check_transaction, connect_block, Coin};
 use ferro::consensus::{merkle_root, subsidy, Network, NetworkParams};
+use ferro::primitives::verify;
 use ferro::primitives::{
     Amount, Block, BlockHash, Header, Height, OutPoint, SecretKey, Signature, Target, Transaction,
     TxIn, TxOut, Txid, COIN,
@@ -145,6 +148,15 @@ fn signatures(c: &mut Criterion) {
     c.bench_function("signature/verify", |b| {
         b.iter(|| assert!(black_box(&input.pubkey).verify(black_box(&sighash), &input.signature)))
     });
+    c.bench_function("signature/verify-k256", |b| {
+        b.iter(|| {
+            assert!(verify::pure_rust::verify(
+                black_box(&input.pubkey.0),
+                black_box(&sighash.0),
+                &input.signature.0
+            ))
+        })
+    });
 }
 
 fn transactions(c: &mut Criterion) {
@@ -182,8 +194,8 @@ fn block(c: &mut Criterion) {
             connect_block(&block, &txids, &f.view, &f.params, &f.genesis, &|_| true).expect("valid")
         })
     });
-    // The raw single-thread k256 loop over the same inputs: parse key and signature,
-    // verify the prehash. This is the floor a sequential validator could reach.
+    // The raw single-thread loops over the same inputs: parse key and signature, verify
+    // the prehash. The libsecp256k1 one is goal 1's yardstick.
     let jobs: Vec<([u8; 33], [u8; 64], [u8; 32])> = block.transactions[1..]
         .iter()
         .map(|tx| {
@@ -191,6 +203,17 @@ fn block(c: &mut Criterion) {
             (tx.inputs[0].pubkey.0, tx.inputs[0].signature.0, sighash.0)
         })
         .collect();
+    let secp = secp256k1::Secp256k1::verification_only();
+    group.bench_function("raw-libsecp256k1-verify-loop-single-thread", |b| {
+        b.iter(|| {
+            for (pk, sig, msg) in &jobs {
+                let key = secp256k1::PublicKey::from_slice(pk).expect("valid key");
+                let sig = secp256k1::ecdsa::Signature::from_compact(sig).expect("valid sig");
+                let msg = secp256k1::Message::from_digest(*msg);
+                secp.verify_ecdsa(msg, &sig, &key).expect("verifies");
+            }
+        })
+    });
     group.bench_function("raw-k256-verify-loop-single-thread", |b| {
         b.iter(|| {
             for (pk, sig, msg) in &jobs {
@@ -204,5 +227,37 @@ fn block(c: &mut Criterion) {
     drop(txids);
 }
 
+/// The median time of a benchmark of this run, from criterion's estimates, in seconds.
+fn median_secs(id: &str) -> Option<f64> {
+    let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    let path = format!("{dir}/criterion/{id}/new/estimates.json");
+    let text = std::fs::read_to_string(path).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    Some(v["median"]["point_estimate"].as_f64()? / 1e9)
+}
+
+/// Goal 1 from this run's medians.
+fn summary() {
+    let parallel = median_secs("block-2000tx/validate-parallel");
+    let single = median_secs("block-2000tx/raw-libsecp256k1-verify-loop-single-thread");
+    let k256 = median_secs("block-2000tx/raw-k256-verify-loop-single-thread");
+    if let (Some(p), Some(s), Some(k)) = (parallel, single, k256) {
+        let cores = rayon::current_num_threads() as f64;
+        println!(
+            "goal 1: block validation {:.0} inputs/s on {cores} cores; single-core libsecp256k1 loop {:.0}/s (k256 {:.0}/s, libsecp256k1 {:.2} x k256); ratio {:.2} (goal >= 0.8)",
+            2_000.0 / p,
+            2_000.0 / s,
+            2_000.0 / k,
+            k / s,
+            s / p / cores
+        );
+    }
+}
+
 criterion_group!(benches, signatures, transactions, block);
-criterion_main!(benches);
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    summary();
+}

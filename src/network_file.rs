@@ -120,7 +120,7 @@ mod tests {
         .expect("valid test mnemonic");
         let seed = mnemonic.to_seed("");
         let path: bip32::DerivationPath = "m/44'/1'/0'/0/0".parse().expect("valid path");
-        let key = bip32::XPrv::derive_from_path(seed, &path).expect("derivable");
+        let key = bip32::XPrv::derive_from_path(&seed, &path).expect("derivable");
         let pubkey = crate::primitives::PublicKey(key.public_key().to_bytes());
         pubkey.pubkey_hash()
     }

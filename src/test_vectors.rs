@@ -96,6 +96,16 @@ fn out_from_json(o: &Value) -> TxOut {
     }
 }
 
+/// The outputs a vector transaction spends (its `spent` list).
+fn spent_from_json(t: &Value) -> Vec<TxOut> {
+    t["spent"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(out_from_json)
+        .collect()
+}
+
 /// Each case is a block's regular transactions over a UTXO view: encodings, txids and
 /// sighash v2 (over the outputs spent, including a parent's earlier in the same block and
 /// a 0-value coinbase output) match the Python implementation, and so does the verdict
@@ -151,12 +161,7 @@ fn transactions_sighash_v2_and_block_verdicts() {
             assert_eq!(tx.size() as u64, n(&t["size"]), "{name}");
             assert_eq!(Transaction::from_bytes(&encoding), Ok(tx.clone()), "{name}");
             assert_eq!(tx.txid().to_hex(), s(&t["txid"]), "{name}");
-            let spent: Vec<TxOut> = t["spent"]
-                .as_array()
-                .expect("list")
-                .iter()
-                .map(out_from_json)
-                .collect();
+            let spent = spent_from_json(t);
             let sighash = tx.sighash(&genesis, &spent);
             assert_eq!(sighash.to_hex(), s(&t["sighash"]), "{name}");
             // Our RFC 6979 signer reproduces python-ecdsa's signatures bit for bit.
@@ -192,12 +197,7 @@ fn transactions_sighash_v2_and_block_verdicts() {
     // The same signature under another network's genesis hash does not verify.
     let first = &cases[0]["transactions"][0];
     let tx = tx_from_json(&first["transaction"]);
-    let spent: Vec<TxOut> = first["spent"]
-        .as_array()
-        .expect("list")
-        .iter()
-        .map(out_from_json)
-        .collect();
+    let spent = spent_from_json(first);
     assert!(tx.inputs[0]
         .pubkey
         .verify(&tx.sighash(&genesis, &spent), &tx.inputs[0].signature));
@@ -296,4 +296,34 @@ fn work_of_targets() {
         let t = Target(U256::from_hex(s(&case["target"])).expect("hex"));
         assert_eq!(t.work().to_hex(), s(&case["work"]));
     }
+}
+
+/// `(public key, digest, signature, expected verdict when known)`.
+pub(crate) type SignatureVector = ([u8; 33], [u8; 32], [u8; 64], Option<bool>);
+
+/// Every input of `transaction.json` as `(public key, sighash v2, signature, verdict)`:
+/// the verdict is `Some(true)` for inputs of transactions whose case connects, `None`
+/// where the case fails with `bad-signature` on some input (that input is not named).
+/// For comparing signature backends.
+pub(crate) fn signature_vectors() -> Vec<SignatureVector> {
+    let v = load("transaction.json");
+    let genesis = BlockHash::from_hex(s(&v["genesis_hash"])).expect("hex");
+    let mut out = Vec::new();
+    for case in v["cases"].as_array().expect("list") {
+        let ok = case["verdict"] == "ok";
+        for t in case["transactions"].as_array().expect("list") {
+            let tx = tx_from_json(&t["transaction"]);
+            let spent = spent_from_json(t);
+            let sighash = tx.sighash(&genesis, &spent);
+            for input in &tx.inputs {
+                out.push((
+                    input.pubkey.0,
+                    sighash.0,
+                    input.signature.0,
+                    ok.then_some(true),
+                ));
+            }
+        }
+    }
+    out
 }

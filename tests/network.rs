@@ -84,9 +84,10 @@ fn scenario(net: &TestNet) -> TestResult {
     c.generate(LONG_CHAIN, &miner_address)?;
     wait_same_tip(&[&a, &b, &d], &c)?;
     let e = killed_mid_sync_converges(net, &seed, &c)?;
+    let g = killed_mid_flush_converges(net, &seed, &c)?;
 
     // In the end every node agrees on everything.
-    let all = [&a, &b, &c, &d, &e];
+    let all = [&a, &b, &c, &d, &e, &g];
     wait_same_tip(&all, &c)?;
     same_rich_lists(&all)?;
     for node in all {
@@ -269,6 +270,65 @@ fn restarted_node_keeps_chain_and_catches_up(
     );
     same_rich_lists(&[c, &b])?;
     Ok(b)
+}
+
+/// G syncs the long chain with no chain state cache (`--db-cache 0`: a flush after every
+/// run of blocks) and a test hook that holds each flush inside its database transaction;
+/// G is killed with SIGKILL in the middle of its first flush, restarts, connects the
+/// stored blocks its chain state had not flushed, and converges on C's chain and state.
+fn killed_mid_flush_converges(net: &TestNet, seed: &Proc, c: &Node) -> anyhow::Result<Node> {
+    let (target, _) = c.tip()?;
+    let mut g = net.start_node_env(
+        "G",
+        seed,
+        &["--db-cache", "0"],
+        &[("FULL_NODE_TEST_FLUSH_PAUSE_MS", "120000")],
+    )?;
+    let log = net.log_of("G");
+    // The first flush at start is the genesis commit's; wait for one during sync.
+    let flushing = eventually(
+        SETTLE,
+        Duration::from_millis(5),
+        "G pauses in a flush",
+        || {
+            let text = std::fs::read_to_string(&log)?;
+            let paused = text.contains("pausing before it is written");
+            let height = text
+                .lines()
+                .rev()
+                .filter(|l| l.contains("flushing chain state"))
+                .filter_map(|l| l.split("height=").nth(1))
+                .find_map(|rest| rest.split_whitespace().next()?.parse::<u64>().ok());
+            Ok(height.filter(|h| paused && *h > 0))
+        },
+    )?;
+    g.proc.kill9()?;
+    eprintln!("G killed with SIGKILL mid-flush at height {flushing} of {target}");
+    let g = net.start_node("G", seed)?;
+    let (restart_height, _) = g.tip()?;
+    anyhow::ensure!(
+        restart_height >= flushing,
+        "G's blocks up to {flushing} were stored before its flush, but it restarted at {restart_height}"
+    );
+    let text = std::fs::read_to_string(&log)?;
+    anyhow::ensure!(
+        text.contains("connecting stored blocks the chain state had not flushed"),
+        "G did not replay the blocks its chain state had not flushed"
+    );
+    wait_same_tip(&[&g], c)?;
+    same_info(
+        &g,
+        c,
+        &[
+            "circulating_supply",
+            "rich_list",
+            "total_transactions",
+            "total_addresses",
+            "chain_work",
+        ],
+    )?;
+    same_rich_lists(&[c, &g])?;
+    Ok(g)
 }
 
 /// E starts empty while the chain is long, is killed with SIGKILL part way through its

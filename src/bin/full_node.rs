@@ -102,6 +102,12 @@ struct NodeArgs {
     /// Minimum fee rate (base units per byte) for the mempool.
     #[arg(long, env = "FULL_NODE_MIN_FEE_RATE", default_value_t = 1)]
     min_fee_rate: u64,
+    /// Chain state cache in MB: changes to the UTXO set and the explorer indexes stay in
+    /// memory and are written in one batch when they pass this (blocks themselves are
+    /// written before they count as connected; after a crash the node connects the
+    /// stored blocks again).
+    #[arg(long, env = "FULL_NODE_DB_CACHE", default_value_t = ferro::node::config::DEFAULT_DB_CACHE_MB)]
+    db_cache: usize,
 }
 
 fn parse_dns_seed(text: &str) -> Result<String, String> {
@@ -266,6 +272,7 @@ fn run_node(genesis: Option<PathBuf>, args: NodeArgs) -> anyhow::Result<()> {
     config.requests.request_timeout = args.request_timeout;
     config.mempool.max_usage = args.mempool_bytes;
     config.mempool.min_fee_rate = args.min_fee_rate;
+    config.db_cache = args.db_cache.saturating_mul(1024 * 1024);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -78,7 +78,7 @@ impl<'p, 'a, S: ChainStore + ?Sized> BlockIndexer<'p, 'a, S> {
                 self.pending.delete(Table::Utxo, outpoint_key(op));
                 self.pending
                     .delete(Table::AddrUtxo, addr_utxo_key(&pkh, op));
-                self.pending.put(
+                self.pending.put_new(
                     Table::SpentBy,
                     outpoint_key(op),
                     encode_spender(txid, height),
@@ -101,9 +101,11 @@ impl<'p, 'a, S: ChainStore + ?Sized> BlockIndexer<'p, 'a, S> {
                     height,
                     coinbase: tx.is_coinbase(),
                 };
+                // Outpoints are unique (txids commit to the height through the coinbase
+                // or to spent outpoints), so these keys are new.
                 self.pending
-                    .put(Table::Utxo, outpoint_key(&op), encode_coin(&coin));
-                self.pending.put(
+                    .put_new(Table::Utxo, outpoint_key(&op), encode_coin(&coin));
+                self.pending.put_new(
                     Table::AddrUtxo,
                     addr_utxo_key(&out.pubkey_hash, &op),
                     encode_coin(&coin),
@@ -118,14 +120,14 @@ impl<'p, 'a, S: ChainStore + ?Sized> BlockIndexer<'p, 'a, S> {
                 touched.insert(out.pubkey_hash);
             }
             for pkh in touched {
-                self.pending.put(
+                self.pending.put_new(
                     Table::AddrHistory,
                     addr_history_key(&pkh, height, position),
                     txid.0.to_vec(),
                 );
                 deltas.entry(pkh).or_default().tx_count += 1;
             }
-            self.pending.put(
+            self.pending.put_new(
                 Table::TxIndex,
                 txid.0.to_vec(),
                 encode_location(&TxLocation {
@@ -262,9 +264,19 @@ impl<'p, 'a, S: ChainStore + ?Sized> BlockIndexer<'p, 'a, S> {
                     self.pending
                         .delete(Table::Rich, rich_key(old.balance, &address));
                 }
+                // An address has one rich-list key below this batch, that of its balance
+                // there (D). The new key differs from the old one; it can equal D's only
+                // if the balance went away from D and came back, and then going away
+                // deleted D's key, leaving a delete that the put lands on and keeps (a put
+                // over a delete is never fresh). So the put is fresh in every other case,
+                // and a balance that moves several times between flushes leaves one
+                // delete and one put, not one delete per move.
                 if new.balance > 0 {
-                    self.pending
-                        .put(Table::Rich, rich_key(new.balance, &address), pkh.0.to_vec());
+                    self.pending.put_new(
+                        Table::Rich,
+                        rich_key(new.balance, &address),
+                        pkh.0.to_vec(),
+                    );
                 }
             }
             match (old.outputs_received > 0, new.outputs_received > 0) {

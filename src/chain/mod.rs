@@ -8,6 +8,8 @@
 //! - [`state`]: [`ChainState`], fork choice by work, reorgs, orphans, and the read side.
 //! - [`sigcache`]: signatures already verified by the mempool.
 
+#[cfg(feature = "fjall")]
+pub mod fjall_store;
 pub mod index;
 pub mod pending;
 pub mod records;

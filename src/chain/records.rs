@@ -11,6 +11,9 @@ use crate::primitives::{
 
 pub const META_TIP: &[u8] = b"tip";
 pub const META_TOTALS: &[u8] = b"totals";
+/// The last block connected to the active chain, written with the block itself (before it
+/// is answered `connected`); `tip` is the block the flushed chain state is at.
+pub const META_BEST: &[u8] = b"best";
 
 fn corrupt(what: &str) -> StoreError {
     StoreError(format!("corrupt {what} record"))

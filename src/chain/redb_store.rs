@@ -9,6 +9,8 @@ use super::store::{scan_bounds, Batch, ChainStore, Direction, Entries, StoreErro
 use redb::{Database, TableDefinition};
 use std::ops::Bound;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 fn definition(table: Table) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
     TableDefinition::new(table.name())
@@ -35,21 +37,46 @@ type RangeItem<'a> = Result<
 >;
 type OpenTable<'t> = (Table, redb::Table<'t, &'static [u8], &'static [u8]>);
 
+/// redb's page cache: part of the node's memory beyond `--db-cache` (docs/chain.md).
+pub const REDB_CACHE_BYTES: usize = 256 * 1024 * 1024;
+
 pub struct RedbStore {
     db: Database,
+    /// Test hook (crash tests): milliseconds to wait inside a commit that writes the
+    /// UTXO set (a chain state flush or a reorg), after every write is staged in the redb
+    /// transaction and before it commits, so a test can kill the process mid-flush.
+    flush_pause_ms: AtomicU64,
 }
 
 impl RedbStore {
-    /// Opens (or creates) the database file at `path` and makes sure every table exists.
+    /// Opens (or creates) the database file at `path` and makes sure every table exists,
+    /// with a page cache of [`REDB_CACHE_BYTES`].
     pub fn open(path: &Path) -> Result<RedbStore, StoreError> {
-        let db = Database::create(path)
+        Self::open_with_page_cache(path, REDB_CACHE_BYTES)
+    }
+
+    /// [`RedbStore::open`] with a redb page cache of `cache_bytes` (redb's own default is
+    /// 1 GiB, which would dwarf the chain state cache `--db-cache` sizes).
+    pub fn open_with_page_cache(path: &Path, cache_bytes: usize) -> Result<RedbStore, StoreError> {
+        let db = redb::Builder::new()
+            .set_cache_size(cache_bytes)
+            .create(path)
             .map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
         let txn = db.begin_write().map_err(err)?;
         for table in Table::ALL {
             txn.open_table(definition(table)).map_err(err)?;
         }
         txn.commit().map_err(err)?;
-        Ok(RedbStore { db })
+        Ok(RedbStore {
+            db,
+            flush_pause_ms: AtomicU64::new(0),
+        })
+    }
+
+    /// Test hook: see [`RedbStore::flush_pause_ms`]. Zero (the default) turns it off.
+    pub fn pause_flushes(&self, pause: Duration) {
+        let ms = u64::try_from(pause.as_millis()).unwrap_or(u64::MAX);
+        self.flush_pause_ms.store(ms, Ordering::SeqCst);
     }
 }
 
@@ -102,7 +129,7 @@ impl ChainStore for RedbStore {
         Ok(out)
     }
 
-    fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+    fn commit(&self, batch: &Batch) -> Result<(), StoreError> {
         let mut txn = self.db.begin_write().map_err(err)?;
         txn.set_two_phase_commit(true);
         txn.set_quick_repair(true);
@@ -126,6 +153,15 @@ impl ChainStore for RedbStore {
                     }
                 }
             }
+        }
+        let pause = self.flush_pause_ms.load(Ordering::SeqCst);
+        if pause > 0 && batch.table(Table::Utxo).is_some() {
+            tracing::warn!(
+                entries = batch.len(),
+                ms = pause,
+                "test hook: chain state commit staged, pausing before it is written"
+            );
+            std::thread::sleep(Duration::from_millis(pause));
         }
         txn.commit().map_err(err)
     }

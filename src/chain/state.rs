@@ -2,16 +2,19 @@
 //! data, holds orphans, and answers the read side's questions from the indexes.
 
 use super::index::BlockIndexer;
+use super::pending::layered_get;
 use super::pending::Pending;
 use super::records::{
     addr_history_key, addr_utxo_key, decode_coin, decode_location, decode_outpoint_key,
     decode_rich_key, decode_spender, decode_undo, height_key, outpoint_key, AddressStats,
-    HeaderEntry, Totals, TxLocation, META_TIP, META_TOTALS,
+    HeaderEntry, Totals, TxLocation, META_BEST, META_TIP, META_TOTALS,
 };
 use super::sigcache::SigCache;
-use super::store::{ChainStore, Direction, StoreError, Table};
+use super::store::{merged_scan, Batch, ChainStore, Direction, Entries, StoreError, Table};
 use crate::consensus::pow::{median_time_past, next_target};
-use crate::consensus::validation::{check_block, check_header, connect_block};
+use crate::consensus::validation::{
+    check_block, check_header, connect_block, connect_block_deferred,
+};
 use crate::consensus::{BlockError, BlockUndo, Coin, Network, ParentInfo};
 use crate::error::{Code, ErrorCode};
 use crate::primitives::{
@@ -130,6 +133,12 @@ pub struct ChainState<S: ChainStore> {
     /// Blocks found invalid, with why (not persisted: they are judged again after restart).
     invalid: HashMap<BlockHash, BlockError>,
     sig_cache: SigCache,
+    /// The chain state cache: every change to the UTXO set and the explorer indexes since
+    /// the last flush, in memory (Bitcoin Core's `dbcache`). Reads go through it. An
+    /// output created and spent between flushes never reaches the store.
+    cache: Batch,
+    /// Flush once the cache's estimated bytes pass this.
+    cache_budget: usize,
 }
 
 /// Remembers a block as invalid. Time-too-new is a "not yet", never a verdict.
@@ -144,8 +153,21 @@ fn txids_of(block: &Block) -> Vec<Txid> {
 }
 
 impl<S: ChainStore> ChainState<S> {
-    /// Opens the chain in `store`, writing the genesis block of `network` into an empty one.
+    /// Opens the chain in `store`, writing the genesis block of `network` into an empty one,
+    /// with no chain state cache: every block's changes are flushed at once.
     pub fn open(store: S, network: Network) -> Result<ChainState<S>, ChainError> {
+        Self::open_with_cache(store, network, 0)
+    }
+
+    /// Opens the chain in `store` with a chain state cache of `cache_bytes` (estimated
+    /// heap bytes, [`Batch::bytes`]): changes to the UTXO set and the indexes are flushed
+    /// in one commit once they pass that. Blocks the stored chain state had not caught up
+    /// with (a crash before a flush) are connected again from the stored blocks first.
+    pub fn open_with_cache(
+        store: S,
+        network: Network,
+        cache_bytes: usize,
+    ) -> Result<ChainState<S>, ChainError> {
         if store.get(Table::Meta, META_TIP)?.is_none() {
             let genesis = &network.genesis;
             let hash = network.genesis_hash;
@@ -162,7 +184,8 @@ impl<S: ChainStore> ChainState<S> {
                 &txids_of(genesis),
                 &[],
             )?;
-            store.commit(pending.batch)?;
+            pending.put(Table::Meta, META_BEST.to_vec(), hash.0.to_vec());
+            store.commit(&pending.batch)?;
         }
         let mut headers = HashMap::new();
         for (k, v) in store.scan(Table::Headers, &[], None, Direction::Forward, usize::MAX)? {
@@ -203,7 +226,15 @@ impl<S: ChainStore> ChainState<S> {
         if tip.as_deref() != active.last().map(|h| h.0.as_slice()) {
             return Err(StoreError("stored tip is not the last active block".into()).into());
         }
-        Ok(ChainState {
+        let best = match store.get(Table::Meta, META_BEST)? {
+            Some(v) => {
+                Some(BlockHash(v.as_slice().try_into().map_err(|_| {
+                    StoreError("corrupt best block record".into())
+                })?))
+            }
+            None => None,
+        };
+        let mut chain = ChainState {
             store,
             network,
             headers,
@@ -212,7 +243,126 @@ impl<S: ChainStore> ChainState<S> {
             orphan_bytes: 0,
             invalid: HashMap::new(),
             sig_cache: SigCache::new(SIG_CACHE_SIZE),
-        })
+            cache: Batch::default(),
+            cache_budget: cache_bytes,
+        };
+        if let Some(best) = best {
+            chain.replay_to(best)?;
+        }
+        Ok(chain)
+    }
+
+    /// Connects again the stored blocks from the chain state's tip to `best`, the last
+    /// block answered connected (a crash came before the chain state cache was flushed),
+    /// and flushes. These blocks passed every rule before they were stored as the best
+    /// chain, so their signatures are not verified again; everything else is.
+    fn replay_to(&mut self, best: BlockHash) -> Result<(), ChainError> {
+        let tip = self.tip_hash();
+        let mut path = Vec::new();
+        let mut cursor = best;
+        while cursor != tip {
+            let entry = self
+                .headers
+                .get(&cursor)
+                .ok_or_else(|| StoreError(format!("best block {cursor} has no header")))?;
+            if entry.header.height <= self.height() {
+                return Err(StoreError(format!(
+                    "best block {best} does not descend from the chain state's tip {tip}"
+                ))
+                .into());
+            }
+            path.push(cursor);
+            cursor = entry.header.prev_hash;
+        }
+        if path.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(
+            blocks = path.len(),
+            from = %self.height(),
+            "connecting stored blocks the chain state had not flushed"
+        );
+        let hrp = self.network.params.address_hrp.clone();
+        for hash in path.into_iter().rev() {
+            let mut pending = Pending::over(&self.store, vec![&self.cache]);
+            let block = self.load_block(&pending, &hash)?;
+            let txids = check_block(&block, &self.network.params)
+                .map_err(|e| StoreError(format!("stored best block {hash}: {e}")))?;
+            let undo = connect_block(
+                &block,
+                &txids,
+                &pending,
+                &self.network.params,
+                &self.network.genesis_hash,
+                &|_| true,
+            );
+            if let Some(failure) = pending.take_failure() {
+                return Err(failure.into());
+            }
+            let undo = undo.map_err(|e| StoreError(format!("stored best block {hash}: {e}")))?;
+            BlockIndexer::new(&mut pending, &hrp).connect(&block, hash, &txids, &undo.spent)?;
+            let state = pending.batch;
+            self.cache.extend(state);
+            self.active.push(hash);
+        }
+        self.flush()
+    }
+
+    /// Writes the chain state cache to the store in one commit. On failure the cache is
+    /// kept (still consistent with memory) and the next flush tries again.
+    pub fn flush(&mut self) -> Result<(), ChainError> {
+        if self.cache.is_empty() {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        tracing::info!(
+            height = %self.height(),
+            entries = self.cache.len(),
+            bytes = self.cache.bytes(),
+            "flushing chain state"
+        );
+        self.store.commit(&self.cache)?;
+        tracing::info!(
+            height = %self.height(),
+            ms = started.elapsed().as_millis() as u64,
+            "chain state flushed"
+        );
+        self.cache = Batch::default();
+        Ok(())
+    }
+
+    /// The chain state cache's estimated heap bytes and entries (not yet flushed).
+    pub fn cache_usage(&self) -> (usize, usize) {
+        (self.cache.bytes(), self.cache.len())
+    }
+
+    /// The cache's pending write of `key`, if any (tests).
+    #[cfg(test)]
+    pub(crate) fn cached(&self, table: Table, key: &[u8]) -> Option<Option<&[u8]>> {
+        self.cache.pending(table, key)
+    }
+
+    /// The configured chain state cache size in bytes.
+    pub fn cache_budget(&self) -> usize {
+        self.cache_budget
+    }
+
+    /// Stages `state` (the chain state changes of blocks already stored durably) in the
+    /// cache, and flushes when the cache passes its budget. A failed flush is logged and
+    /// retried at the next one: the blocks are stored and memory is consistent, so the
+    /// caller's block still counts as connected.
+    fn stage(&mut self, state: Batch) {
+        if self.cache.is_empty() {
+            // Right after a flush (or with no cache): nothing to merge into.
+            self.cache = state;
+        } else {
+            self.cache.extend(state);
+        }
+        if self.cache.bytes() > self.cache_budget {
+            if let Err(e) = self.flush() {
+                tracing::error!(error = %e, "chain state flush failed; kept in memory");
+            }
+        }
     }
 
     // ---- write side ------------------------------------------------------------------
@@ -297,8 +447,10 @@ impl<S: ChainStore> ChainState<S> {
         let mut rest = blocks.into_iter();
         let mut added: Vec<BlockHash> = Vec::new();
         let mut failure = None;
-        let mut pending = Pending::new(&self.store);
-        let hrp = self.network.params.address_hrp.clone();
+        // The run's chain state changes, staged in the cache after its blocks are stored.
+        let mut run_state = Batch::default();
+        // The blocks themselves, stored durably before anything is answered.
+        let mut blocks_batch = Batch::default();
         let mut leftover = Vec::new();
         for block in rest.by_ref() {
             let hash = block.hash();
@@ -327,35 +479,49 @@ impl<S: ChainStore> ChainState<S> {
                     break;
                 }
             };
-            let result = match self.connect_rules(&pending, &block, &txids) {
-                Ok(r) => r,
-                Err(e) => {
-                    failure = Some(e.into());
-                    break;
-                }
-            };
-            let undo = match result {
-                Ok(u) => u,
-                Err(e) => {
+            // The block's changes go straight into the run's batch; if the block fails
+            // after its changes were written (a signature, a store read), the batch is
+            // rebuilt from the run's earlier blocks below.
+            let mut pending = Pending::over(&self.store, vec![&self.cache]);
+            pending.batch = std::mem::take(&mut run_state);
+            let outcome = self.connect_and_index(&mut pending, &block, hash, &txids);
+            run_state = pending.batch;
+            let broken = match outcome {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => {
                     record_invalid(&mut self.invalid, hash, &e);
-                    failure = Some(e.into());
-                    break;
+                    Some(ChainError::from(e))
                 }
+                Err(e) => Some(ChainError::from(e)),
             };
+            if let Some(e) = broken {
+                failure = Some(match self.reindex(&accepted.connected) {
+                    Ok(rebuilt) => {
+                        run_state = rebuilt;
+                        e
+                    }
+                    Err(store) => {
+                        // Nothing of this run can be trusted: store none of it.
+                        for hash in &added {
+                            self.headers.remove(hash);
+                        }
+                        self.active.truncate(self.active.len() - added.len());
+                        accepted.connected.clear();
+                        leftover.extend(rest);
+                        return (accepted, leftover, Some(store.into()));
+                    }
+                });
+                break;
+            }
             let entry = HeaderEntry {
                 header: block.header,
                 chain_work: self.headers[&tip]
                     .chain_work
                     .saturating_add(block.header.target.work()),
             };
-            pending.put(Table::Blocks, hash.0.to_vec(), block.to_bytes());
-            pending.put(Table::Headers, hash.0.to_vec(), entry.encode());
-            if let Err(e) =
-                BlockIndexer::new(&mut pending, &hrp).connect(&block, hash, &txids, &undo.spent)
-            {
-                failure = Some(e.into());
-                break;
-            }
+            blocks_batch.put(Table::Blocks, hash.0.to_vec(), block.to_bytes());
+            blocks_batch.put(Table::Headers, hash.0.to_vec(), entry.encode());
+            blocks_batch.put(Table::Meta, META_BEST.to_vec(), hash.0.to_vec());
             // Tentatively in memory so the next block sees its parent; undone below if
             // the commit fails.
             self.headers.insert(hash, entry);
@@ -364,8 +530,9 @@ impl<S: ChainStore> ChainState<S> {
             accepted.connected.push(block);
         }
         leftover.extend(rest);
+        let state = run_state;
         if !added.is_empty() {
-            if let Err(e) = self.store.commit(pending.batch) {
+            if let Err(e) = self.store.commit(&blocks_batch) {
                 for hash in &added {
                     self.headers.remove(hash);
                 }
@@ -373,6 +540,7 @@ impl<S: ChainStore> ChainState<S> {
                 accepted.connected.clear();
                 return (accepted, leftover, Some(e.into()));
             }
+            self.stage(state);
         }
         (accepted, leftover, failure)
     }
@@ -474,10 +642,10 @@ impl<S: ChainStore> ChainState<S> {
             tracing::debug!(block = %hash, "side block too far behind the tip; not stored");
             return Ok(BlockAccepted::new(AcceptStatus::SideChain));
         }
-        let mut pending = Pending::new(&self.store);
-        pending.put(Table::Blocks, hash.0.to_vec(), block.to_bytes());
-        pending.put(Table::Headers, hash.0.to_vec(), entry.encode());
-        self.store.commit(pending.batch)?;
+        let mut side = Batch::default();
+        side.put(Table::Blocks, hash.0.to_vec(), block.to_bytes());
+        side.put(Table::Headers, hash.0.to_vec(), entry.encode());
+        self.store.commit(&side)?;
         self.headers.insert(hash, entry);
         if entry.chain_work > tip.chain_work {
             self.reorganize(hash)
@@ -493,25 +661,22 @@ impl<S: ChainStore> ChainState<S> {
         txids: Vec<Txid>,
         entry: HeaderEntry,
     ) -> Result<BlockAccepted, ChainError> {
-        let mut pending = Pending::new(&self.store);
-        let undo = match self.connect_rules(&pending, &block, &txids)? {
-            Ok(undo) => undo,
-            Err(e) => {
-                self.mark_invalid(hash, &e);
-                return Err(e.into());
-            }
-        };
-        pending.put(Table::Blocks, hash.0.to_vec(), block.to_bytes());
-        pending.put(Table::Headers, hash.0.to_vec(), entry.encode());
-        BlockIndexer::new(&mut pending, &self.network.params.address_hrp).connect(
-            &block,
-            hash,
-            &txids,
-            &undo.spent,
-        )?;
-        self.store.commit(pending.batch)?;
+        let mut pending = Pending::over(&self.store, vec![&self.cache]);
+        if let Err(e) = self.connect_and_index(&mut pending, &block, hash, &txids)? {
+            self.mark_invalid(hash, &e);
+            return Err(e.into());
+        }
+        let state = pending.batch;
+        // The block is on disk before it counts as connected; its chain state changes
+        // go to the cache (replayed from the stored block after a crash).
+        let mut blocks_batch = Batch::default();
+        blocks_batch.put(Table::Blocks, hash.0.to_vec(), block.to_bytes());
+        blocks_batch.put(Table::Headers, hash.0.to_vec(), entry.encode());
+        blocks_batch.put(Table::Meta, META_BEST.to_vec(), hash.0.to_vec());
+        self.store.commit(&blocks_batch)?;
         self.headers.insert(hash, entry);
         self.active.push(hash);
+        self.stage(state);
         Ok(BlockAccepted {
             status: AcceptStatus::Connected,
             connected: vec![block],
@@ -534,6 +699,9 @@ impl<S: ChainStore> ChainState<S> {
                 .ok_or_else(|| StoreError(format!("branch block {cursor} has no header")))?;
         }
         path.reverse();
+        // A reorg is rare: it works on the flushed store and commits the whole change
+        // (chain state and the best block) at once, as without a cache.
+        self.flush()?;
         let fork_height = self.headers[&cursor].header.height;
         let hrp = self.network.params.address_hrp.clone();
         let mut pending = Pending::new(&self.store);
@@ -563,7 +731,8 @@ impl<S: ChainStore> ChainState<S> {
             BlockIndexer::new(&mut pending, &hrp).connect(&block, *hash, &txids, &undo.spent)?;
             connected.push(block);
         }
-        self.store.commit(pending.batch)?;
+        pending.put(Table::Meta, META_BEST.to_vec(), new_tip.0.to_vec());
+        self.store.commit(&pending.batch)?;
         self.active.truncate(fork_height.get() as usize + 1);
         self.active.extend(path);
         tracing::info!(
@@ -602,6 +771,73 @@ impl<S: ChainStore> ChainState<S> {
             Some(failure) => Err(failure),
             None => Ok(result),
         }
+    }
+
+    /// Rules 6-7 of `block` against `pending`, and, while its signatures are verified
+    /// on the other cores, its index changes written into `pending` (which the caller
+    /// discards when a rule fails). The outer error is a store failure, the inner one a
+    /// broken rule.
+    fn connect_and_index(
+        &self,
+        pending: &mut Pending<'_, S>,
+        block: &Block,
+        hash: BlockHash,
+        txids: &[Txid],
+    ) -> Result<Result<(), BlockError>, StoreError> {
+        let cache = &self.sig_cache;
+        let deferred = connect_block_deferred(
+            block,
+            txids,
+            &*pending,
+            &self.network.params,
+            &self.network.genesis_hash,
+            &|t| cache.contains(t),
+        );
+        if let Some(failure) = pending.take_failure() {
+            return Err(failure);
+        }
+        let (undo, signatures) = match deferred {
+            Ok(d) => d,
+            Err(e) => return Ok(Err(e)),
+        };
+        let hrp = self.network.params.address_hrp.as_str();
+        let index = |pending: &mut Pending<'_, S>| {
+            BlockIndexer::new(pending, hrp).connect(block, hash, txids, &undo.spent)
+        };
+        let (verdict, indexed) = if signatures.is_empty() {
+            (Ok(()), index(pending))
+        } else {
+            rayon::join(|| signatures.verify(), || index(pending))
+        };
+        indexed?;
+        Ok(verdict)
+    }
+
+    /// The chain state changes of `blocks` (which passed every rule, connected one after
+    /// another on the tip) over the cache: rebuilds a run's batch after a later block of
+    /// the run failed once its changes were written.
+    fn reindex(&self, blocks: &[Block]) -> Result<Batch, StoreError> {
+        let mut pending = Pending::over(&self.store, vec![&self.cache]);
+        let hrp = self.network.params.address_hrp.as_str();
+        for block in blocks {
+            let hash = block.hash();
+            let txids = txids_of(block);
+            let deferred = connect_block_deferred(
+                block,
+                &txids,
+                &pending,
+                &self.network.params,
+                &self.network.genesis_hash,
+                &|_| true,
+            );
+            if let Some(failure) = pending.take_failure() {
+                return Err(failure);
+            }
+            let (undo, _) = deferred
+                .map_err(|e| StoreError(format!("block {hash} connected before, now: {e}")))?;
+            BlockIndexer::new(&mut pending, hrp).connect(block, hash, &txids, &undo.spent)?;
+        }
+        Ok(pending.batch)
     }
 
     fn load_block(&self, pending: &Pending<'_, S>, hash: &BlockHash) -> Result<Block, ChainError> {
@@ -821,6 +1057,31 @@ impl<S: ChainStore> ChainState<S> {
         self.orphan_bytes
     }
 
+    /// A chain state record as of the in-memory tip: the cache, then the store.
+    fn read(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        layered_get(&self.store, &[&self.cache], table, key)
+    }
+
+    /// [`ChainStore::scan`] as of the in-memory tip: the cache laid over the store.
+    fn read_scan(
+        &self,
+        table: Table,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Entries, StoreError> {
+        merged_scan(
+            &self.store,
+            self.cache.table(table),
+            table,
+            prefix,
+            after,
+            direction,
+            limit,
+        )
+    }
+
     pub fn block(&self, hash: &BlockHash) -> Result<Option<Block>, ChainError> {
         match self.store.get(Table::Blocks, &hash.0)? {
             None => Ok(None),
@@ -836,7 +1097,7 @@ impl<S: ChainStore> ChainState<S> {
         hash: &BlockHash,
         block: &Block,
     ) -> Result<Option<Vec<Amount>>, ChainError> {
-        let Some(v) = self.store.get(Table::Undo, &hash.0)? else {
+        let Some(v) = self.read(Table::Undo, &hash.0)? else {
             return Ok(None);
         };
         let spent = decode_undo(&v)?;
@@ -858,14 +1119,14 @@ impl<S: ChainStore> ChainState<S> {
     }
 
     pub fn coin(&self, outpoint: &OutPoint) -> Result<Option<Coin>, ChainError> {
-        match self.store.get(Table::Utxo, &outpoint_key(outpoint))? {
+        match self.read(Table::Utxo, &outpoint_key(outpoint))? {
             Some(v) => Ok(Some(decode_coin(&v)?)),
             None => Ok(None),
         }
     }
 
     pub fn tx_location(&self, txid: &Txid) -> Result<Option<TxLocation>, ChainError> {
-        match self.store.get(Table::TxIndex, &txid.0)? {
+        match self.read(Table::TxIndex, &txid.0)? {
             Some(v) => Ok(Some(decode_location(&v)?)),
             None => Ok(None),
         }
@@ -892,14 +1153,14 @@ impl<S: ChainStore> ChainState<S> {
 
     /// The confirmed transaction that spent `outpoint`, with its height.
     pub fn spender(&self, outpoint: &OutPoint) -> Result<Option<(Txid, Height)>, ChainError> {
-        match self.store.get(Table::SpentBy, &outpoint_key(outpoint))? {
+        match self.read(Table::SpentBy, &outpoint_key(outpoint))? {
             Some(v) => Ok(Some(decode_spender(&v)?)),
             None => Ok(None),
         }
     }
 
     pub fn address_stats(&self, pkh: &PubkeyHash) -> Result<AddressStats, ChainError> {
-        match self.store.get(Table::AddrStats, &pkh.0)? {
+        match self.read(Table::AddrStats, &pkh.0)? {
             Some(v) => Ok(AddressStats::decode(&v)?),
             None => Ok(AddressStats::default()),
         }
@@ -923,17 +1184,16 @@ impl<S: ChainStore> ChainState<S> {
         limit: usize,
     ) -> Result<Vec<(OutPoint, Coin)>, ChainError> {
         let cursor = after.map(|op| addr_utxo_key(pkh, op));
-        self.store
-            .scan(
-                Table::AddrUtxo,
-                &pkh.0,
-                cursor.as_deref(),
-                Direction::Forward,
-                limit,
-            )?
-            .into_iter()
-            .map(|(k, v)| Ok((decode_outpoint_key(&k[20..])?, decode_coin(&v)?)))
-            .collect()
+        self.read_scan(
+            Table::AddrUtxo,
+            &pkh.0,
+            cursor.as_deref(),
+            Direction::Forward,
+            limit,
+        )?
+        .into_iter()
+        .map(|(k, v)| Ok((decode_outpoint_key(&k[20..])?, decode_coin(&v)?)))
+        .collect()
     }
 
     /// Txids of an address's confirmed history, newest first, starting below `before`.
@@ -950,43 +1210,41 @@ impl<S: ChainStore> ChainState<S> {
             },
             None => None,
         };
-        self.store
-            .scan(
-                Table::AddrHistory,
-                &pkh.0,
-                cursor.as_deref(),
-                Direction::Reverse,
-                limit,
-            )?
-            .into_iter()
-            .map(|(k, v)| {
-                let txid = Txid(
-                    v.as_slice()
-                        .try_into()
-                        .map_err(|_| StoreError("corrupt history entry".into()))?,
-                );
-                let mut h = [0u8; 8];
-                h.copy_from_slice(
-                    k.get(20..28)
-                        .ok_or_else(|| StoreError("corrupt history key".into()))?,
-                );
-                Ok((txid, Height(u64::from_be_bytes(h))))
-            })
-            .collect()
+        self.read_scan(
+            Table::AddrHistory,
+            &pkh.0,
+            cursor.as_deref(),
+            Direction::Reverse,
+            limit,
+        )?
+        .into_iter()
+        .map(|(k, v)| {
+            let txid = Txid(
+                v.as_slice()
+                    .try_into()
+                    .map_err(|_| StoreError("corrupt history entry".into()))?,
+            );
+            let mut h = [0u8; 8];
+            h.copy_from_slice(
+                k.get(20..28)
+                    .ok_or_else(|| StoreError("corrupt history key".into()))?,
+            );
+            Ok((txid, Height(u64::from_be_bytes(h))))
+        })
+        .collect()
     }
 
     /// The top `limit` addresses by balance (ties by address), read in order from the
     /// rich-list index.
     pub fn rich_list(&self, limit: usize) -> Result<Vec<(String, Amount)>, ChainError> {
-        self.store
-            .scan(Table::Rich, &[], None, Direction::Forward, limit)?
+        self.read_scan(Table::Rich, &[], None, Direction::Forward, limit)?
             .into_iter()
             .map(|(k, _)| decode_rich_key(&k).map(|(b, a)| (a, b)).map_err(Into::into))
             .collect()
     }
 
     pub fn totals(&self) -> Result<Totals, ChainError> {
-        match self.store.get(Table::Meta, META_TOTALS)? {
+        match self.read(Table::Meta, META_TOTALS)? {
             Some(v) => Ok(Totals::decode(&v)?),
             None => Ok(Totals::default()),
         }
@@ -1015,6 +1273,16 @@ impl<S: ChainStore> crate::consensus::UtxoView for ChainState<S> {
                 tracing::error!(error = %e, "utxo read failed");
                 None
             }
+        }
+    }
+}
+
+/// A clean shutdown writes the chain state cache out; after a crash the stored blocks are
+/// connected again at the next open instead.
+impl<S: ChainStore> Drop for ChainState<S> {
+    fn drop(&mut self) {
+        if let Err(e) = self.flush() {
+            tracing::error!(error = %e, "chain state flush at shutdown failed");
         }
     }
 }

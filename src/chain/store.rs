@@ -6,7 +6,7 @@
 //! connecting or disconnecting blocks makes goes into one [`Batch`], committed in one
 //! database transaction, so a crash leaves either all of it or none of it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::Mutex;
 
@@ -55,6 +55,11 @@ impl Table {
         Table::Meta,
     ];
 
+    /// Tables the read side scans in key order (through the chain state cache).
+    pub fn scanned(self) -> bool {
+        matches!(self, Table::AddrUtxo | Table::AddrHistory | Table::Rich)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Table::Blocks => "blocks",
@@ -78,43 +83,274 @@ impl Table {
 #[error("chain store: {0}")]
 pub struct StoreError(pub String);
 
-/// Writes to apply atomically: the last write to a key wins.
+/// One pending write of a [`Batch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// Write `value`. `fresh`: the key is known to be absent from every layer below the
+    /// batch (the store, and the chain state cache when the batch goes there), so
+    /// deleting it again before the batch is written needs no write at all.
+    Put {
+        value: Vec<u8>,
+        fresh: bool,
+    },
+    Delete,
+}
+
+/// One table's writes in a [`Batch`]: ordered for the tables the read side scans (the
+/// address indexes and the rich list), hashed for the rest (point lookups only: a hash
+/// probe instead of a B-tree descent comparing keys all the way down), sorted when the
+/// batch is written.
+#[derive(Debug, Clone)]
+pub enum TableOps {
+    Ordered(BTreeMap<Vec<u8>, Op>),
+    Hashed(HashMap<Vec<u8>, Op>),
+}
+
+impl TableOps {
+    fn new(table: Table) -> TableOps {
+        if table.scanned() {
+            TableOps::Ordered(BTreeMap::new())
+        } else {
+            TableOps::Hashed(HashMap::new())
+        }
+    }
+
+    fn get(&self, key: &[u8]) -> Option<&Op> {
+        match self {
+            TableOps::Ordered(m) => m.get(key),
+            TableOps::Hashed(m) => m.get(key),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            TableOps::Ordered(m) => m.len(),
+            TableOps::Hashed(m) => m.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every write in key order.
+    pub fn sorted(&self) -> Vec<(&Vec<u8>, &Op)> {
+        match self {
+            TableOps::Ordered(m) => m.iter().collect(),
+            TableOps::Hashed(m) => {
+                let mut v: Vec<_> = m.iter().collect();
+                v.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                v
+            }
+        }
+    }
+
+    /// The writes as an ordered map (borrowed for ordered tables; a sorted copy for
+    /// hashed ones, which nothing scans in practice).
+    pub fn ordered(&self) -> std::borrow::Cow<'_, BTreeMap<Vec<u8>, Op>> {
+        match self {
+            TableOps::Ordered(m) => std::borrow::Cow::Borrowed(m),
+            TableOps::Hashed(m) => {
+                std::borrow::Cow::Owned(m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            }
+        }
+    }
+
+    fn into_iter_any(self) -> Box<dyn Iterator<Item = (Vec<u8>, Op)>> {
+        match self {
+            TableOps::Ordered(m) => Box::new(m.into_iter()),
+            TableOps::Hashed(m) => Box::new(m.into_iter()),
+        }
+    }
+}
+
+/// Writes to apply atomically: the last write to a key wins. A store applies them table
+/// by table in key order.
 #[derive(Default, Debug, Clone)]
 pub struct Batch {
-    ops: BTreeMap<(Table, Vec<u8>), Option<Vec<u8>>>,
+    tables: BTreeMap<Table, TableOps>,
+    /// Estimated heap bytes held ([`Batch::bytes`]).
+    bytes: usize,
+    entries: usize,
+}
+
+/// Estimated heap bytes of one batch entry besides its key and value bytes: the map slot
+/// (key and op, 56 bytes) with the map's spare room, and the allocator's rounding.
+pub const ENTRY_OVERHEAD: usize = 96;
+
+fn entry_bytes(key: &[u8], op: &Op) -> usize {
+    let value = match op {
+        Op::Put { value, .. } => value.capacity(),
+        Op::Delete => 0,
+    };
+    ENTRY_OVERHEAD + key.len() + value
+}
+
+/// A put into one table's map through its entry (one lookup): returns the change in
+/// estimated bytes and in entries. A key this batch deletes may exist below, so a put
+/// over a delete must reach the store however new the caller says the key is.
+macro_rules! write_entry {
+    ($entry:expr, $value:expr, $fresh:expr, $kind:ident) => {
+        match $entry {
+            std::collections::$kind::Entry::Occupied(mut e) => {
+                let fresh = matches!(e.get(), Op::Put { fresh: true, .. });
+                let op = Op::Put {
+                    value: $value,
+                    fresh,
+                };
+                let delta =
+                    entry_bytes(e.key(), &op) as isize - entry_bytes(e.key(), e.get()) as isize;
+                e.insert(op);
+                (delta, 0)
+            }
+            std::collections::$kind::Entry::Vacant(e) => {
+                let op = Op::Put {
+                    value: $value,
+                    fresh: $fresh,
+                };
+                let bytes = entry_bytes(e.key(), &op) as isize;
+                e.insert(op);
+                (bytes, 1)
+            }
+        }
+    };
+}
+
+/// A delete through one table's entry: a fresh put never reached any layer below and
+/// simply goes; anything else becomes a delete.
+macro_rules! delete_entry {
+    ($entry:expr, $kind:ident) => {
+        match $entry {
+            std::collections::$kind::Entry::Occupied(e)
+                if matches!(e.get(), Op::Put { fresh: true, .. }) =>
+            {
+                let bytes = entry_bytes(e.key(), e.get()) as isize;
+                e.remove();
+                (-bytes, -1)
+            }
+            std::collections::$kind::Entry::Occupied(mut e) => {
+                let delta = entry_bytes(e.key(), &Op::Delete) as isize
+                    - entry_bytes(e.key(), e.get()) as isize;
+                e.insert(Op::Delete);
+                (delta, 0)
+            }
+            std::collections::$kind::Entry::Vacant(e) => {
+                let bytes = entry_bytes(e.key(), &Op::Delete) as isize;
+                e.insert(Op::Delete);
+                (bytes, 1)
+            }
+        }
+    };
 }
 
 impl Batch {
     pub fn put(&mut self, table: Table, key: Vec<u8>, value: Vec<u8>) {
-        self.ops.insert((table, key), Some(value));
+        self.write(table, key, value, false);
+    }
+
+    /// Like [`Batch::put`] for a key known to exist in no layer below (a new outpoint,
+    /// txid or history entry): if it is deleted again before the batch is written, the
+    /// entry goes away instead of becoming a delete.
+    pub fn put_new(&mut self, table: Table, key: Vec<u8>, value: Vec<u8>) {
+        self.write(table, key, value, true);
+    }
+
+    fn write(&mut self, table: Table, key: Vec<u8>, value: Vec<u8>, fresh: bool) {
+        let map = self
+            .tables
+            .entry(table)
+            .or_insert_with(|| TableOps::new(table));
+        let (bytes, entries) = match map {
+            TableOps::Ordered(m) => write_entry!(m.entry(key), value, fresh, btree_map),
+            TableOps::Hashed(m) => write_entry!(m.entry(key), value, fresh, hash_map),
+        };
+        self.apply(bytes, entries);
     }
 
     pub fn delete(&mut self, table: Table, key: Vec<u8>) {
-        self.ops.insert((table, key), None);
+        let map = self
+            .tables
+            .entry(table)
+            .or_insert_with(|| TableOps::new(table));
+        let (bytes, entries) = match map {
+            TableOps::Ordered(m) => delete_entry!(m.entry(key), btree_map),
+            TableOps::Hashed(m) => delete_entry!(m.entry(key), hash_map),
+        };
+        self.apply(bytes, entries);
+    }
+
+    fn apply(&mut self, bytes: isize, entries: isize) {
+        self.bytes = self.bytes.saturating_add_signed(bytes);
+        self.entries = self.entries.saturating_add_signed(entries);
     }
 
     /// `Some(Some(v))` written, `Some(None)` deleted, `None` untouched by this batch.
     pub fn pending(&self, table: Table, key: &[u8]) -> Option<Option<&[u8]>> {
-        self.ops.get(&(table, key.to_vec())).map(|v| v.as_deref())
+        self.tables.get(&table)?.get(key).map(|op| match op {
+            Op::Put { value, .. } => Some(value.as_slice()),
+            Op::Delete => None,
+        })
+    }
+
+    /// This batch's writes to `table`.
+    pub fn table(&self, table: Table) -> Option<&TableOps> {
+        self.tables.get(&table)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ops.is_empty()
+        self.entries == 0
     }
 
+    /// Entries (puts and deletes) held.
     pub fn len(&self) -> usize {
-        self.ops.len()
+        self.entries
     }
 
+    /// Estimated heap bytes held: key and value bytes plus [`ENTRY_OVERHEAD`] per entry.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Every write, by table then key.
     pub fn ops(&self) -> impl Iterator<Item = (Table, &[u8], Option<&[u8]>)> {
-        self.ops
-            .iter()
-            .map(|((t, k), v)| (*t, k.as_slice(), v.as_deref()))
+        self.tables.iter().flat_map(|(t, map)| {
+            map.sorted().into_iter().map(move |(k, op)| {
+                let value = match op {
+                    Op::Put { value, .. } => Some(value.as_slice()),
+                    Op::Delete => None,
+                };
+                (*t, k.as_slice(), value)
+            })
+        })
     }
 
-    /// Adds `later`'s writes after this batch's.
+    /// Adds `later`'s writes after this batch's (a fresh put of `later` deleted here
+    /// stays a put that must reach the store; a delete of a fresh put here cancels it).
     pub fn extend(&mut self, later: Batch) {
-        self.ops.extend(later.ops);
+        for (table, map) in later.tables {
+            for (key, op) in map.into_iter_any() {
+                match op {
+                    Op::Put { value, fresh } => self.write(table, key, value, fresh),
+                    Op::Delete => self.delete(table, key),
+                }
+            }
+        }
+    }
+
+    /// Moves `table`'s writes out into their own batch.
+    pub fn split_off(&mut self, table: Table) -> Batch {
+        let mut out = Batch::default();
+        if let Some(map) = self.tables.remove(&table) {
+            for (key, op) in map.sorted() {
+                let b = entry_bytes(key, op);
+                self.bytes -= b;
+                self.entries -= 1;
+                out.bytes += b;
+                out.entries += 1;
+            }
+            out.tables.insert(table, map);
+        }
+        out
     }
 }
 
@@ -145,8 +381,9 @@ pub trait ChainStore: Send + Sync {
         limit: usize,
     ) -> Result<Entries, StoreError>;
 
-    /// Applies every write of `batch` in one atomic, durable transaction.
-    fn commit(&self, batch: Batch) -> Result<(), StoreError>;
+    /// Applies every write of `batch` in one atomic, durable transaction. On failure
+    /// nothing is written and the caller still has the batch.
+    fn commit(&self, batch: &Batch) -> Result<(), StoreError>;
 }
 
 /// The smallest key above every key starting with `prefix`; `None` when there is none.
@@ -179,6 +416,86 @@ pub fn scan_bounds(
         }
     }
     (lower, upper)
+}
+
+/// [`ChainStore::scan`] over `store` with `overlay` (a batch's writes to `table`, not yet
+/// in the store) laid on top: an overlay put replaces or adds an entry, an overlay delete
+/// hides one. The store is read in chunks while the merge needs more, so a scan for the
+/// top 10 reads about 10 entries, however large the overlay.
+pub fn merged_scan<S: ChainStore + ?Sized>(
+    store: &S,
+    overlay: Option<&TableOps>,
+    table: Table,
+    prefix: &[u8],
+    after: Option<&[u8]>,
+    direction: Direction,
+    limit: usize,
+) -> Result<Entries, StoreError> {
+    let Some(overlay) = overlay.filter(|o| !o.is_empty()) else {
+        return store.scan(table, prefix, after, direction, limit);
+    };
+    let overlay = overlay.ordered();
+    let bounds = scan_bounds(prefix, after, direction);
+    if bounds_empty(&bounds) || limit == 0 {
+        return Ok(Vec::new());
+    }
+    let mut layer: Box<dyn Iterator<Item = (&Vec<u8>, &Op)>> = match direction {
+        Direction::Forward => Box::new(overlay.range(bounds)),
+        Direction::Reverse => Box::new(overlay.range(bounds).rev()),
+    };
+    // Keys sort before others in scan order.
+    let before = |a: &[u8], b: &[u8]| match direction {
+        Direction::Forward => a < b,
+        Direction::Reverse => a > b,
+    };
+    let chunk = limit.clamp(16, 1024);
+    let mut below: std::collections::VecDeque<(Vec<u8>, Vec<u8>)> = Default::default();
+    let mut cursor: Option<Vec<u8>> = after.map(<[u8]>::to_vec);
+    let mut below_done = false;
+    let mut next_layer = layer.next();
+    let mut out = Vec::new();
+    while out.len() < limit {
+        if below.is_empty() && !below_done {
+            let got = store.scan(table, prefix, cursor.as_deref(), direction, chunk)?;
+            below_done = got.len() < chunk;
+            if let Some((k, _)) = got.last() {
+                cursor = Some(k.clone());
+            }
+            below.extend(got);
+        }
+        match (next_layer, below.front()) {
+            (None, None) => break,
+            (Some((k, op)), front) => {
+                let store_first = front.is_some_and(|(sk, _)| before(sk, k));
+                if store_first {
+                    out.extend(below.pop_front());
+                    continue;
+                }
+                if front.is_some_and(|(sk, _)| sk == k) {
+                    below.pop_front();
+                }
+                if let Op::Put { value, .. } = op {
+                    out.push((k.clone(), value.clone()));
+                }
+                next_layer = layer.next();
+            }
+            (None, Some(_)) => out.extend(below.pop_front()),
+        }
+    }
+    Ok(out)
+}
+
+/// Whether bounds from [`scan_bounds`] hold no key at all (a cursor outside the prefix):
+/// `BTreeMap::range` panics on such bounds.
+pub fn bounds_empty(bounds: &(Bound<Vec<u8>>, Bound<Vec<u8>>)) -> bool {
+    match bounds {
+        (Bound::Included(l), Bound::Excluded(u)) | (Bound::Excluded(l), Bound::Excluded(u)) => {
+            l >= u
+        }
+        (Bound::Excluded(l), Bound::Included(u)) => l >= u,
+        (Bound::Included(l), Bound::Included(u)) => l > u,
+        _ => false,
+    }
 }
 
 /// An in-memory store for tests and benchmarks.
@@ -220,7 +537,11 @@ impl ChainStore for MemoryStore {
         let Some(t) = tables.get(&table) else {
             return Ok(Vec::new());
         };
-        let range = t.range(scan_bounds(prefix, after, direction));
+        let bounds = scan_bounds(prefix, after, direction);
+        if bounds_empty(&bounds) {
+            return Ok(Vec::new());
+        }
+        let range = t.range(bounds);
         let pick = |(k, v): (&Vec<u8>, &Vec<u8>)| (k.clone(), v.clone());
         Ok(match direction {
             Direction::Forward => range.take(limit).map(pick).collect(),
@@ -228,16 +549,16 @@ impl ChainStore for MemoryStore {
         })
     }
 
-    fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+    fn commit(&self, batch: &Batch) -> Result<(), StoreError> {
         let mut tables = self.tables.lock().unwrap_or_else(|e| e.into_inner());
-        for ((table, key), value) in batch.ops {
+        for (table, key, value) in batch.ops() {
             let t = tables.entry(table).or_default();
             match value {
                 Some(v) => {
-                    t.insert(key, v);
+                    t.insert(key.to_vec(), v.to_vec());
                 }
                 None => {
-                    t.remove(&key);
+                    t.remove(key);
                 }
             }
         }
@@ -261,7 +582,7 @@ impl<S: ChainStore + ?Sized> ChainStore for std::sync::Arc<S> {
         (**self).scan(table, prefix, after, direction, limit)
     }
 
-    fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+    fn commit(&self, batch: &Batch) -> Result<(), StoreError> {
         (**self).commit(batch)
     }
 }
@@ -278,7 +599,7 @@ mod tests {
             b.put(Table::Meta, k.to_vec(), vec![k[1]]);
         }
         b.put(Table::Utxo, vec![1, 1], vec![]);
-        store.commit(b).expect("memory commit");
+        store.commit(&b).expect("memory commit");
         let keys = |v: Vec<(Vec<u8>, Vec<u8>)>| v.into_iter().map(|(k, _)| k).collect::<Vec<_>>();
         let fwd = store.scan(Table::Meta, &[1], None, Direction::Forward, 10);
         assert_eq!(
@@ -295,6 +616,92 @@ mod tests {
         assert_eq!(prefix_end(&[255]), None);
     }
 
+    /// A scan through an overlay equals the scan of the store after the overlay is
+    /// committed, in both directions, with cursors and limits, whatever the chunking.
+    #[test]
+    fn merged_scan_equals_scan_after_commit() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for _ in 0..40 {
+            let store = MemoryStore::new();
+            let mut base = Batch::default();
+            for _ in 0..rng.gen_range(0..3000) {
+                let k = vec![rng.gen_range(0..4u8), rng.gen(), rng.gen()];
+                base.put(Table::Rich, k.clone(), k);
+            }
+            store.commit(&base).expect("memory commit");
+            let mut overlay = Batch::default();
+            for _ in 0..rng.gen_range(0..500) {
+                let k = vec![rng.gen_range(0..4u8), rng.gen(), rng.gen()];
+                if rng.gen_bool(0.5) {
+                    overlay.delete(Table::Rich, k);
+                } else {
+                    overlay.put(Table::Rich, k, vec![9]);
+                }
+            }
+            let after_commit = MemoryStore::new();
+            after_commit.commit(&base).expect("memory commit");
+            after_commit.commit(&overlay).expect("memory commit");
+            for _ in 0..20 {
+                let prefix: Vec<u8> = if rng.gen_bool(0.5) {
+                    vec![rng.gen_range(0..4u8)]
+                } else {
+                    vec![]
+                };
+                let direction = if rng.gen_bool(0.5) {
+                    Direction::Forward
+                } else {
+                    Direction::Reverse
+                };
+                let after: Option<Vec<u8>> = rng
+                    .gen_bool(0.3)
+                    .then(|| vec![rng.gen_range(0..4u8), rng.gen(), rng.gen()]);
+                let limit = [0usize, 1, 10, 100, 5000][rng.gen_range(0..5)];
+                let merged = merged_scan(
+                    &store,
+                    overlay.table(Table::Rich),
+                    Table::Rich,
+                    &prefix,
+                    after.as_deref(),
+                    direction,
+                    limit,
+                )
+                .expect("scan");
+                let expected = after_commit
+                    .scan(Table::Rich, &prefix, after.as_deref(), direction, limit)
+                    .expect("scan");
+                assert_eq!(merged, expected);
+            }
+        }
+    }
+
+    #[test]
+    fn fresh_puts_deleted_again_leave_nothing() {
+        let mut b = Batch::default();
+        b.put_new(Table::Utxo, vec![1], vec![1]);
+        b.delete(Table::Utxo, vec![1]);
+        assert!(b.is_empty() && b.bytes() == 0);
+        // A put over a delete must reach the store even when the key is said to be new.
+        b.delete(Table::Utxo, vec![2]);
+        b.put_new(Table::Utxo, vec![2], vec![2]);
+        b.delete(Table::Utxo, vec![2]);
+        assert_eq!(b.pending(Table::Utxo, &[2]), Some(None));
+        // Merging: a later delete of an earlier fresh put cancels both.
+        let mut cache = Batch::default();
+        cache.put_new(Table::Utxo, vec![3], vec![3]);
+        let mut later = Batch::default();
+        later.delete(Table::Utxo, vec![3]);
+        later.put(Table::Utxo, vec![4], vec![4]);
+        cache.extend(later);
+        assert_eq!(cache.len(), 1);
+        assert_eq!(cache.pending(Table::Utxo, &[3]), None);
+        assert_eq!(
+            cache.bytes(),
+            ENTRY_OVERHEAD + 1 + vec![4u8].capacity(),
+            "bytes follow the entries"
+        );
+    }
+
     #[test]
     fn last_write_in_a_batch_wins() {
         let store = MemoryStore::new();
@@ -302,7 +709,7 @@ mod tests {
         b.put(Table::Utxo, vec![1], vec![1]);
         b.delete(Table::Utxo, vec![1]);
         b.put(Table::Utxo, vec![2], vec![2]);
-        store.commit(b).expect("memory commit");
+        store.commit(&b).expect("memory commit");
         assert_eq!(store.get(Table::Utxo, &[1]), Ok(None));
         assert_eq!(store.get(Table::Utxo, &[2]), Ok(Some(vec![2])));
     }

@@ -681,7 +681,7 @@ impl ChainStore for CrashingStore {
     ) -> Result<store::Entries, StoreError> {
         self.inner.scan(table, prefix, after, d, limit)
     }
-    fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+    fn commit(&self, batch: &Batch) -> Result<(), StoreError> {
         if self.allowed.load(Ordering::SeqCst) == 0 {
             return Err(StoreError("simulated crash".into()));
         }
@@ -693,47 +693,183 @@ impl ChainStore for CrashingStore {
 #[test]
 fn reopen_after_a_crash_between_writes_is_consistent() {
     let net = network();
-    // Every possible crash point across 8 blocks with a payment and a reorg.
-    for allowed in 1..12 {
-        let inner = Arc::new(MemoryStore::new());
-        let store = CrashingStore {
-            inner: inner.clone(),
-            allowed: AtomicUsize::new(allowed),
-        };
-        let mut chain = ChainState::open(store, net.clone()).expect("genesis commit allowed");
-        let mut parent = net.genesis_hash;
-        let mut crashed = false;
-        for i in 0..6 {
-            let txs = if i == 3 {
-                vec![pay(&net, 1, &[premine(&net)], 2, COIN)]
-            } else {
-                vec![]
+    // Every possible crash point across 8 blocks with a payment and a reorg, with no
+    // chain state cache (a flush after every block), a small one (a flush every few
+    // blocks) and one that never fills (nothing flushed before the crash). A crash is
+    // not a clean shutdown: the chain is forgotten, never dropped, so its cache is lost.
+    for budget in [0, 3_000, 1 << 30] {
+        for allowed in 1..24 {
+            let inner = Arc::new(MemoryStore::new());
+            let store = CrashingStore {
+                inner: inner.clone(),
+                allowed: AtomicUsize::new(allowed),
             };
-            let b = block_on(&chain, parent, txs, 9, 0);
-            parent = b.hash();
-            if chain.accept_block(b, NOW).is_err() {
-                crashed = true;
-                break;
-            }
-        }
-        if !crashed {
-            let fork = chain
-                .block_hash_at(crate::primitives::Height(4))
-                .expect("active");
-            let mut p = fork;
-            for _ in 0..3 {
-                let b = block_on(&chain, p, vec![], 8, 1);
-                p = b.hash();
+            let mut chain = ChainState::open_with_cache(store, net.clone(), budget)
+                .expect("genesis commit allowed");
+            let mut parent = net.genesis_hash;
+            let mut crashed = false;
+            let mut answered = Vec::new();
+            for i in 0..6 {
+                let txs = if i == 3 {
+                    vec![pay(&net, 1, &[premine(&net)], 2, COIN)]
+                } else {
+                    vec![]
+                };
+                let b = block_on(&chain, parent, txs, 9, 0);
+                parent = b.hash();
                 if chain.accept_block(b, NOW).is_err() {
+                    crashed = true;
                     break;
                 }
+                answered.push(parent);
             }
+            if !crashed {
+                let fork = chain
+                    .block_hash_at(crate::primitives::Height(4))
+                    .expect("active");
+                let mut p = fork;
+                for _ in 0..3 {
+                    let b = block_on(&chain, p, vec![], 8, 1);
+                    p = b.hash();
+                    if chain.accept_block(b, NOW).is_err() {
+                        break;
+                    }
+                }
+            }
+            let tip_before = chain.tip_hash();
+            std::mem::forget(chain);
+            let reopened = ChainState::open(inner, net.clone()).expect("reopens after crash");
+            // Every block answered connected is still there.
+            for hash in &answered {
+                assert!(
+                    reopened.knows_block(hash),
+                    "budget {budget}, crash {allowed}"
+                );
+            }
+            if !crashed {
+                assert!(reopened.is_active(&tip_before) || reopened.knows_block(&tip_before));
+            }
+            assert_indexes_match_utxos(&reopened);
+            assert_matches_replay(&reopened);
         }
-        drop(chain);
-        let reopened = ChainState::open(inner, net.clone()).expect("reopens after crash");
-        assert_indexes_match_utxos(&reopened);
-        assert_matches_replay(&reopened);
     }
+}
+
+/// Key 1 pays key `2 + i % 4` one coin per block from the change of the block before:
+/// each block spends an output the previous one created.
+fn payment_blocks<S: ChainStore>(chains: &mut [&mut ChainState<S>], net: &Network, blocks: usize) {
+    let mut coin = premine(net);
+    for i in 0..blocks {
+        let tx = pay(net, 1, &[coin], 2 + (i % 4) as u8, COIN);
+        coin = (
+            OutPoint {
+                txid: tx.txid(),
+                vout: 1,
+            },
+            tx.outputs[1].value,
+        );
+        let b = block_on(chains[0], chains[0].tip_hash(), vec![tx], 9, 0);
+        for chain in chains.iter_mut() {
+            chain.accept_block(b.clone(), NOW).expect("valid block");
+        }
+    }
+}
+
+/// Everything the read side answers, for comparing two chains.
+fn reads<S: ChainStore>(chain: &ChainState<S>) -> String {
+    let mut out = format!(
+        "{:?} {:?} {:?}",
+        chain.tip_hash(),
+        chain.totals().expect("reads"),
+        chain.rich_list(usize::MAX).expect("reads")
+    );
+    for k in 1..=9 {
+        out += &format!(
+            "\n{:?} {:?} {:?}",
+            chain.address_stats(&pkh(k)).expect("reads"),
+            chain.address_utxos(&pkh(k), 1000).expect("reads"),
+            chain.address_history(&pkh(k), None, 1000).expect("reads"),
+        );
+    }
+    out
+}
+
+#[test]
+fn reads_through_the_cache_equal_a_chain_without_one() {
+    let net = network();
+    let mut cached =
+        ChainState::open_with_cache(Arc::new(MemoryStore::new()), net.clone(), 1 << 30)
+            .expect("opens");
+    let mut plain = memory_chain();
+    let genesis_utxos = cached.store().dump(Table::Utxo);
+    extend(&mut cached, 2, 9);
+    extend(&mut plain, 2, 9);
+    payment_blocks(&mut [&mut plain, &mut cached], &net, 12);
+    assert_eq!(reads(&cached), reads(&plain));
+    let (bytes, entries) = cached.cache_usage();
+    assert!(bytes > 0 && entries > 0);
+    // Nothing flushed yet: the store still has only the genesis outputs.
+    assert_eq!(cached.store().dump(Table::Utxo), genesis_utxos);
+    // The change outputs created and spent between flushes are not even in the cache.
+    let first_change = cached
+        .address_history(&pkh(1), None, 1000)
+        .expect("reads")
+        .iter()
+        .rev()
+        .nth(1)
+        .map(|(t, _)| *t)
+        .expect("key 1's first payment (after the premine)");
+    let spent = OutPoint {
+        txid: first_change,
+        vout: 1,
+    };
+    assert_ne!(first_change, net.genesis.transactions[0].txid());
+    assert_eq!(plain.coin(&spent).expect("reads"), None, "spent");
+    assert_eq!(
+        cached.cached(Table::Utxo, &records::outpoint_key(&spent)),
+        None
+    );
+    cached.flush().expect("flushes");
+    assert_eq!(cached.cache_usage(), (0, 0));
+    assert_eq!(reads(&cached), reads(&plain));
+    assert_matches_replay(&cached);
+    assert_indexes_match_utxos(&cached);
+}
+
+/// The cache is bounded: after every block it holds at most its budget in estimated
+/// bytes, hence at most budget / ENTRY_OVERHEAD entries, and it flushes when full.
+#[test]
+fn the_chain_state_cache_stays_within_its_budget() {
+    let net = network();
+    let budget = 6_000;
+    let mut chain = ChainState::open_with_cache(Arc::new(MemoryStore::new()), net.clone(), budget)
+        .expect("opens");
+    extend(&mut chain, 2, 9);
+    let mut flushes = 0;
+    let mut coin = premine(&net);
+    for i in 0..40 {
+        let tx = pay(&net, 1, &[coin], 2 + (i % 4) as u8, COIN);
+        coin = (
+            OutPoint {
+                txid: tx.txid(),
+                vout: 1,
+            },
+            tx.outputs[1].value,
+        );
+        let b = block_on(&chain, chain.tip_hash(), vec![tx], 9, 0);
+        let before = chain.cache_usage().0;
+        chain.accept_block(b, NOW).expect("valid");
+        let (bytes, entries) = chain.cache_usage();
+        assert!(bytes <= budget, "{bytes} bytes held, budget {budget}");
+        assert!(entries <= budget / store::ENTRY_OVERHEAD);
+        flushes += usize::from(bytes < before);
+    }
+    assert!(
+        flushes >= 5,
+        "the cache filled and flushed ({flushes} times)"
+    );
+    chain.flush().expect("flushes");
+    assert_matches_replay(&chain);
 }
 
 mod property {
@@ -863,4 +999,84 @@ fn connect_run_commits_a_run_and_stops_at_a_bad_block() {
     assert_eq!(chain.height().get(), 0);
     let reopened = ChainState::open(inner, net).expect("reopens");
     assert_eq!(reopened.height().get(), 0);
+}
+
+/// A balance that leaves its flushed value and comes back to it between flushes, then
+/// moves again: the rich-list key of the flushed balance must still be deleted on disk
+/// (fresh rich-list puts never hide a key that is on disk).
+#[test]
+fn a_balance_back_at_its_flushed_value_keeps_the_rich_list_exact() {
+    let net = network();
+    let mut cached =
+        ChainState::open_with_cache(Arc::new(MemoryStore::new()), net.clone(), 1 << 30)
+            .expect("opens");
+    let mut plain = memory_chain();
+    let mut both = |txs: Vec<Transaction>, cached: &mut ChainState<Arc<MemoryStore>>| {
+        let b = block_on(&plain, plain.tip_hash(), txs, 9, 0);
+        plain.accept_block(b.clone(), NOW).expect("valid");
+        cached.accept_block(b, NOW).expect("valid");
+    };
+    both(vec![], &mut cached);
+    both(vec![], &mut cached);
+    let out = |tx: &Transaction, vout: u32| {
+        (
+            OutPoint {
+                txid: tx.txid(),
+                vout,
+            },
+            tx.outputs[vout as usize].value,
+        )
+    };
+    let to_2 = pay(&net, 1, &[premine(&net)], 2, 10 * COIN);
+    let to_4 = pay(&net, 1, &[out(&to_2, 1)], 4, 5 * COIN);
+    both(vec![to_2.clone(), to_4.clone()], &mut cached);
+    cached.flush().expect("flushes");
+    let flushed = cached.address_stats(&pkh(2)).expect("reads").balance;
+    assert_eq!(flushed, 10 * COIN);
+    // Key 2 pays 3 coins (fee 1 000), then key 4 pays it back 3 coins and the fee.
+    let away = pay(&net, 2, &[out(&to_2, 0)], 3, 3 * COIN);
+    both(vec![away.clone()], &mut cached);
+    let back = pay(&net, 4, &[out(&to_4, 0)], 2, 3 * COIN + 1_000);
+    both(vec![back], &mut cached);
+    assert_eq!(
+        cached.address_stats(&pkh(2)).expect("reads").balance,
+        flushed
+    );
+    // And away again: the flushed balance's key must go from the store.
+    let again = pay(&net, 2, &[out(&away, 1)], 5, COIN);
+    both(vec![again], &mut cached);
+    assert_eq!(reads(&cached), reads(&plain));
+    cached.flush().expect("flushes");
+    assert_matches_replay(&cached);
+    assert_indexes_match_utxos(&cached);
+}
+
+/// A block of a run whose signature fails after its changes were written into the run's
+/// batch: the run's earlier blocks are kept, exactly as if connected one by one.
+#[test]
+fn connect_run_drops_the_changes_of_a_block_whose_signature_fails() {
+    let net = network();
+    let mut source = memory_chain();
+    extend(&mut source, 3, 9);
+    let to_2 = pay(&net, 1, &[premine(&net)], 2, 10 * COIN);
+    let b = block_on(&source, source.tip_hash(), vec![to_2.clone()], 9, 0);
+    source.accept_block(b, NOW).expect("valid");
+    let mut blocks = active_blocks(&source);
+    let coin = (
+        OutPoint {
+            txid: to_2.txid(),
+            vout: 0,
+        },
+        to_2.outputs[0].value,
+    );
+    let mut forged = pay(&net, 2, &[coin], 3, COIN);
+    forged.inputs[0].signature.0[40] ^= 1;
+    blocks.push(block_on(&source, source.tip_hash(), vec![forged], 9, 0));
+    let mut chain = memory_chain();
+    let (accepted, _, failure) = chain.connect_run(blocks, NOW);
+    assert_eq!(accepted.connected.len(), 4);
+    assert_eq!(failure.map(|e| e.code().as_str()), Some("bad-signature"));
+    assert_eq!(chain.tip_hash(), source.tip_hash());
+    assert_eq!(reads(&chain), reads(&source));
+    assert_matches_replay(&chain);
 }

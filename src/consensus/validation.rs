@@ -286,6 +286,22 @@ pub fn verify_signatures(tx: &Transaction, sighash: &Sighash) -> Result<(), TxEr
     }
 }
 
+/// Rule 5 like [`verify_signatures`], the inputs spread over the cores when there are
+/// several; the first failing input in order is reported.
+pub fn verify_signatures_parallel(tx: &Transaction, sighash: &Sighash) -> Result<(), TxError> {
+    if tx.inputs.len() < 2 {
+        return verify_signatures(tx, sighash);
+    }
+    match tx
+        .inputs
+        .par_iter()
+        .position_first(|i| !i.pubkey.verify(sighash, &i.signature))
+    {
+        Some(index) => Err(TxError::BadSignature { index }),
+        None => Ok(()),
+    }
+}
+
 /// Every rule of section 3 for a loose transaction (mempool) to be mined at `height`.
 /// A transaction without inputs is a coinbase, which only a block may carry.
 pub fn check_transaction(
@@ -481,6 +497,60 @@ pub fn connect_block(
     genesis_hash: &BlockHash,
     known_valid: &(dyn Fn(&Txid) -> bool + Sync),
 ) -> Result<BlockUndo, BlockError> {
+    let (undo, signatures) =
+        connect_block_deferred(block, txids, view, params, genesis_hash, known_valid)?;
+    signatures.verify()?;
+    Ok(undo)
+}
+
+/// The signatures of a block left to verify once every other rule of
+/// [`connect_block_deferred`] has passed.
+pub struct BlockSignatures<'a> {
+    checks: Vec<SigCheck<'a>>,
+    txids: &'a [Txid],
+}
+
+impl BlockSignatures<'_> {
+    /// Rule 5 for every input, in parallel across the cores; the first failure in block
+    /// order is reported.
+    pub fn verify(&self) -> Result<(), BlockError> {
+        match self
+            .checks
+            .par_iter()
+            .find_first(|c| !c.pubkey.verify(&c.sighash, c.signature))
+        {
+            Some(bad) => Err(BlockError::Transaction {
+                index: bad.tx_index,
+                txid: self.txids[bad.tx_index],
+                error: TxError::BadSignature {
+                    index: bad.input_index,
+                },
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Signatures to verify.
+    pub fn len(&self) -> usize {
+        self.checks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.checks.is_empty()
+    }
+}
+
+/// [`connect_block`] with the signatures left for the caller to verify (for example
+/// while it records the block's changes, which it must discard if they fail): every rule
+/// but rule 5, and the signature checks that remain.
+pub fn connect_block_deferred<'a>(
+    block: &'a Block,
+    txids: &'a [Txid],
+    view: &impl UtxoView,
+    params: &NetworkParams,
+    genesis_hash: &BlockHash,
+    known_valid: &(dyn Fn(&Txid) -> bool + Sync),
+) -> Result<(BlockUndo, BlockSignatures<'a>), BlockError> {
     let height = block.header.height;
     let mut overlay = BlockView {
         base: view,
@@ -535,19 +605,7 @@ pub fn connect_block(
     if paid > allowed {
         return Err(BlockError::BadCoinbaseValue { paid, allowed });
     }
-    // Rule 5 for every input, in parallel; the first failure in block order is reported.
-    if let Some(bad) = checks
-        .par_iter()
-        .find_first(|c| !c.pubkey.verify(&c.sighash, c.signature))
-    {
-        return Err(tx_err(
-            bad.tx_index,
-            TxError::BadSignature {
-                index: bad.input_index,
-            },
-        ));
-    }
-    Ok(undo)
+    Ok((undo, BlockSignatures { checks, txids }))
 }
 
 #[cfg(test)]

@@ -16,12 +16,12 @@
 
 use crate::chain::sigcache::SigCache;
 use crate::consensus::validation::{
-    check_transaction_inputs, verify_signatures, Coin, TxError, UtxoView,
+    check_transaction_inputs, verify_signatures_parallel, Coin, TxError, TxSpend, UtxoView,
 };
 use crate::consensus::NetworkParams;
 use crate::error::{Code, ErrorCode};
 use crate::primitives::{
-    Amount, Block, BlockHash, Height, OutPoint, PubkeyHash, Transaction, TxIn, TxOut, Txid,
+    Amount, Block, BlockHash, Height, OutPoint, PubkeyHash, Sighash, Transaction, TxIn, TxOut, Txid,
 };
 use memusage::{btree_set_usage, hash_map_capacity_after, hash_map_usage, vec_usage};
 use std::cmp::Ordering;
@@ -190,6 +190,20 @@ pub struct Accepted {
     pub already_known: bool,
     /// Transactions evicted to make room, each with its descendants.
     pub evicted: Vec<Txid>,
+}
+
+/// What [`Mempool::check`] found.
+enum Checked {
+    Known(Accepted),
+    New(CheckedTx),
+}
+
+/// A transaction that passed every check before the signatures.
+struct CheckedTx {
+    txid: Txid,
+    size: usize,
+    spend: TxSpend,
+    rate: FeeRate,
 }
 
 /// Orders entries by fee rate, lowest first; among equal rates the newest first, so the
@@ -376,6 +390,12 @@ impl Mempool {
     /// the consensus rules except signatures, the fee rate, signatures (skipped when
     /// `sig_cache` already vouches for the txid; recorded there on success), and finally
     /// the memory bound, evicting lower fee-rate transactions if that makes room.
+    ///
+    /// The node does not call this with the pool locked for the signatures: it runs
+    /// [`Mempool::precheck`] under the lock, verifies outside it
+    /// ([`verify_signatures_parallel`]), records the txid in `sig_cache` and then calls
+    /// `accept`, which re-checks everything under the lock and finds the signatures
+    /// vouched for.
     pub fn accept(
         &mut self,
         mut tx: Transaction,
@@ -385,15 +405,81 @@ impl Mempool {
         genesis_hash: &BlockHash,
         sig_cache: &SigCache,
     ) -> Result<Accepted, MempoolError> {
+        let checked = match self.check(&tx, chain, next_height, params)? {
+            Checked::Known(accepted) => return Ok(accepted),
+            Checked::New(c) => c,
+        };
+        let CheckedTx {
+            txid,
+            size,
+            spend,
+            rate,
+        } = checked;
+        // Rule 5, the expensive one, last among the rules.
+        if !sig_cache.contains(&txid) {
+            verify_signatures_parallel(&tx, &spend.sighash(&tx, genesis_hash))?;
+            sig_cache.insert(txid);
+        }
+        // The memory bound. A decoded transaction's vectors may have spare capacity.
+        tx.inputs.shrink_to_fit();
+        tx.outputs.shrink_to_fit();
+        let Some(evict) = self.plan_eviction(&tx, rate) else {
+            return Err(MempoolError::Full {
+                size,
+                rate,
+                min_rate: self.min_fee_rate(),
+            });
+        };
+        for victim in &evict {
+            self.remove_entry(victim);
+        }
+        self.insert(txid, tx, size, spend.fee);
+        Ok(Accepted {
+            txid,
+            fee: spend.fee,
+            already_known: false,
+            evicted: evict,
+        })
+    }
+
+    /// Every check of [`Mempool::accept`] but the signatures and the memory bound,
+    /// changing nothing. `Ok(Some(txid, sighash))`: the signatures of `tx` still need
+    /// verifying over `sighash`; `Ok(None)`: the pool already has it or `sig_cache`
+    /// vouches for it. For the node, to verify signatures outside the pool's lock.
+    pub fn precheck(
+        &self,
+        tx: &Transaction,
+        chain: &impl UtxoView,
+        next_height: Height,
+        params: &NetworkParams,
+        genesis_hash: &BlockHash,
+        sig_cache: &SigCache,
+    ) -> Result<Option<(Txid, Sighash)>, MempoolError> {
+        match self.check(tx, chain, next_height, params)? {
+            Checked::Known(_) => Ok(None),
+            Checked::New(c) if sig_cache.contains(&c.txid) => Ok(None),
+            Checked::New(c) => Ok(Some((c.txid, c.spend.sighash(tx, genesis_hash)))),
+        }
+    }
+
+    /// The checks before the signatures, cheapest first: already known, coinbase, size,
+    /// conflicts with the pool, the consensus rules except signatures, the fee rate.
+    fn check(
+        &self,
+        tx: &Transaction,
+        chain: &impl UtxoView,
+        next_height: Height,
+        params: &NetworkParams,
+    ) -> Result<Checked, MempoolError> {
         let txid = tx.txid();
         // Idempotent: a relay of a known transaction changes nothing.
         if let Some(entry) = self.entries.get(&txid) {
-            return Ok(Accepted {
+            return Ok(Checked::Known(Accepted {
                 txid,
                 fee: entry.fee,
                 already_known: true,
                 evicted: Vec::new(),
-            });
+            }));
         }
         // Only a block may carry a coinbase.
         if tx.is_coinbase() {
@@ -423,7 +509,7 @@ impl Mempool {
             height: next_height,
             checking: None,
         };
-        let spend = check_transaction_inputs(&tx, &view, next_height, params)?;
+        let spend = check_transaction_inputs(tx, &view, next_height, params)?;
         // Policy minimum fee rate.
         let rate = FeeRate::new(spend.fee, size);
         if !rate.meets(self.config.min_fee_rate) {
@@ -433,31 +519,12 @@ impl Mempool {
                 min_rate: self.config.min_fee_rate,
             });
         }
-        // Rule 5, the expensive one, last among the rules.
-        if !sig_cache.contains(&txid) {
-            verify_signatures(&tx, &spend.sighash(&tx, genesis_hash))?;
-            sig_cache.insert(txid);
-        }
-        // The memory bound. A decoded transaction's vectors may have spare capacity.
-        tx.inputs.shrink_to_fit();
-        tx.outputs.shrink_to_fit();
-        let Some(evict) = self.plan_eviction(&tx, rate) else {
-            return Err(MempoolError::Full {
-                size,
-                rate,
-                min_rate: self.min_fee_rate(),
-            });
-        };
-        for victim in &evict {
-            self.remove_entry(victim);
-        }
-        self.insert(txid, tx, size, spend.fee);
-        Ok(Accepted {
+        Ok(Checked::New(CheckedTx {
             txid,
-            fee: spend.fee,
-            already_known: false,
-            evicted: evict,
-        })
+            size,
+            spend,
+            rate,
+        }))
     }
 
     /// In-pool ancestors of a transaction not yet in the pool (they cannot be evicted for

@@ -2,6 +2,7 @@
 //! as the confirmed UTXO set.
 
 use super::*;
+use crate::consensus::validation::verify_signatures;
 use crate::consensus::{Network, NetworkParams};
 use crate::primitives::{Header, SecretKey, Signature, Target, TxIn, TxOut, COIN};
 
@@ -812,4 +813,80 @@ fn recommended_fee_rate_follows_the_next_block() {
     assert_eq!(pool.recommended_fee_rate(1_000_000), 1);
     // Room for two: just above mid's rate of 7 and a bit.
     assert_eq!(pool.recommended_fee_rate(2 * SIZE_1_1 as usize), 8);
+}
+
+/// The node's path: `precheck` under the lock, signatures outside it, `accept` under the
+/// lock again. Whatever changed in between is re-checked: a conflict admitted meanwhile
+/// wins, and precheck itself changes nothing.
+#[test]
+fn precheck_then_accept_rechecks_conflicts_under_the_lock() {
+    let f = Fixture::new();
+    let mut pool = Mempool::default();
+    let first = f.pay(f.premined(1, 0), 1, PREMINE, 1000, 2);
+    let precheck = |pool: &Mempool, tx: &Transaction| {
+        pool.precheck(
+            tx,
+            &f.chain,
+            NEXT,
+            &f.net.params,
+            &f.net.genesis_hash,
+            &f.sigs,
+        )
+    };
+    let (txid, sighash) = precheck(&pool, &first)
+        .expect("passes the cheap checks")
+        .expect("signatures still to verify");
+    assert_eq!(txid, first.txid());
+    assert_eq!(
+        sighash,
+        first.sighash(&f.net.genesis_hash, &f.spent_outputs(&first))
+    );
+    assert!(
+        pool.is_empty() && f.sigs.is_empty(),
+        "precheck changes nothing"
+    );
+    // Verified outside the lock; meanwhile a conflicting transaction got in.
+    verify_signatures_parallel(&first, &sighash).expect("valid signatures");
+    let rival = f.pay(f.premined(1, 0), 1, PREMINE, 2000, 3);
+    f.accept(&mut pool, &rival).expect("valid");
+    f.sigs.insert(txid);
+    assert_eq!(f.code(&mut pool, &first), "double-spend");
+    assert!(pool.contains(&rival.txid()) && !pool.contains(&first.txid()));
+    // Cheap failures are found by precheck already; a cached txid needs no verifying.
+    assert_eq!(
+        precheck(&pool, &first)
+            .map(|_| ())
+            .expect_err("conflict")
+            .code(),
+        "double-spend"
+    );
+    let other = f.pay(f.premined(2, 0), 2, PREMINE, 1000, 1);
+    f.sigs.insert(other.txid());
+    assert_eq!(precheck(&pool, &other), Ok(None));
+    assert_eq!(precheck(&pool, &rival), Ok(None), "already in the pool");
+}
+
+/// A transaction's inputs are verified across the cores; the first bad input in order is
+/// the one reported, as with the sequential check.
+#[test]
+fn parallel_signature_check_reports_the_first_bad_input() {
+    let f = Fixture::new();
+    let inputs: Vec<(OutPoint, u8)> = (0..OUTPUTS_PER_KEY)
+        .map(|i| (f.premined(1, i), 1))
+        .chain((0..OUTPUTS_PER_KEY).map(|i| (f.premined(2, i), 2)))
+        .collect();
+    let mut tx = f.tx(&inputs, &[(3, PREMINE)]);
+    let sighash = tx.sighash(&f.net.genesis_hash, &f.spent_outputs(&tx));
+    assert_eq!(verify_signatures_parallel(&tx, &sighash), Ok(()));
+    for bad in [6, 2] {
+        tx.inputs[bad].signature.0[5] ^= 1;
+    }
+    assert_eq!(
+        verify_signatures_parallel(&tx, &sighash),
+        Err(TxError::BadSignature { index: 2 })
+    );
+    assert_eq!(
+        verify_signatures(&tx, &sighash),
+        Err(TxError::BadSignature { index: 2 })
+    );
 }

@@ -252,8 +252,40 @@ fn absorb_headers(
     Ok(true)
 }
 
+/// Connecting blocks on a blocking thread: how many joined the active chain.
+type Connecting = tokio::task::JoinHandle<Result<usize, NodeError>>;
+
+/// Waits for a batch of blocks being connected and judges the outcome: an invalid block
+/// discourages the peer, a store failure is ours. Returns how many blocks joined.
+async fn connected_batch(node: &Node, peer: &str, batch: Connecting) -> Result<u64, SyncError> {
+    let result = batch
+        .await
+        .map_err(|e| SyncError::Local(format!("connect task failed: {e}")))?;
+    match result {
+        Ok(joined) => {
+            node.peers.credit_peer(peer, Delivery::Block);
+            Ok(joined as u64)
+        }
+        Err(NodeError::Chain(ChainError::Block(e))) if super::discourage::punishes_block(&e) => {
+            Err(SyncError::Misbehaved(format!(
+                "{peer} sent an invalid block: {e}"
+            )))
+        }
+        Err(e @ NodeError::Chain(ChainError::Store(_))) => {
+            Err(SyncError::Local(format!("connecting failed: {e}")))
+        }
+        Err(e) => Err(SyncError::Stalled(format!(
+            "{peer}'s blocks could not be connected now: {e}"
+        ))),
+    }
+}
+
 /// Fetches the checked headers' blocks by hash and connects them. Returns how many
 /// blocks joined the active chain.
+///
+/// Pipelined: while one answer's blocks are connected on a blocking thread, the next
+/// request is already on its way, so the network and the cores overlap. At most two
+/// answers ([`BLOCKS_PER_REQUEST`] blocks each) are held at once.
 async fn fetch_blocks(
     node: &Arc<Node>,
     peer: &str,
@@ -264,6 +296,7 @@ async fn fetch_blocks(
     let mut connected = 0u64;
     let total = headers.len();
     let mut done = 0usize;
+    let mut in_flight: Option<(Connecting, usize)> = None;
     for chunk in headers.chunks(BLOCKS_PER_REQUEST) {
         let mut want: Vec<BlockHash> = chunk.iter().map(Header::hash).collect();
         {
@@ -310,8 +343,14 @@ async fn fetch_blocks(
             }
             let count = blocks.len();
             want.drain(..count);
+            // Blocks connect in order: the previous answer's first.
+            if let Some((batch, n)) = in_flight.take() {
+                connected += connected_batch(node, peer, batch).await?;
+                done += n;
+                deadline.progressed();
+            }
             let n = node.clone();
-            let result = tokio::task::spawn_blocking(move || -> Result<usize, NodeError> {
+            let batch = tokio::task::spawn_blocking(move || -> Result<usize, NodeError> {
                 let mut blocks = blocks;
                 let mut joined = 0;
                 while !blocks.is_empty() {
@@ -320,38 +359,23 @@ async fn fetch_blocks(
                     blocks = rest;
                 }
                 Ok(joined)
-            })
-            .await
-            .map_err(|e| SyncError::Local(format!("connect task failed: {e}")))?;
-            match result {
-                Ok(joined) => {
-                    connected += joined as u64;
-                    done += count;
-                    deadline.progressed();
-                    node.peers.credit_peer(peer, Delivery::Block);
-                }
-                Err(NodeError::Chain(ChainError::Block(e)))
-                    if super::discourage::punishes_block(&e) =>
-                {
-                    return Err(SyncError::Misbehaved(format!(
-                        "{peer} sent an invalid block: {e}"
-                    )));
-                }
-                Err(e @ NodeError::Chain(ChainError::Store(_))) => {
-                    return Err(SyncError::Local(format!("connecting failed: {e}")))
-                }
-                Err(e) => {
-                    return Err(SyncError::Stalled(format!(
-                        "{peer}'s blocks could not be connected now: {e}"
-                    )))
-                }
-            }
+            });
+            in_flight = Some((batch, count));
         }
         let elapsed = started.elapsed().as_secs_f64().max(1e-3);
         tracing::info!(
             height = %node.chain().height(),
             progress = format!("{done}/{total}"),
             blocks_per_sec = format!("{:.1}", done as f64 / elapsed),
+            "sync progress"
+        );
+    }
+    if let Some((batch, n)) = in_flight.take() {
+        connected += connected_batch(node, peer, batch).await?;
+        deadline.progressed();
+        tracing::info!(
+            height = %node.chain().height(),
+            progress = format!("{}/{total}", done + n),
             "sync progress"
         );
     }

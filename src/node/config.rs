@@ -39,7 +39,13 @@ pub struct NodeConfig {
     pub server: ServerLimits,
     /// Bounds on each request: body size and rate, timeout, per-source request rate.
     pub requests: RequestLimits,
+    /// Chain state cache (`--db-cache`), bytes: UTXO set and index changes are kept in
+    /// memory and flushed in one commit once they pass this.
+    pub db_cache: usize,
 }
+
+/// Default `--db-cache`, MB.
+pub const DEFAULT_DB_CACHE_MB: usize = 100;
 
 impl NodeConfig {
     /// Defaults for `network`, storing data in `data_dir`, listening on `listen`.
@@ -62,6 +68,7 @@ impl NodeConfig {
             sync_deadline: Duration::from_secs(30),
             server: ServerLimits::default(),
             requests: RequestLimits::default(),
+            db_cache: DEFAULT_DB_CACHE_MB * 1024 * 1024,
         }
     }
 }

@@ -12,6 +12,7 @@ pub use config::NodeConfig;
 pub use run::{run, RunningNode};
 
 use crate::chain::{AcceptStatus, BlockAccepted, ChainError, ChainState, RedbStore};
+use crate::consensus::validation::verify_signatures_parallel;
 use crate::consensus::{BlockError, Network};
 use crate::error::{Code, ErrorCode};
 use crate::json::JsonError;
@@ -127,14 +128,44 @@ impl Node {
 
     /// Validates a transaction against the tip and the mempool and keeps it; relays it to
     /// every peer when it is new. Returns `(txid, already_known)`.
+    ///
+    /// Signatures are verified with no lock held, so concurrent submissions verify in
+    /// parallel (and a transaction's inputs spread over the cores): the cheap checks run
+    /// under the locks ([`Mempool::precheck`]), the signatures outside them, and then
+    /// [`Mempool::accept`] re-checks everything under the locks (the pool or the tip may
+    /// have changed: a conflict that arrived meanwhile is refused) and finds the
+    /// signatures vouched for by the signature cache. A transaction's signatures depend
+    /// only on itself and the outputs it spends, which its outpoints fix, so a verdict
+    /// reached outside the lock stays true.
     pub fn submit_transaction(&self, tx: Transaction) -> Result<(Txid, bool), NodeError> {
+        let to_verify = {
+            let chain = self.chain();
+            let next = Self::next_height(&chain)?;
+            let net = chain.network();
+            let pool = self.mempool();
+            pool.precheck(
+                &tx,
+                &*chain,
+                next,
+                &net.params,
+                &net.genesis_hash,
+                chain.sig_cache(),
+            )?
+        };
+        let verified = match to_verify {
+            Some((txid, sighash)) => {
+                verify_signatures_parallel(&tx, &sighash).map_err(MempoolError::from)?;
+                Some(txid)
+            }
+            None => None,
+        };
         let accepted = {
             let chain = self.chain();
-            let next = chain
-                .height()
-                .next()
-                .ok_or_else(|| NodeError::Internal("chain height overflow".into()))?;
+            let next = Self::next_height(&chain)?;
             let net = chain.network();
+            if let Some(txid) = verified {
+                chain.sig_cache().insert(txid);
+            }
             let mut pool = self.mempool();
             pool.accept(
                 tx.clone(),
@@ -150,6 +181,13 @@ impl Node {
             self.peers.relay_transaction(Arc::new(tx));
         }
         Ok((accepted.txid, accepted.already_known))
+    }
+
+    fn next_height(chain: &ChainState<RedbStore>) -> Result<Height, NodeError> {
+        chain
+            .height()
+            .next()
+            .ok_or_else(|| NodeError::Internal("chain height overflow".into()))
     }
 
     /// Validates and stores a block (CPU-heavy: call from a blocking thread). Updates the
@@ -268,6 +306,11 @@ impl Node {
             }
         }
         Ok(total)
+    }
+
+    /// Writes the chain state cache to disk (shutdown). Blocking: run off the runtime.
+    pub fn flush_chain(&self) -> Result<(), NodeError> {
+        Ok(self.chain_mut().flush()?)
     }
 
     /// Mines one block on the current tip paying `reward_to`; `None` when the tip moved or

@@ -1,7 +1,7 @@
 //! Starting and stopping a node: the HTTP server, peer discovery, the sync loop and the
 //! miner, all stopped together on shutdown.
 
-use super::{Node, NodeConfig};
+use super::{Node, NodeConfig, NodeError};
 use crate::api;
 use crate::chain::{ChainState, RedbStore};
 use crate::http::server::{self, Favoured, ServerLimits};
@@ -32,17 +32,24 @@ impl RunningNode {
     }
 
     /// Stops every task and waits for them: the server finishes in-flight requests, the
-    /// miner abandons its search, sync stops after the block it is connecting. Chain
-    /// writes are committed per block, so nothing else needs flushing.
+    /// miner abandons its search, sync stops after the block it is connecting; then the
+    /// chain state cache is flushed (after a crash instead, the next start connects the
+    /// stored blocks again).
     pub async fn shutdown(self) {
         self.node.shutdown.cancel();
         self.stopped().await;
     }
 
-    /// Waits until every task has ended (after the shutdown token was cancelled).
+    /// Waits until every task has ended (after the shutdown token was cancelled), then
+    /// flushes the chain state cache.
     pub async fn stopped(self) {
         self.tasks.close();
         self.tasks.wait().await;
+        let node = self.node.clone();
+        let flushed = tokio::task::spawn_blocking(move || node.flush_chain()).await;
+        if let Ok(Err(e)) | Err(e) = flushed.map_err(|e| NodeError::Internal(e.to_string())) {
+            tracing::error!(error = %e, "chain state flush at shutdown failed");
+        }
         tracing::info!("node stopped");
     }
 }
@@ -54,9 +61,20 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<RunningNode> {
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
     let db = config.data_dir.join("chain.redb");
     let network = config.network.clone();
+    let cache = config.db_cache;
     let chain = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let store = RedbStore::open(&db)?;
-        Ok(ChainState::open(store, network)?)
+        let chain = ChainState::open_with_cache(store, network, cache)?;
+        // Crash tests only: make every chain state flush wait before it commits.
+        if let Some(ms) = std::env::var("FULL_NODE_TEST_FLUSH_PAUSE_MS")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            chain
+                .store()
+                .pause_flushes(std::time::Duration::from_millis(ms));
+        }
+        Ok(chain)
     })
     .await
     .context("chain open task failed")??;

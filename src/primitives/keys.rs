@@ -5,7 +5,7 @@
 //! [`PublicKey::verify`], which is the consensus check behind `bad-signature`.
 
 use super::hash::{hash160, hex_array, HexError, PubkeyHash, Sighash};
-use k256::ecdsa::{self, signature::hazmat::PrehashVerifier, SigningKey, VerifyingKey};
+use k256::ecdsa::{self, SigningKey};
 use std::fmt;
 
 /// Bytes of a compressed SEC1 public key.
@@ -37,23 +37,10 @@ impl PublicKey {
 
     /// Consensus signature check: the key is a compressed point on the curve,
     /// `0 < r < n`, `0 < s <= (n-1)/2`, and the signature verifies over `sighash`
-    /// used directly as the digest.
+    /// used directly as the digest. The backend is libsecp256k1 by default, k256 without
+    /// the `libsecp256k1` feature (see [`super::verify`]); both give the same verdicts.
     pub fn verify(&self, sighash: &Sighash, signature: &Signature) -> bool {
-        if self.0[0] != 0x02 && self.0[0] != 0x03 {
-            return false;
-        }
-        let Ok(key) = VerifyingKey::from_sec1_bytes(&self.0) else {
-            return false;
-        };
-        // from_slice rejects r or s equal to zero or not below n.
-        let Ok(sig) = ecdsa::Signature::from_slice(&signature.0) else {
-            return false;
-        };
-        if sig.normalize_s().is_some() {
-            // normalize_s returns Some only when s is high.
-            return false;
-        }
-        key.verify_prehash(sighash.as_bytes(), &sig).is_ok()
+        super::verify::verify(&self.0, sighash.as_bytes(), &signature.0)
     }
 }
 
@@ -101,7 +88,7 @@ impl SecretKey {
     }
 
     pub fn public_key(&self) -> PublicKey {
-        let point = self.0.verifying_key().to_encoded_point(true);
+        let point = self.0.verifying_key().to_sec1_point(true);
         let mut out = [0u8; PUBLIC_KEY_SIZE];
         out.copy_from_slice(point.as_bytes());
         PublicKey(out)
@@ -116,7 +103,7 @@ impl SecretKey {
             .0
             .sign_prehash(sighash.as_bytes())
             .expect("k256 signs any 32-byte prehash");
-        let sig = sig.normalize_s().unwrap_or(sig);
+        let sig = sig.normalize_s();
         let mut out = [0u8; SIGNATURE_SIZE];
         out.copy_from_slice(&sig.to_bytes());
         Signature(out)

@@ -12,6 +12,7 @@ pub mod height;
 pub mod keys;
 pub mod transaction;
 pub mod u256;
+pub mod verify;
 
 pub use address::{Address, AddressError};
 pub use amount::{Amount, AmountError, COIN, MAX_MONEY};

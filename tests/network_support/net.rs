@@ -133,7 +133,7 @@ impl TestNet {
 
     /// [`TestNet::start_node`] with `extra` arguments.
     pub fn start_node_with(&self, name: &str, seed: &Proc, extra: &[&str]) -> anyhow::Result<Node> {
-        self.start_node_generating(name, seed, extra, true)
+        self.start_node_full(name, seed, extra, true, &[])
     }
 
     /// [`TestNet::start_node_with`], with `/mining/generate` on only when `generate`.
@@ -143,6 +143,28 @@ impl TestNet {
         seed: &Proc,
         extra: &[&str],
         generate: bool,
+    ) -> anyhow::Result<Node> {
+        self.start_node_full(name, seed, extra, generate, &[])
+    }
+
+    /// [`TestNet::start_node_with`] with environment variables set (test hooks).
+    pub fn start_node_env(
+        &self,
+        name: &str,
+        seed: &Proc,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Node> {
+        self.start_node_full(name, seed, extra, true, env)
+    }
+
+    fn start_node_full(
+        &self,
+        name: &str,
+        seed: &Proc,
+        extra: &[&str],
+        generate: bool,
+        env: &[(&str, &str)],
     ) -> anyhow::Result<Node> {
         let data_dir = self.path(name);
         let mut cmd = command(&bins::full_node());
@@ -159,7 +181,8 @@ impl TestNet {
             })
             .args(["--sync-interval", "0.3"])
             .args(["--peer-timeout", "5"])
-            .args(extra);
+            .args(extra)
+            .envs(env.iter().copied());
         let proc = Proc::spawn(name, cmd, &self.log_for(name))?;
         Ok(Node {
             name: name.to_string(),

@@ -1,0 +1,82 @@
+//! An LSM store (fjall) implementing [`ChainStore`], built only with the `fjall` feature:
+//! the chain benchmark runs the same workload on it and on redb (issue 13 asked for the
+//! comparison; BENCHMARKS.md has the figures). One fjall keyspace per [`Table`]; a
+//! [`Batch`] is one atomic fjall write batch, journalled with `fsync` before `commit`
+//! returns. Not used by the node.
+
+use super::store::{
+    bounds_empty, scan_bounds, Batch, ChainStore, Direction, Entries, StoreError, Table,
+};
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use std::path::Path;
+
+fn err(e: impl std::fmt::Display) -> StoreError {
+    StoreError(e.to_string())
+}
+
+pub struct FjallStore {
+    db: Database,
+    /// In [`Table::ALL`] order.
+    keyspaces: Vec<Keyspace>,
+}
+
+impl FjallStore {
+    /// Opens (or creates) the database folder at `path` with every table.
+    pub fn open(path: &Path) -> Result<FjallStore, StoreError> {
+        let db = Database::builder(path).open().map_err(err)?;
+        let keyspaces = Table::ALL
+            .iter()
+            .map(|t| db.keyspace(t.name(), KeyspaceCreateOptions::default))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(err)?;
+        Ok(FjallStore { db, keyspaces })
+    }
+
+    fn keyspace(&self, table: Table) -> &Keyspace {
+        &self.keyspaces[table as usize]
+    }
+}
+
+impl ChainStore for FjallStore {
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .keyspace(table)
+            .get(key)
+            .map_err(err)?
+            .map(|v| v.to_vec()))
+    }
+
+    fn scan(
+        &self,
+        table: Table,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Entries, StoreError> {
+        let bounds = scan_bounds(prefix, after, direction);
+        if bounds_empty(&bounds) || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let iter = self.keyspace(table).range::<Vec<u8>, _>(bounds);
+        let pick = |g: fjall::Guard| -> Result<(Vec<u8>, Vec<u8>), StoreError> {
+            let (k, v) = g.into_inner().map_err(err)?;
+            Ok((k.to_vec(), v.to_vec()))
+        };
+        match direction {
+            Direction::Forward => iter.take(limit).map(pick).collect(),
+            Direction::Reverse => iter.rev().take(limit).map(pick).collect(),
+        }
+    }
+
+    fn commit(&self, batch: &Batch) -> Result<(), StoreError> {
+        let mut out = self.db.batch().durability(Some(PersistMode::SyncAll));
+        for (table, key, value) in batch.ops() {
+            match value {
+                Some(v) => out.insert(self.keyspace(table), key, v),
+                None => out.remove(self.keyspace(table), key),
+            }
+        }
+        out.commit().map_err(err)
+    }
+}
