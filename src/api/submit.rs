@@ -11,7 +11,8 @@ use crate::http::{Encoding, Payload};
 use crate::json::{BlockJson, TransactionJson};
 use crate::net::discourage::{punishes_block, punishes_relayed_tx};
 use crate::net::peers::AddOutcome;
-use crate::net::{probe_peer, BanKey, Delivery};
+use crate::net::{BanKey, Delivery};
+use crate::node::probe_peer;
 use crate::node::{Node, NodeError};
 use crate::primitives::{Address, Block, Decode, Transaction};
 use crate::wire::{

@@ -60,8 +60,8 @@ fn info_of(node: &Node) -> Result<Info, ApiError> {
     let rich_list = chain
         .rich_list(10)?
         .into_iter()
-        .map(|(address, balance)| RichEntry {
-            address,
+        .map(|(pkh, balance)| RichEntry {
+            address: address_string(&pkh, &params.address_hrp),
             balance: balance.to_base_units(),
         })
         .collect();
@@ -116,13 +116,15 @@ pub async fn rich_list(
 ) -> Result<Json<Vec<RichRank>>, ApiError> {
     let limit = page_size(q.limit, 100, 1_000)?;
     blocking(node, move |node| {
-        let list = node.chain().rich_list(limit)?;
+        let chain = node.chain();
+        let hrp = &chain.network().params.address_hrp;
+        let list = chain.rich_list(limit)?;
         Ok(Json(
             list.into_iter()
                 .enumerate()
-                .map(|(i, (address, balance))| RichRank {
+                .map(|(i, (pkh, balance))| RichRank {
                     rank: i as u64 + 1,
-                    address,
+                    address: address_string(&pkh, hrp),
                     balance: balance.to_base_units(),
                 })
                 .collect(),

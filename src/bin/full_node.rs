@@ -278,7 +278,7 @@ fn run_node(genesis: Option<PathBuf>, args: NodeArgs) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let running = ferro::node::run(config).await?;
+        let running = ferro::daemon::run(config).await?;
         println!("listening on {}", running.addr);
         use std::io::Write;
         let _ = std::io::stdout().flush();

@@ -6,10 +6,12 @@
 //! held across an `.await`.
 
 pub mod config;
-pub mod run;
+pub mod discovery;
+pub mod sync;
 
 pub use config::NodeConfig;
-pub use run::{run, RunningNode};
+pub use discovery::{discovery_loop, probe_peer};
+pub use sync::{sync_loop, sync_once};
 
 use crate::chain::{AcceptStatus, BlockAccepted, ChainError, ChainState, RedbStore};
 use crate::consensus::validation::verify_signatures_parallel;

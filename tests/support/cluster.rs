@@ -5,8 +5,9 @@ use super::chain::TestNet;
 use super::http::Http;
 use super::{eventually, until, SETTLE};
 use ferro::consensus::ParentInfo;
+use ferro::daemon::RunningNode;
 use ferro::mempool::MempoolConfig;
-use ferro::node::{NodeConfig, RunningNode};
+use ferro::node::NodeConfig;
 use ferro::primitives::{BlockHash, OutPoint, Txid};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -143,7 +144,7 @@ impl<'a> NodeBuilder<'a> {
         if let Some(mempool) = self.mempool {
             cfg.mempool = mempool;
         }
-        let running = ferro::node::run(cfg).await?;
+        let running = ferro::daemon::run(cfg).await?;
         Ok(TestNode {
             name: self.name,
             url: running.url(),

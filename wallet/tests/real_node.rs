@@ -8,9 +8,10 @@
 mod support;
 
 use ferro::consensus::Network;
+use ferro::daemon::{run, RunningNode};
 use ferro::http::HttpClient;
 use ferro::json::{BlockJson, TransactionJson};
-use ferro::node::{run, NodeConfig, RunningNode};
+use ferro::node::NodeConfig;
 use ferro::primitives::Address;
 use ferro::wire::{AddressSummary, GenerateRequest, Generated, MempoolView, TxSubmitted};
 use serde::de::DeserializeOwned;

@@ -1,11 +1,11 @@
 //! Starting and stopping a node: the HTTP server, peer discovery, the sync loop and the
-//! miner, all stopped together on shutdown.
+//! miner, all stopped together on shutdown. The top layer: it wires the node
+//! ([`crate::node`]) to its API ([`crate::api`]).
 
-use super::{Node, NodeConfig, NodeError};
 use crate::api;
 use crate::chain::{ChainState, RedbStore};
 use crate::http::server::{self, Favoured, ServerLimits};
-use crate::net;
+use crate::node::{self, Node, NodeConfig, NodeError};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -109,11 +109,14 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<RunningNode> {
             stop.clone(),
         ));
     }
-    tasks.spawn(net::discovery_loop(
+    tasks.spawn(node::discovery_loop(
         node.clone(),
         stop.clone().cancelled_owned(),
     ));
-    tasks.spawn(net::sync_loop(node.clone(), stop.clone().cancelled_owned()));
+    tasks.spawn(node::sync_loop(
+        node.clone(),
+        stop.clone().cancelled_owned(),
+    ));
     if let Some(reward_to) = node.config.miner_address {
         tasks.spawn(mining_loop(node.clone(), reward_to, stop.clone()));
     }

@@ -4,9 +4,9 @@
 //! (`GET /info`, same genesis hash) before it is added, and then told about us
 //! (`POST /nodes`).
 
-use super::bootstrap::DnsSeeds;
-use super::{PeerInfo, PeerSummary};
-use crate::node::Node;
+use super::Node;
+use crate::net::bootstrap::DnsSeeds;
+use crate::net::{PeerInfo, PeerSummary};
 use std::sync::Arc;
 
 /// Why a candidate peer was not added.
@@ -193,7 +193,7 @@ fn dns_seeds_of(node: &Node) -> Option<DnsSeeds> {
         .network()
         .defaults
         .default_port
-        .unwrap_or(super::bootstrap::DEFAULT_PORT);
+        .unwrap_or(crate::net::bootstrap::DEFAULT_PORT);
     match DnsSeeds::new(
         &config.dns_seeds,
         config.dns_server,

@@ -22,12 +22,12 @@
 //!
 //! [`NodeConfig::sync_deadline`]: crate::node::NodeConfig::sync_deadline
 
-use super::{Delivery, PeerInfo};
+use super::{unix_now, Node, NodeError};
 use crate::chain::ChainError;
 use crate::consensus::validation::check_header;
 use crate::consensus::BlockError;
 use crate::http::client::ClientError;
-use crate::node::{unix_now, Node, NodeError};
+use crate::net::{Delivery, PeerInfo};
 use crate::primitives::block::decode_header_list;
 use crate::primitives::encoding::decode_list;
 use crate::primitives::{Block, BlockHash, Header, Reader, Work, U256};
@@ -266,7 +266,9 @@ async fn connected_batch(node: &Node, peer: &str, batch: Connecting) -> Result<u
             node.peers.credit_peer(peer, Delivery::Block);
             Ok(joined as u64)
         }
-        Err(NodeError::Chain(ChainError::Block(e))) if super::discourage::punishes_block(&e) => {
+        Err(NodeError::Chain(ChainError::Block(e)))
+            if crate::net::discourage::punishes_block(&e) =>
+        {
             Err(SyncError::Misbehaved(format!(
                 "{peer} sent an invalid block: {e}"
             )))
