@@ -1,5 +1,5 @@
 //! Finding peers: `--peer` addresses, seed servers (register, then ask for nodes), DNS
-//! seeds (`--dns-seed`, see [`super::bootstrap`]), and the peers of our peers
+//! seeds (`--dns-seed`, see [`crate::net::bootstrap`]), and the peers of our peers
 //! (`GET /nodes`), up to `--max-peers`. Each candidate is probed
 //! (`GET /info`, same genesis hash) before it is added, and then told about us
 //! (`POST /nodes`).

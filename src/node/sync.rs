@@ -20,7 +20,7 @@
 //! answer, headers that do not link or fail their checks, an invalid block, headers that
 //! stop short of the work the peer claimed) discourages the peer.
 //!
-//! [`NodeConfig::sync_deadline`]: crate::node::NodeConfig::sync_deadline
+//! [`NodeConfig::sync_deadline`]: super::NodeConfig::sync_deadline
 
 use super::{unix_now, Node, NodeError};
 use crate::chain::ChainError;
