@@ -19,7 +19,7 @@ use ferro::http::{harden, page_size, ApiError, ApiQuery, JsonBody, RequestLimits
 use ferro::wire::{Announce, AnnounceStatus, ErrorBody, LimitQuery, NodeEntry, SeedHealth};
 use utoipa::OpenApi;
 
-use crate::probe::{probe, ProbeError};
+use crate::probe::ProbeError;
 use crate::registry::{check_source, AdmissionError};
 use crate::state::{unix_now, Shared};
 
@@ -157,15 +157,7 @@ async fn admit(shared: &Shared, announced: &str, source: IpAddr) -> Result<(), R
     if shared.is_discouraged(address) {
         return Err(RegisterError::Discouraged(address));
     }
-    let config = &shared.config;
-    let info = probe(
-        &shared.client,
-        address,
-        config.probe_timeout,
-        config.genesis_hash.as_ref(),
-    )
-    .await
-    .inspect_err(|e| {
+    let info = shared.probe_node(address).await.inspect_err(|e| {
         if e.is_punishable() {
             shared.discourage(address, &e.to_string());
         }

@@ -29,7 +29,7 @@ use rand::seq::SliceRandom;
 use tokio::task::JoinSet;
 use tokio::time::MissedTickBehavior;
 
-use crate::probe::{is_dishonest_answer, probe};
+use crate::probe::is_dishonest_answer;
 use crate::state::{unix_now, Shared};
 
 /// Which addresses learned from strangers may be probed.
@@ -351,14 +351,7 @@ pub(crate) async fn crawl_round(shared: &Arc<Shared>, tried: &mut Tried) -> Roun
     let results = bounded_all(config.concurrency, candidates, |address| {
         let shared = Arc::clone(shared);
         async move {
-            let config = &shared.config;
-            let result = probe(
-                &shared.client,
-                address,
-                config.probe_timeout,
-                config.genesis_hash.as_ref(),
-            )
-            .await;
+            let result = shared.probe_node(address).await;
             (address, result)
         }
     })

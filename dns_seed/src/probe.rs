@@ -17,6 +17,20 @@ use crate::state::{unix_now, Shared};
 /// A node's `/info` answer: the one type every client parses it into.
 pub use ferro::wire::Info as NodeInfo;
 
+impl Shared {
+    /// Probes the node at `address` with this seed's timeout and network.
+    pub(crate) async fn probe_node(&self, address: SocketAddr) -> Result<NodeInfo, ProbeError> {
+        let config = &self.config;
+        probe(
+            &self.client,
+            address,
+            config.probe_timeout,
+            config.genesis_hash.as_ref(),
+        )
+        .await
+    }
+}
+
 /// Why a probe failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
@@ -132,14 +146,7 @@ async fn probe_round(shared: &Arc<Shared>) {
             let Some(address) = pending.next() else { break };
             let shared = Arc::clone(shared);
             in_flight.spawn(async move {
-                let config = &shared.config;
-                let result = probe(
-                    &shared.client,
-                    address,
-                    config.probe_timeout,
-                    config.genesis_hash.as_ref(),
-                )
-                .await;
+                let result = shared.probe_node(address).await;
                 (address, result)
             });
         }
