@@ -591,7 +591,11 @@ fn openapi_contract_holds_against_live_node_and_seed() -> TestResult {
         Ok(node.tip()? == miner.tip()?)
     })?;
     for (what, url) in [("node", node.url()), ("seed", seed.url())] {
+        // Its cache and reports go to the test's folder, not the checkout.
+        let workdir = net.path("schemathesis");
+        std::fs::create_dir_all(&workdir)?;
         let out = std::process::Command::new(&schemathesis)
+            .current_dir(&workdir)
             .arg("run")
             .arg(format!("{url}/openapi.json"))
             .args([
