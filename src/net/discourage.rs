@@ -12,6 +12,7 @@
 use super::group::ip_of;
 use crate::consensus::BlockError;
 use crate::error::Code;
+use crate::http::server::source_key;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -22,7 +23,8 @@ pub const DISCOURAGE_FOR: Duration = Duration::from_secs(24 * 60 * 60);
 /// addresses to fill it, but each entry costs him a punishable act from that address.
 pub const MAX_DISCOURAGED: usize = 10_000;
 
-/// What a discouragement is keyed by.
+/// What a discouragement is keyed by: an IPv4 address or an IPv6 /64 (the unit the
+/// server's per-source bounds count by, [`source_key`]), or an endpoint.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum BanKey {
     Ip(IpAddr),
@@ -34,7 +36,7 @@ impl BanKey {
     /// The key for a peer we talk to at `address` (`host:port`).
     pub fn for_peer(address: &str) -> BanKey {
         match ip_of(address) {
-            Some(ip) if !ip.is_loopback() => BanKey::Ip(ip),
+            Some(ip) if !ip.is_loopback() => BanKey::Ip(source_key(ip)),
             _ => BanKey::Endpoint(address.to_string()),
         }
     }
@@ -45,14 +47,14 @@ impl BanKey {
         if is_exempt(ip) {
             None
         } else {
-            Some(BanKey::Ip(ip))
+            Some(BanKey::Ip(source_key(ip)))
         }
     }
 
     /// Whether a peer at `address` falls under this key.
     pub fn covers(&self, address: &str) -> bool {
         match self {
-            BanKey::Ip(ip) => ip_of(address) == Some(*ip),
+            BanKey::Ip(ip) => ip_of(address).map(source_key) == Some(*ip),
             BanKey::Endpoint(e) => e == address,
         }
     }
@@ -115,13 +117,13 @@ impl Discouraged {
     pub fn covers_address(&self, address: &str, now: Instant) -> bool {
         let live = |k: &BanKey| self.until.get(k).is_some_and(|u| *u > now);
         live(&BanKey::Endpoint(address.to_string()))
-            || ip_of(address).is_some_and(|ip| live(&BanKey::Ip(ip)))
+            || ip_of(address).is_some_and(|ip| live(&BanKey::Ip(source_key(ip))))
     }
 
     /// Whether requests from `ip` are discouraged at `now`.
     pub fn covers_source(&self, ip: IpAddr, now: Instant) -> bool {
         self.until
-            .get(&BanKey::Ip(ip.to_canonical()))
+            .get(&BanKey::Ip(source_key(ip)))
             .is_some_and(|u| *u > now)
     }
 
@@ -157,6 +159,18 @@ mod tests {
         let key = BanKey::for_source("127.0.0.2".parse().expect("ip"));
         assert_eq!(key, Some(BanKey::Ip("127.0.0.2".parse().expect("ip"))));
         assert!(key.is_some_and(|k| k.covers("127.0.0.2:8000") && !k.covers("127.0.0.3:8000")));
+    }
+
+    #[test]
+    fn an_ipv6_slash_64_is_discouraged_as_one() {
+        let now = Instant::now();
+        let mut d = Discouraged::default();
+        let key = BanKey::for_source("2001:db8:0:1::5".parse().expect("ip")).expect("not exempt");
+        d.insert(key, now);
+        let later = now + Duration::from_secs(1);
+        assert!(d.covers_source("2001:db8:0:1:ffff::9".parse().expect("ip"), later));
+        assert!(d.covers_address("[2001:db8:0:1::77]:8000", later));
+        assert!(!d.covers_source("2001:db8:0:2::5".parse().expect("ip"), later));
     }
 
     #[test]
