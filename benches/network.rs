@@ -8,8 +8,9 @@
 
 mod common;
 
+use ferro::daemon::{run, RunningNode};
 use ferro::http::HttpClient;
-use ferro::node::{run, NodeConfig, RunningNode};
+use ferro::node::NodeConfig;
 use ferro::primitives::{Encode, OutPoint, Transaction, COIN};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

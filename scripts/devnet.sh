@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# A local Ferro devnet on loopback: one seed server and three full nodes, node 1 mining.
+# A local Ferro devnet on loopback: one seed server (HTTP and DNS) and three full nodes,
+# node 1 mining.
 #
 #   scripts/devnet.sh up       build (release), start what is not running, wait until ready
 #   scripts/devnet.sh status   what runs, with heights and peers
@@ -14,6 +15,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 DEVNET_DIR="${DEVNET_DIR:-$ROOT/devnet}"
 SEED_PORT="${DEVNET_SEED_PORT:-7000}"
+# The seed's DNS side (UDP and TCP) on a high port on loopback, for its zone.
+DNS_PORT="${DEVNET_DNS_PORT:-7053}"
+DNS_ZONE="${DEVNET_DNS_ZONE:-seed.devnet.ferro.}"
 read -r -a NODE_PORTS <<<"${DEVNET_NODE_PORTS:-8001 8002 8003}"
 # The faucet address by default: mined coins go to the wallet everyone can restore.
 MINER_ADDRESS="${DEVNET_MINER_ADDRESS:-fdev18gk5z3dy7zv9ywe7synlrk58elz4hrne4qxxq6}"
@@ -101,8 +105,13 @@ start_component() {
         local genesis_hash
         genesis_hash="$(sed -n 's/^ *"hash": *"\([0-9a-f]\{64\}\)".*/\1/p' "$ROOT/genesis/devnet.json" | head -n 1)"
         [[ -n $genesis_hash ]] || die "cannot read the genesis hash from genesis/devnet.json"
+        # Apex A answers list the nodes on the default port: node 1's (all nodes share
+        # 127.0.0.1, so only one can be on it); SRV lists all three with their ports. The
+        # crawler may probe loopback addresses (it probes public ones only by default).
         args=(--listen "127.0.0.1:$port" --data-file "$DEVNET_DIR/seed/nodes.json"
-            --probe-interval "$PROBE_INTERVAL" --genesis-hash "$genesis_hash")
+            --probe-interval "$PROBE_INTERVAL" --genesis-hash "$genesis_hash"
+            --dns-listen "127.0.0.1:$DNS_PORT" --zone "$DNS_ZONE"
+            --default-port "${NODE_PORTS[0]}" --crawl-allow 127.0.0.0/8)
         mkdir -p "$DEVNET_DIR/seed"
     else
         args=(--listen "127.0.0.1:$port" --data-dir "$DEVNET_DIR/$name"
@@ -209,10 +218,13 @@ cmd_up() {
         if port_in_use "$(port_of "$name")"; then
             busy+=("$name: 127.0.0.1:$(port_of "$name")")
         fi
+        if [[ $name == seed ]] && port_in_use "$DNS_PORT"; then
+            busy+=("seed dns: 127.0.0.1:$DNS_PORT")
+        fi
     done
     if ((${#busy[@]} > 0)); then
         printf 'devnet: port in use, cannot start %s\n' "${busy[@]}" >&2
-        die "free the port(s) or choose others with DEVNET_SEED_PORT / DEVNET_NODE_PORTS"
+        die "free the port(s) or choose others with DEVNET_SEED_PORT / DEVNET_DNS_PORT / DEVNET_NODE_PORTS"
     fi
 
     if [[ $BUILD != 0 ]]; then
@@ -251,6 +263,8 @@ print_summary() {
     w="$BIN_DIR/wallet"
     echo
     echo "seed:      $(url_of seed)   (GET /nodes, /health)"
+    echo "seed dns:  dig @127.0.0.1 -p $DNS_PORT _ferro._tcp.$DNS_ZONE SRV +short"
+    echo "           dig @127.0.0.1 -p $DNS_PORT $DNS_ZONE A +short   (nodes on port ${NODE_PORTS[0]})"
     for ((i = 1; i <= NODE_COUNT; i++)); do
         local role=""
         [[ $i == 1 ]] && role="   (mining to $MINER_ADDRESS)"

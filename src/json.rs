@@ -5,13 +5,14 @@
 //! that is present must match what the node computes. `size`, `fee`, `reward`, `fees` and
 //! `transaction_count` are computed by the node and ignored on input.
 
-use crate::error::ErrorCode;
+use crate::error::{Code, ErrorCode};
 use crate::primitives::hash::HexError;
 use crate::primitives::{
     Address, AddressError, Amount, Block, BlockHash, Hash256, Header, Height, OutPoint, PubkeyHash,
     PublicKey, Signature, Target, Transaction, TxIn, TxOut, Txid,
 };
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// Why a JSON document is not a valid transaction or block.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,11 +26,11 @@ pub enum JsonError {
 }
 
 impl ErrorCode for JsonError {
-    fn code(&self) -> &'static str {
+    fn code(&self) -> Code {
         match self {
-            JsonError::Malformed(_) => "malformed",
-            JsonError::WrongNetwork(_) => "wrong-network",
-            JsonError::ValueOutOfRange(_) => "value-out-of-range",
+            JsonError::Malformed(_) => Code::Malformed,
+            JsonError::WrongNetwork(_) => Code::WrongNetwork,
+            JsonError::ValueOutOfRange(_) => Code::ValueOutOfRange,
         }
     }
 }
@@ -40,7 +41,7 @@ impl From<HexError> for JsonError {
     }
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct InputJson {
     pub txid: String,
@@ -49,14 +50,14 @@ pub struct InputJson {
     pub signature: String,
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct OutputJson {
     pub value: u64,
     pub address: String,
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct TransactionJson {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -69,9 +70,25 @@ pub struct TransactionJson {
     pub size: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fee: Option<u64>,
+    /// Where the transaction is, in `GET /transactions/{txid}` and address history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<TxStatusJson>,
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+/// Whether a transaction is confirmed and where (computed by the node, ignored on input).
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TxStatusJson {
+    pub confirmed: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_height: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmations: Option<u64>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct HeaderJson {
     pub version: u32,
@@ -83,7 +100,7 @@ pub struct HeaderJson {
     pub nonce: u64,
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct BlockJson {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -97,6 +114,12 @@ pub struct BlockJson {
     pub reward: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fees: Option<u64>,
+    /// In `GET /blocks/{id}`: confirmations (0 off the active chain).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmations: Option<u64>,
+    /// In `GET /blocks/{id}`: whether the block is on the active chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_active_chain: Option<bool>,
     pub transactions: Vec<TransactionJson>,
 }
 
@@ -152,6 +175,7 @@ impl TransactionJson {
             } else {
                 fee.map(Amount::to_base_units)
             },
+            status: None,
         }
     }
 
@@ -251,6 +275,8 @@ impl BlockJson {
             fees: tx_fees
                 .and_then(|f| Amount::checked_sum(f.iter().copied()))
                 .map(Amount::to_base_units),
+            confirmations: None,
+            in_active_chain: None,
             transactions,
         }
     }

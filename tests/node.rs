@@ -1371,7 +1371,7 @@ async fn shutdown_is_prompt_and_a_restart_keeps_the_chain() -> TestResult {
         dir.path().join("data"),
         "127.0.0.1:0".parse()?,
     );
-    match ferro::node::run(cfg).await {
+    match ferro::daemon::run(cfg).await {
         Ok(running) => {
             running.shutdown().await;
             anyhow::bail!("a node of another network opened this network's chain");

@@ -10,9 +10,14 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use ferro::http::{request, response, ApiError, Handler, Query, Request, Response};
-use hyper::{Method, StatusCode};
-use serde::{Deserialize, Serialize};
+use axum::extract::{ConnectInfo, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use ferro::api::openapi::LayerAnswers;
+use ferro::error::Code;
+use ferro::http::{harden, page_size, ApiError, ApiQuery, JsonBody, RequestLimits};
+use ferro::wire::{Announce, AnnounceStatus, ErrorBody, LimitQuery, NodeEntry, SeedHealth};
+use utoipa::OpenApi;
 
 use crate::probe::{probe, ProbeError};
 use crate::registry::{check_source, AdmissionError};
@@ -22,27 +27,6 @@ use crate::state::{unix_now, Shared};
 pub const DEFAULT_SAMPLE: usize = 8;
 /// Most nodes one `GET /nodes` serves.
 pub const MAX_SAMPLE: usize = 100;
-
-/// Body of `POST /nodes`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RegisterRequest {
-    address: String,
-}
-
-#[derive(Serialize)]
-struct Registered {
-    status: &'static str,
-}
-
-#[derive(Serialize)]
-struct Health {
-    status: &'static str,
-    /// Listed nodes, including those whose last probe failed.
-    nodes: usize,
-    /// Listed nodes whose last probe succeeded (the ones `GET /nodes` serves).
-    live: usize,
-}
 
 /// Why a registration was refused.
 #[derive(Debug, thiserror::Error)]
@@ -58,135 +42,144 @@ pub enum RegisterError {
     Discouraged(SocketAddr),
 }
 
-/// The one place where a refusal gets its code and status.
+/// The one place where a refusal gets its code (and so its status).
 pub fn to_api_error(error: &RegisterError) -> ApiError {
-    let message = error.to_string();
-    match error {
-        RegisterError::BadAddress(_) => ApiError::malformed(message),
-        RegisterError::Admission(AdmissionError::SourceMismatch { .. }) => {
-            ApiError::new(StatusCode::BAD_REQUEST, "source-mismatch", message)
-        }
-        RegisterError::Admission(AdmissionError::SourceFull { .. }) => {
-            ApiError::new(StatusCode::BAD_REQUEST, "too-many-nodes", message)
-        }
-        RegisterError::Admission(AdmissionError::Full { .. }) => {
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "seed-full", message)
-        }
-        RegisterError::Probe(ProbeError::WrongNetwork { .. }) => {
-            ApiError::new(StatusCode::BAD_REQUEST, "wrong-network", message)
-        }
-        RegisterError::Discouraged(_) => {
-            ApiError::new(StatusCode::FORBIDDEN, "discouraged", message)
-        }
+    let code = match error {
+        RegisterError::BadAddress(_) => Code::Malformed,
+        RegisterError::Admission(AdmissionError::SourceMismatch { .. }) => Code::SourceMismatch,
+        RegisterError::Admission(AdmissionError::SourceFull { .. }) => Code::TooManyNodes,
+        RegisterError::Admission(AdmissionError::Full { .. }) => Code::SeedFull,
+        RegisterError::Probe(ProbeError::WrongNetwork { .. }) => Code::WrongNetwork,
+        RegisterError::Discouraged(_) => Code::Discouraged,
         RegisterError::Probe(ProbeError::Unreachable { .. } | ProbeError::BadInfo { .. }) => {
-            ApiError::new(StatusCode::BAD_REQUEST, "unreachable", message)
+            Code::Unreachable
         }
-    }
+    };
+    ApiError::new(code, error.to_string())
 }
 
-/// The seed's [`Handler`].
-#[derive(Debug, Clone)]
-pub(crate) struct Api {
-    shared: Arc<Shared>,
-}
-
-impl Api {
-    pub(crate) fn new(shared: Arc<Shared>) -> Self {
-        Self { shared }
-    }
-
-    async fn route(&self, req: Request, remote: SocketAddr) -> Result<Response, ApiError> {
-        let path = req.uri().path().to_owned();
-        match (req.method(), path.as_str()) {
-            (&Method::GET, "/health") => Ok(self.health()),
-            (&Method::GET, "/nodes") => self.list(&req),
-            (&Method::POST, "/nodes") => self.register(req, remote).await,
-            (method, "/health") => Ok(response::method_not_allowed(method, &path, &[Method::GET])),
-            (method, "/nodes") => Ok(response::method_not_allowed(
-                method,
-                &path,
-                &[Method::GET, Method::POST],
-            )),
-            _ => Err(ApiError::not_found(format!(
-                "no such path: {}; the seed serves /nodes and /health",
-                excerpt(&path)
-            ))),
-        }
-    }
-
-    fn health(&self) -> Response {
-        let registry = self.shared.registry();
-        response::ok_json(&Health {
-            status: "ok",
-            nodes: registry.len(),
-            live: registry.live_count(),
+/// The seed's routes, with the layers every API router gets.
+pub(crate) fn router(shared: Arc<Shared>, limits: &RequestLimits) -> Router {
+    let routes = Router::new()
+        .route("/health", get(health))
+        .route("/nodes", get(list).post(register))
+        .route("/openapi.json", get(openapi))
+        .fallback(|uri: axum::http::Uri| async move {
+            ApiError::not_found(format!(
+                "no such path: {}; the seed serves /nodes, /health and /openapi.json",
+                excerpt(uri.path())
+            ))
         })
-    }
+        .with_state(shared);
+    harden(routes, limits)
+}
 
-    fn list(&self, req: &Request) -> Result<Response, ApiError> {
-        let query = Query::from_uri(req.uri())?;
-        let limit = query.limit("limit", DEFAULT_SAMPLE, MAX_SAMPLE)?;
-        let sample = self
-            .shared
-            .registry()
-            .sample(limit, &mut rand::thread_rng());
-        Ok(response::ok_json(&sample))
-    }
+/// The seed's OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Ferro seed API", description = "The HTTP API of a Ferro seed server (API.md, \"Seed server\")."),
+    paths(health, list, register, openapi),
+    components(schemas(ErrorBody)),
+    modifiers(&LayerAnswers),
+)]
+pub struct SeedApi;
 
-    async fn register(&self, req: Request, remote: SocketAddr) -> Result<Response, ApiError> {
-        let body: RegisterRequest =
-            request::read_json(req, self.shared.config.max_body_bytes).await?;
-        self.admit(&body.address, remote.ip()).await.map_err(|e| {
+/// `GET /openapi.json`.
+#[utoipa::path(get, path = "/openapi.json",
+    responses((status = 200, description = "this document", content_type = "application/json")))]
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(SeedApi::openapi())
+}
+
+/// `GET /health`.
+#[utoipa::path(get, path = "/health", responses((status = 200, body = SeedHealth)))]
+async fn health(State(shared): State<Arc<Shared>>) -> Json<SeedHealth> {
+    let registry = shared.registry();
+    Json(SeedHealth {
+        status: "ok".to_owned(),
+        nodes: registry.len() as u64,
+        live: registry.live_count() as u64,
+    })
+}
+
+/// `GET /nodes?limit=N`: a random sample (default 8, at most 100) of live nodes.
+#[utoipa::path(get, path = "/nodes", params(LimitQuery),
+    responses((status = 200, body = Vec<NodeEntry>), (status = 400, body = ErrorBody)))]
+async fn list(
+    State(shared): State<Arc<Shared>>,
+    ApiQuery(q): ApiQuery<LimitQuery>,
+) -> Result<Json<Vec<NodeEntry>>, ApiError> {
+    let limit = page_size(q.limit, DEFAULT_SAMPLE, MAX_SAMPLE)?;
+    let sample = shared.registry().sample(limit, &mut rand::thread_rng());
+    Ok(Json(
+        sample
+            .into_iter()
+            .map(|n| NodeEntry {
+                address: n.address.to_string(),
+                height: n.height,
+                last_seen: n.last_seen,
+            })
+            .collect(),
+    ))
+}
+
+/// `POST /nodes` `{"address": "ip:port"}`: probe the node, then list it.
+#[utoipa::path(post, path = "/nodes", request_body = Announce,
+    responses(
+        (status = 200, description = "registered", body = AnnounceStatus),
+        (status = 400, description = "malformed, source-mismatch, too-many-nodes, unreachable or wrong-network", body = ErrorBody),
+        (status = 403, description = "discouraged", body = ErrorBody),
+        (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody),
+    ))]
+async fn register(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    JsonBody(body): JsonBody<Announce>,
+) -> Result<Json<AnnounceStatus>, ApiError> {
+    admit(&shared, &body.address, remote.ip())
+        .await
+        .map_err(|e| {
             tracing::info!(%remote, address = %excerpt(&body.address), error = %e, "registration refused");
             to_api_error(&e)
         })?;
-        Ok(response::ok_json(&Registered {
-            status: "registered",
-        }))
-    }
-
-    /// Checks, probes and lists a node.
-    async fn admit(&self, announced: &str, source: IpAddr) -> Result<(), RegisterError> {
-        let address = parse_address(announced)?;
-        check_source(address, source)?;
-        // Refuse early what could not be listed anyway, before probing.
-        self.shared.registry().check_admission(address)?;
-        if self.shared.is_discouraged(address) {
-            return Err(RegisterError::Discouraged(address));
-        }
-        let config = &self.shared.config;
-        let info = probe(
-            &self.shared.client,
-            address,
-            config.probe_timeout,
-            config.genesis_hash.as_ref(),
-        )
-        .await
-        .inspect_err(|e| {
-            if e.is_punishable() {
-                self.shared.discourage(address, &e.to_string());
-            }
-        })?;
-        let new = self
-            .shared
-            .registry()
-            .register(address, info.height, unix_now())?;
-        self.shared.mark_changed();
-        if new {
-            tracing::info!(%address, height = info.height, "registered node");
-        } else {
-            tracing::debug!(%address, height = info.height, "refreshed node");
-        }
-        Ok(())
-    }
+    Ok(Json(AnnounceStatus {
+        status: "registered".to_owned(),
+    }))
 }
 
-impl Handler for Api {
-    async fn handle(&self, req: Request, remote: SocketAddr) -> Response {
-        self.route(req, remote)
-            .await
-            .unwrap_or_else(|e| e.to_response())
+/// Checks, probes and lists a node.
+async fn admit(shared: &Shared, announced: &str, source: IpAddr) -> Result<(), RegisterError> {
+    let address = parse_address(announced)?;
+    check_source(address, source)?;
+    // Refuse early what could not be listed anyway, before probing.
+    shared.registry().check_admission(address)?;
+    if shared.is_discouraged(address) {
+        return Err(RegisterError::Discouraged(address));
     }
+    let config = &shared.config;
+    let info = probe(
+        &shared.client,
+        address,
+        config.probe_timeout,
+        config.genesis_hash.as_ref(),
+    )
+    .await
+    .inspect_err(|e| {
+        if e.is_punishable() {
+            shared.discourage(address, &e.to_string());
+        }
+    })?;
+    let new = shared
+        .registry()
+        .register(address, info.height, unix_now())?;
+    shared.mark_changed();
+    if new {
+        tracing::info!(%address, height = info.height, "registered node");
+    } else {
+        tracing::debug!(%address, height = info.height, "refreshed node");
+    }
+    Ok(())
 }
 
 /// Parses an announced `ip:port` (hosts are IP literals: the host must equal

@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use ferro::http::ServerLimits;
 
+use crate::crawl::CrawlConfig;
+use crate::dns::DnsConfig;
+
 /// Everything [`crate::run`] needs besides the listener.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -31,6 +34,13 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Connection bounds of the HTTP server.
     pub server: ServerLimits,
+    /// Requests per second one source address may average (bursts of twice that);
+    /// 127.0.0.1 and ::1 are exempt.
+    pub requests_per_source: u32,
+    /// The DNS side; `None` serves HTTP only. Its sockets are passed to [`crate::serve`].
+    pub dns: Option<DnsConfig>,
+    /// The crawler (learning nodes from listed nodes' `GET /nodes`).
+    pub crawl: CrawlConfig,
 }
 
 impl Default for Config {
@@ -46,6 +56,9 @@ impl Default for Config {
             genesis_hash: None,
             max_body_bytes: 64 * 1024,
             server: ServerLimits::default(),
+            requests_per_source: 50,
+            dns: None,
+            crawl: CrawlConfig::default(),
         }
     }
 }

@@ -12,16 +12,21 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use dns_seed::crawl::{AllowRule, CrawlAllow, CrawlConfig};
+use dns_seed::dns::DnsConfig;
 use dns_seed::{Config, GenesisHash};
 use ferro::http::ServerLimits;
+use hickory_proto::rr::Name;
 use tracing_subscriber::EnvFilter;
 
-/// Ferro seed server: hands out live nodes of one network.
+/// Ferro seed server: hands out live nodes of one network, over HTTP and DNS.
 ///
-/// Nodes register with `POST /nodes {"address": "ip:port"}`; the seed checks
-/// their `GET /info` before listing them, re-probes them periodically and
-/// serves random samples on `GET /nodes?limit=N`. Prints `listening on ADDR`
-/// on stdout once ready. Logs go to stderr (`RUST_LOG`, default `info`).
+/// Nodes register with `POST /nodes {"address": "ip:port"}`, and the crawler learns
+/// more from listed nodes' `GET /nodes`; the seed checks each one's `GET /info` before
+/// listing it, re-probes them periodically and serves random samples on
+/// `GET /nodes?limit=N` and, with `--dns-listen` and `--zone`, as DNS records. Prints
+/// `listening on ADDR` on stdout once ready (and `dns listening on ADDR` after it when
+/// DNS is on). Logs go to stderr (`RUST_LOG`, default `info`).
 #[derive(Debug, Parser)]
 #[command(name = "dns_seed", version)]
 struct Cli {
@@ -68,15 +73,130 @@ struct Cli {
           value_parser = clap::value_parser!(u32).range(1..))]
     max_per_source: u32,
 
-    /// Most client connections served at once.
+    /// Most client connections open at once (over it: 503).
     #[arg(long, env = "DNS_SEED_MAX_CONNECTIONS", value_name = "N", default_value_t = 256,
           value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: u32,
+
+    /// Most connections open at once from one source address (over it: 429
+    /// rate-limited); 127.0.0.1 and ::1 are exempt.
+    #[arg(long, env = "DNS_SEED_CONNECTIONS_PER_SOURCE", value_name = "N", default_value_t = 8,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    connections_per_source: u32,
+
+    /// Requests per second one source address may average, bursts of twice that (over
+    /// it: 429 rate-limited with Retry-After); 127.0.0.1 and ::1 are exempt.
+    #[arg(long, env = "DNS_SEED_REQUESTS_PER_SOURCE", value_name = "N", default_value_t = 50,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    requests_per_source: u32,
 
     /// Largest request body accepted, in bytes (larger ones get 413).
     #[arg(long, env = "DNS_SEED_MAX_BODY_BYTES", value_name = "BYTES", default_value_t = 65_536,
           value_parser = clap::value_parser!(u32).range(64..))]
     max_body_bytes: u32,
+
+    /// Serve DNS (UDP and TCP) on this address and port (port 0 picks a free one); needs
+    /// --zone. Without it the seed speaks HTTP only.
+    #[arg(
+        long,
+        env = "DNS_SEED_DNS_LISTEN",
+        value_name = "ADDR:PORT",
+        requires = "zone",
+        help_heading = "DNS"
+    )]
+    dns_listen: Option<SocketAddr>,
+
+    /// The DNS zone the seed is authoritative for, e.g. seed.devnet.ferro. (names outside
+    /// it are REFUSED).
+    #[arg(long, env = "DNS_SEED_ZONE", value_name = "NAME", value_parser = parse_zone,
+          help_heading = "DNS")]
+    zone: Option<Name>,
+
+    /// The network's default port: the port users assume when DNS gives only an
+    /// address. Apex A/AAAA answers list only nodes listening on it; SRV lists every port.
+    #[arg(long, env = "DNS_SEED_DEFAULT_PORT", value_name = "PORT", default_value_t = 8000,
+          value_parser = clap::value_parser!(u16).range(1..), help_heading = "DNS")]
+    default_port: u16,
+
+    /// Name server of the zone, for NS and SOA (default ns.<zone>; answered with the
+    /// --dns-listen address when it is inside the zone and that address is specific).
+    #[arg(long, env = "DNS_SEED_NS", value_name = "NAME", value_parser = parse_name,
+          help_heading = "DNS")]
+    ns: Option<Name>,
+
+    /// Operator mailbox in the SOA, `@` written as `.` (default hostmaster.<zone>).
+    #[arg(long, env = "DNS_SEED_MBOX", value_name = "NAME", value_parser = parse_name,
+          help_heading = "DNS")]
+    mbox: Option<Name>,
+
+    /// DNS queries per second one source (an IPv4 address, an IPv6 /64) may sustain;
+    /// queries over it are dropped unanswered and counted in the log.
+    #[arg(long, env = "DNS_SEED_DNS_RATE_LIMIT", value_name = "QPS", default_value_t = 20.0,
+          value_parser = parse_rate, help_heading = "DNS")]
+    dns_rate_limit: f64,
+
+    /// DNS queries one source may send at once before its rate applies.
+    #[arg(long, env = "DNS_SEED_DNS_RATE_BURST", value_name = "N", default_value_t = 40,
+          value_parser = clap::value_parser!(u32).range(1..), help_heading = "DNS")]
+    dns_rate_burst: u32,
+
+    /// Sources the DNS rate limiter tracks at once (its table's bound; new sources share
+    /// one budget while it is full).
+    #[arg(long, env = "DNS_SEED_DNS_MAX_SOURCES", value_name = "N", default_value_t = 65_536,
+          value_parser = clap::value_parser!(u32).range(1..), help_heading = "DNS")]
+    dns_max_sources: u32,
+
+    /// DNS-over-TCP connections served at once (4 per source at most).
+    #[arg(long, env = "DNS_SEED_DNS_MAX_TCP", value_name = "N", default_value_t = 128,
+          value_parser = clap::value_parser!(u32).range(1..), help_heading = "DNS")]
+    dns_max_tcp: u32,
+
+    /// Seconds between two crawl rounds (asking listed nodes for their peers).
+    #[arg(long, env = "DNS_SEED_CRAWL_INTERVAL", value_name = "SECS", default_value = "60",
+          value_parser = parse_seconds, help_heading = "Crawler")]
+    crawl_interval: Duration,
+
+    /// Addresses the crawler may probe when a node lists them: `public` (globally
+    /// routable addresses, the default), a CIDR range (e.g. 127.0.0.0/8 for a devnet on
+    /// loopback) or an IP; repeat or comma-separate; `none` turns the crawler off. A seed
+    /// must not become a scanner of private networks.
+    #[arg(
+        long,
+        env = "DNS_SEED_CRAWL_ALLOW",
+        value_name = "CIDR",
+        value_delimiter = ',',
+        help_heading = "Crawler"
+    )]
+    crawl_allow: Vec<AllowRule>,
+
+    /// New addresses the crawler probes per round, at most.
+    #[arg(long, env = "DNS_SEED_CRAWL_MAX_NEW", value_name = "N", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..=10_000), help_heading = "Crawler")]
+    crawl_max_new: u32,
+
+    /// Crawler requests in flight at once.
+    #[arg(long, env = "DNS_SEED_CRAWL_CONCURRENCY", value_name = "N", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..=1024), help_heading = "Crawler")]
+    crawl_concurrency: u32,
+}
+
+fn parse_zone(raw: &str) -> Result<Name, String> {
+    dns_seed::dns::answer::parse_zone(raw).map_err(|e| e.to_string())
+}
+
+fn parse_name(raw: &str) -> Result<Name, String> {
+    dns_seed::dns::answer::parse_name(raw).map_err(|e| e.to_string())
+}
+
+fn parse_rate(raw: &str) -> Result<f64, String> {
+    let rate: f64 = raw
+        .trim()
+        .parse()
+        .map_err(|_| format!("expected queries per second, got {raw:?}"))?;
+    if !rate.is_finite() || !(0.01..=1_000_000.0).contains(&rate) {
+        return Err(format!("must be between 0.01 and 1000000, got {raw:?}"));
+    }
+    Ok(rate)
 }
 
 /// Largest accepted `SECS` value (one year).
@@ -114,7 +234,30 @@ impl Cli {
             max_body_bytes: to_usize(self.max_body_bytes),
             server: ServerLimits {
                 max_connections: to_usize(self.max_connections),
+                reserved_connections: to_usize(self.max_connections) / 8,
+                per_source_connections: to_usize(self.connections_per_source),
                 ..ServerLimits::default()
+            },
+            requests_per_source: self.requests_per_source,
+            dns: self
+                .dns_listen
+                .and(self.zone.clone())
+                .map(|zone| DnsConfig {
+                    default_port: self.default_port,
+                    ns: self.ns.clone(),
+                    mbox: self.mbox.clone(),
+                    rate_limit: self.dns_rate_limit,
+                    rate_burst: self.dns_rate_burst,
+                    max_sources: to_usize(self.dns_max_sources),
+                    max_tcp_connections: to_usize(self.dns_max_tcp),
+                    ..DnsConfig::new(zone)
+                }),
+            crawl: CrawlConfig {
+                interval: self.crawl_interval,
+                allow: CrawlAllow::from_rules(&self.crawl_allow),
+                max_new: to_usize(self.crawl_max_new),
+                concurrency: to_usize(self.crawl_concurrency),
+                ..CrawlConfig::default()
             },
         }
     }
@@ -125,7 +268,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+            // hickory-server logs every DNS answer at info (and spoofable packets at
+            // warn): quiet by default, RUST_LOG can bring it back.
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                EnvFilter::new("info,hickory_server=error,hickory_net=error,hickory_proto=error")
+            }),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -161,40 +308,36 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
     let address = listener
         .local_addr()
         .context("could not read the bound address")?;
+    let dns = match cli.dns_listen {
+        Some(dns_listen) => Some(
+            dns_seed::dns::Sockets::bind(dns_listen)
+                .await
+                .with_context(|| {
+                    format!("could not listen for dns on {dns_listen} (is another process using it? ports below 1024 need root)")
+                })?,
+        ),
+        None => None,
+    };
     // The one line scripts and tests read to learn the port.
     println!("listening on {address}");
-    dns_seed::run(listener, cli.to_config(), shutdown_signal())
+    if let Some(dns) = &dns {
+        let dns_address = dns.local_addr().context("could not read the dns address")?;
+        println!("dns listening on {dns_address}");
+    }
+    {
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+    }
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let cancel = shutdown.clone();
+    tokio::spawn(async move {
+        ferro::http::server::os_signal().await;
+        tracing::info!("shutdown signal received");
+        cancel.cancel();
+    });
+    dns_seed::serve(listener, dns, cli.to_config(), shutdown)
         .await
         .context("the seed stopped with an error")?;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Completes at Ctrl-C or, on Unix, SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::warn!(error = %e, "cannot listen for ctrl-c");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
-    tracing::info!("shutdown signal received");
 }

@@ -6,21 +6,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferro::http::{ClientError, HttpClient};
-use serde::Deserialize;
-use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
 
 use crate::config::GenesisHash;
 use crate::registry::FailureOutcome;
-use crate::state::{stopped, unix_now, Shared};
+use crate::state::{unix_now, Shared};
 
-/// The part of a node's `/info` answer the seed uses (other fields are ignored).
-#[derive(Debug, Clone, Deserialize)]
-pub struct NodeInfo {
-    pub genesis_hash: String,
-    pub height: u64,
-}
+/// A node's `/info` answer: the one type every client parses it into.
+pub use ferro::wire::Info as NodeInfo;
 
 /// Why a probe failed.
 #[derive(Debug, thiserror::Error)]
@@ -50,13 +45,19 @@ impl ProbeError {
     pub fn is_punishable(&self) -> bool {
         match self {
             ProbeError::BadInfo { .. } => true,
-            ProbeError::Unreachable { source, .. } => matches!(
-                source,
-                ClientError::BadJson { .. } | ClientError::TooLarge { .. }
-            ),
+            ProbeError::Unreachable { source, .. } => is_dishonest_answer(source),
             ProbeError::WrongNetwork { .. } => false,
         }
     }
+}
+
+/// Whether a failed request to a node got an answer no honest node gives: 2xx that does
+/// not decode, or larger than asked for (PROTOCOL.md section 9).
+pub fn is_dishonest_answer(error: &ClientError) -> bool {
+    matches!(
+        error,
+        ClientError::BadJson { .. } | ClientError::TooLarge { .. }
+    )
 }
 
 /// Asks the node at `address` for `/info` and checks it belongs to the network
@@ -94,7 +95,7 @@ const MIN_PROBE_INTERVAL: Duration = Duration::from_millis(1);
 const MAX_PROBE_INTERVAL: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Re-probes every listed node each `probe_interval` until `stop`.
-pub(crate) async fn run_prober(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+pub(crate) async fn run_prober(shared: Arc<Shared>, stop: CancellationToken) {
     // A zero period would make `interval_at` panic; a huge one must not overflow.
     let interval = shared
         .config
@@ -105,12 +106,12 @@ pub(crate) async fn run_prober(shared: Arc<Shared>, mut stop: watch::Receiver<bo
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            () = stopped(&mut stop) => return,
+            () = stop.cancelled() => return,
             _ = ticker.tick() => {}
         }
         // Dropping an unfinished round aborts its probes.
         tokio::select! {
-            () = stopped(&mut stop) => return,
+            () = stop.cancelled() => return,
             () = probe_round(&shared) => {}
         }
     }

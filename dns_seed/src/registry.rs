@@ -208,6 +208,15 @@ impl Registry {
         live.choose_multiple(rng, limit).cloned().collect()
     }
 
+    /// Addresses of the live nodes (last probe succeeded), in no particular order.
+    pub fn live_addresses(&self) -> Vec<SocketAddr> {
+        self.nodes
+            .iter()
+            .filter(|(_, record)| record.failures == 0)
+            .map(|(address, _)| *address)
+            .collect()
+    }
+
     /// Every listed node, sorted by address (for saving and for re-probing).
     pub fn entries(&self) -> Vec<NodeView> {
         let mut all: Vec<NodeView> = self

@@ -1,4 +1,5 @@
-//! State shared by the HTTP handlers, the prober and the persister.
+//! State shared by the HTTP handlers, the prober, the crawler, the persister and the DNS
+//! snapshot builder.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -6,7 +7,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use ferro::http::HttpClient;
 use ferro::net::discourage::{BanKey, Discouraged};
 use std::net::SocketAddr;
-use tokio::sync::{watch, Notify};
+use tokio::sync::Notify;
 
 use crate::config::Config;
 use crate::registry::Registry;
@@ -23,6 +24,9 @@ pub(crate) struct Shared {
     dirty: AtomicBool,
     /// Wakes the persister after a change.
     changed: Notify,
+    /// Wakes the DNS snapshot builder after a change (its own permit: the persister and
+    /// the builder each see every change).
+    snapshot_due: Notify,
     /// Pooled client for probes; answers are tiny, so its body bound is small.
     pub(crate) client: HttpClient,
     /// Nodes that answered a probe as no honest node does, for 24 hours: not listed,
@@ -40,6 +44,7 @@ impl Shared {
             registry: Mutex::new(registry),
             dirty: AtomicBool::new(false),
             changed: Notify::new(),
+            snapshot_due: Notify::new(),
             client: HttpClient::with_max_response_bytes(MAX_INFO_BYTES),
             discouraged: Mutex::new(Discouraged::default()),
         }
@@ -81,6 +86,7 @@ impl Shared {
     pub(crate) fn mark_changed(&self) {
         self.dirty.store(true, Ordering::Release);
         self.changed.notify_one();
+        self.snapshot_due.notify_one();
     }
 
     /// Clears the changed mark, returning whether it was set.
@@ -93,12 +99,12 @@ impl Shared {
     pub(crate) async fn changed(&self) {
         self.changed.notified().await;
     }
-}
 
-/// Completes once the stop flag is raised, or its sender is gone.
-pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
-    // The guard `wait_for` returns is not `Send`; drop it at once.
-    let _ = stop.wait_for(|stopping| *stopping).await.map(|_| ());
+    /// Completes at the next [`Shared::mark_changed`] (or at once if one happened since
+    /// the last wake-up), for the DNS snapshot builder.
+    pub(crate) async fn snapshot_due(&self) {
+        self.snapshot_due.notified().await;
+    }
 }
 
 /// Unix seconds now (0 if the clock is before 1970).

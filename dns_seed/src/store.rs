@@ -13,10 +13,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use crate::registry::NodeView;
-use crate::state::{stopped, Shared};
+use crate::state::Shared;
 
 /// Version of the file format written by this seed.
 pub const FORMAT_VERSION: u32 = 1;
@@ -142,12 +142,12 @@ const RETRY_DELAY: Duration = Duration::from_secs(1);
 pub(crate) async fn run_persister(
     shared: Arc<Shared>,
     path: PathBuf,
-    mut stop: watch::Receiver<bool>,
+    stop: CancellationToken,
 ) -> Result<(), StoreError> {
     loop {
         let stopping = tokio::select! {
             () = shared.changed() => false,
-            () = stopped(&mut stop) => true,
+            () = stop.cancelled() => true,
         };
         if shared.take_changed() {
             let nodes = shared.registry().entries();
@@ -169,7 +169,7 @@ pub(crate) async fn run_persister(
                     shared.mark_changed();
                     tokio::select! {
                         () = tokio::time::sleep(RETRY_DELAY) => {}
-                        () = stopped(&mut stop) => {}
+                        () = stop.cancelled() => {}
                     }
                 }
             }

@@ -5,9 +5,8 @@
 mod support;
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Read};
 use std::net::{IpAddr, SocketAddr};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -480,55 +479,11 @@ async fn nodes_register_only_themselves_within_the_bounds() {
 
 // --- the real binary -------------------------------------------------------
 
-const BIN: &str = env!("CARGO_BIN_EXE_dns_seed");
+use support::process::{SeedProcess, BIN};
 
-/// A `dns_seed` process, killed when dropped.
-struct Process {
-    child: Child,
-    address: SocketAddr,
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts the binary and reads `listening on ADDR` from its stdout.
-fn spawn_seed(args: &[&str]) -> Process {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = rx
-        .recv_timeout(DEADLINE)
-        .expect("the seed prints its address");
-    let address = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .parse()
-        .unwrap();
-    Process { child, address }
-}
-
-fn stderr_of(process: &mut Process) -> String {
-    let mut text = String::new();
-    if let Some(mut stderr) = process.child.stderr.take() {
-        let _ = stderr.read_to_string(&mut text);
-    }
-    text
+/// Starts the binary with `args`, its log in `dir`.
+fn spawn_seed(dir: &std::path::Path, args: &[&str]) -> SeedProcess {
+    SeedProcess::spawn(args, dir.join("seed.log"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -536,16 +491,19 @@ async fn binary_serves_registrations_and_reports_a_corrupt_file() {
     let dir = temp_dir("binary");
     let data_file = dir.join("nodes.json");
     std::fs::write(&data_file, b"not json at all").unwrap();
-    let mut process = spawn_seed(&[
-        "--listen",
-        "127.0.0.1:0",
-        "--data-file",
-        data_file.to_str().unwrap(),
-        "--probe-interval",
-        "0.2",
-        "--genesis-hash",
-        GENESIS_A,
-    ]);
+    let mut process = spawn_seed(
+        &dir,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--data-file",
+            data_file.to_str().unwrap(),
+            "--probe-interval",
+            "0.2",
+            "--genesis-hash",
+            GENESIS_A,
+        ],
+    );
     assert_ne!(process.address.port(), 0);
 
     let node = FakeNode::start(GENESIS_A).await;
@@ -575,7 +533,7 @@ async fn binary_serves_registrations_and_reports_a_corrupt_file() {
 
     process.child.kill().unwrap();
     process.child.wait().unwrap();
-    let stderr = stderr_of(&mut process);
+    let stderr = process.log_text();
     assert!(
         stderr.contains("corrupt"),
         "the corrupt file is reported: {stderr}"
@@ -595,7 +553,7 @@ async fn binary_exits_cleanly_on_sigterm_and_keeps_its_list() {
         "--data-file",
         data_file.to_str().unwrap(),
     ];
-    let mut process = spawn_seed(&args);
+    let mut process = spawn_seed(&dir, &args);
     let node = FakeNode::start(GENESIS_A).await;
     let answer = post_json(
         process.address,
@@ -620,7 +578,7 @@ async fn binary_exits_cleanly_on_sigterm_and_keeps_its_list() {
     .unwrap();
     assert_eq!(status.code(), Some(0));
 
-    let restarted = spawn_seed(&args);
+    let restarted = spawn_seed(&dir, &args);
     let answer = get(restarted.address, "/nodes").await;
     assert_eq!(
         answer.json[0]["address"],
@@ -694,4 +652,57 @@ fn listening_on_a_busy_port_exits_with_1() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("could not listen"), "{stderr}");
+}
+
+/// 300 slow-body and 300 idle, reconnecting connections from 127.0.0.2 must not keep the
+/// seed from serving `GET /nodes` to anyone else (PROTOCOL.md section 9): every poll
+/// from 127.0.0.3 is answered within 2 s while the flood runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_idle_floods_from_one_source_leave_others_served() {
+    use ferro::http::{HttpClient, ServerLimits};
+    use test_support::flood::{Flood, Kind};
+    let node = FakeNode::start(GENESIS_A).await;
+    // Fewer slots than the attacker has connections: without per-source caps the flood
+    // would hold them all.
+    let seed = Seed::start(Config {
+        server: ServerLimits {
+            max_connections: 256,
+            reserved_connections: 32,
+            ..ServerLimits::default()
+        },
+        ..test_config()
+    })
+    .await;
+    assert_eq!(seed.register(node.address).await.status, 200);
+    let attacker: IpAddr = "127.0.0.2".parse().unwrap();
+    let slow = Flood::start(attacker, seed.address, Kind::SlowBody, 300);
+    let idle = Flood::start(attacker, seed.address, Kind::Idle, 300);
+    test_support::until(DEADLINE, "the flood has opened its 600 connections", || {
+        slow.connects() >= 300 && idle.connects() >= 300
+    })
+    .await
+    .unwrap();
+    let honest: IpAddr = "127.0.0.3".parse().unwrap();
+    let started = std::time::Instant::now();
+    let mut polls = 0;
+    while started.elapsed() < Duration::from_secs(10) {
+        let nodes: Vec<ferro::wire::NodeEntry> = HttpClient::with_options(1 << 20, Some(honest))
+            .get_json(
+                &format!("http://{}/nodes", seed.address),
+                Duration::from_secs(2),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("poll {polls} under the flood failed: {e}"));
+        assert_eq!(nodes.len(), 1);
+        polls += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(slow.cuts() > 0 && idle.cuts() > 0);
+    eprintln!(
+        "{polls} honest polls answered; {} and {} attacking connections were cut",
+        slow.cuts(),
+        idle.cuts()
+    );
+    drop((slow, idle));
+    seed.stop().await.unwrap();
 }

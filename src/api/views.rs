@@ -1,43 +1,69 @@
-//! Read endpoints: JSON views of chain state, mempool and peers.
+//! Read endpoints: views of chain state, mempool and peers, each a [`crate::wire`] type.
 
-use super::{binary, ok, resolve_block, to_api_error, ApiRequest};
+use super::{binary, blocking, wants_binary, ApiError};
 use crate::chain::{ChainState, RedbStore};
-use crate::http::{ApiError, Response};
-use crate::json::{address_string, BlockJson, HeaderJson, TransactionJson};
-use crate::net::peers::AddOutcome;
-use crate::net::probe_peer;
+use crate::http::{page_size, query_height, ApiPath, ApiQuery};
+use crate::json::{address_string, BlockJson, HeaderJson, TransactionJson, TxStatusJson};
 use crate::node::Node;
 use crate::primitives::block::encode_header_list;
 use crate::primitives::encoding::put_u32;
 use crate::primitives::{
     Address, Block, BlockHash, Encode, Height, OutPoint, PubkeyHash, Transaction, Txid,
 };
-use serde::Deserialize;
-use serde_json::{json, Value};
+use crate::wire::{
+    AddressSummary, BlocksQuery, ErrorBody, Fees, HeaderItem, HeadersQuery, Health, HistoryQuery,
+    Info, LimitQuery, MempoolSummary, MempoolView, NodeEntry, OutputView, RichEntry, RichRank,
+    Spent, Utxo, UtxoQuery, NEXT_AFTER_HEADER, TIP_HASH_HEADER,
+};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
 use std::sync::Arc;
+
+type Shared = State<Arc<Node>>;
 
 /// `GET /blocks` stops adding blocks past this many response bytes (API.md).
 const MAX_BLOCKS_RESPONSE: usize = 16 * 1024 * 1024;
+/// Most hashes one `GET /blocks?hashes=` or `GET /headers?locator=` names.
+pub const MAX_HASHES_PER_REQUEST: usize = 128;
+/// Default and largest page of `GET /addresses/{a}/utxos`.
+pub const UTXO_PAGE_DEFAULT: usize = 1_000;
+pub const UTXO_PAGE_MAX: usize = 5_000;
 
-fn internal(e: impl std::fmt::Display) -> ApiError {
-    ApiError::internal(e.to_string())
+/// `GET /health`.
+#[utoipa::path(get, path = "/health", tag = "node", responses((status = 200, body = Health)))]
+pub async fn health(State(node): Shared) -> Result<Json<Health>, ApiError> {
+    // The chain lock may be held while a large block connects: wait for it off the
+    // runtime's workers.
+    blocking(node, |node| {
+        Ok(Json(Health {
+            status: "ok".to_owned(),
+            height: node.chain().height().get(),
+        }))
+    })
+    .await
 }
 
-fn chain_err(e: crate::chain::ChainError) -> ApiError {
-    to_api_error(&e)
+/// `GET /info`.
+#[utoipa::path(get, path = "/info", tag = "node", responses((status = 200, body = Info)))]
+pub async fn info(State(node): Shared) -> Result<Json<Info>, ApiError> {
+    blocking(node, |node| Ok(Json(info_of(node)?))).await
 }
 
-pub fn info(node: &Node) -> Result<Response, ApiError> {
+fn info_of(node: &Node) -> Result<Info, ApiError> {
     let chain = node.chain();
     let net = chain.network();
     let params = &net.params;
     let tip = chain.tip_entry();
-    let totals = chain.totals().map_err(chain_err)?;
-    let rich: Vec<Value> = chain
-        .rich_list(10)
-        .map_err(chain_err)?
+    let totals = chain.totals()?;
+    let rich_list = chain
+        .rich_list(10)?
         .into_iter()
-        .map(|(address, balance)| json!({"address": address, "balance": balance.to_base_units()}))
+        .map(|(pkh, balance)| RichEntry {
+            address: address_string(&pkh, &params.address_hrp),
+            balance: balance.to_base_units(),
+        })
         .collect();
     let difficulty = params
         .pow_limit
@@ -46,53 +72,72 @@ pub fn info(node: &Node) -> Result<Response, ApiError> {
         .map(|(q, _)| q.low_u64().max(1))
         .unwrap_or(1);
     let next_height = chain.height().next().unwrap_or(chain.height());
-    let (count, bytes, usage) = {
+    let mempool = {
         let pool = node.mempool();
-        (pool.len(), pool.bytes(), pool.usage())
+        MempoolSummary {
+            count: pool.len() as u64,
+            bytes: pool.bytes() as u64,
+            usage: pool.usage() as u64,
+        }
     };
-    Ok(ok(&json!({
-        "name": params.name,
-        "genesis_hash": net.genesis_hash.to_hex(),
-        "address_hrp": params.address_hrp,
-        "height": chain.height().get(),
-        "best_hash": chain.tip_hash().to_hex(),
-        "chain_work": tip.chain_work.to_hex(),
-        "target": tip.header.target.to_hex(),
-        "difficulty": difficulty,
-        "block_time": params.target_block_time,
-        "average_block_time": chain.average_block_time(),
-        "block_reward": crate::consensus::subsidy(params, next_height).to_base_units(),
-        "total_transactions": totals.transactions,
-        "total_addresses": totals.addresses,
-        "circulating_supply": totals.circulating_supply,
-        "mempool": {"count": count, "bytes": bytes, "usage": usage},
-        "peers": node.peers.len(),
-        "syncing": node.syncing.load(std::sync::atomic::Ordering::Relaxed),
-        "features": crate::net::FEATURES,
-        "version": env!("CARGO_PKG_VERSION"),
-        "rich_list": rich,
-    })))
+    Ok(Info {
+        name: params.name.clone(),
+        genesis_hash: net.genesis_hash.to_hex(),
+        address_hrp: params.address_hrp.clone(),
+        height: chain.height().get(),
+        best_hash: chain.tip_hash().to_hex(),
+        chain_work: tip.chain_work.to_hex(),
+        target: tip.header.target.to_hex(),
+        difficulty,
+        block_time: params.target_block_time,
+        average_block_time: chain.average_block_time(),
+        block_reward: crate::consensus::subsidy(params, next_height).to_base_units(),
+        total_transactions: totals.transactions,
+        total_addresses: totals.addresses,
+        circulating_supply: totals.circulating_supply,
+        mempool,
+        peers: node.peers.len() as u64,
+        syncing: node.syncing.load(std::sync::atomic::Ordering::Relaxed),
+        features: crate::wire::FEATURES
+            .iter()
+            .map(|f| (*f).to_owned())
+            .collect(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        rich_list,
+    })
 }
 
-pub fn rich_list(node: &Node, req: &ApiRequest) -> Result<Response, ApiError> {
-    req.query.deny_unknown(&["limit"])?;
-    let limit = req.query.limit("limit", 100, 1_000)?;
-    let list = node.chain().rich_list(limit).map_err(chain_err)?;
-    let out: Vec<Value> = list
-        .into_iter()
-        .enumerate()
-        .map(|(i, (address, balance))| {
-            json!({"rank": i + 1, "address": address, "balance": balance.to_base_units()})
-        })
-        .collect();
-    Ok(ok(&out))
+/// `GET /richlist?limit=N` (default 100, at most 1 000).
+#[utoipa::path(get, path = "/richlist", tag = "chain", params(LimitQuery),
+    responses((status = 200, body = Vec<RichRank>), (status = 400, body = ErrorBody)))]
+pub async fn rich_list(
+    State(node): Shared,
+    ApiQuery(q): ApiQuery<LimitQuery>,
+) -> Result<Json<Vec<RichRank>>, ApiError> {
+    let limit = page_size(q.limit, 100, 1_000)?;
+    blocking(node, move |node| {
+        let chain = node.chain();
+        let hrp = &chain.network().params.address_hrp;
+        let list = chain.rich_list(limit)?;
+        Ok(Json(
+            list.into_iter()
+                .enumerate()
+                .map(|(i, (pkh, balance))| RichRank {
+                    rank: i as u64 + 1,
+                    address: address_string(&pkh, hrp),
+                    balance: balance.to_base_units(),
+                })
+                .collect(),
+        ))
+    })
+    .await
 }
 
 /// A block's JSON, with fees when it is on the active chain.
 fn block_json(node: &Node, hash: &BlockHash, block: &Block) -> Result<BlockJson, ApiError> {
     let chain = node.chain();
     let fees = if chain.is_active(hash) {
-        chain.block_fees(hash, block).map_err(chain_err)?
+        chain.block_fees(hash, block)?
     } else {
         None
     };
@@ -105,30 +150,70 @@ fn block_json(node: &Node, hash: &BlockHash, block: &Block) -> Result<BlockJson,
 
 fn load_block(node: &Node, hash: &BlockHash) -> Result<Block, ApiError> {
     node.chain()
-        .block(hash)
-        .map_err(chain_err)?
+        .block(hash)?
         .ok_or_else(|| ApiError::not_found(format!("no block {hash}")))
 }
 
-pub fn block(node: &Node, id: &str, req: &ApiRequest) -> Result<Response, ApiError> {
-    let hash = resolve_block(node, id)?;
-    let block = load_block(node, &hash)?;
-    if req.wants_binary {
-        return Ok(binary(block.to_bytes()));
-    }
-    let mut v = serde_json::to_value(block_json(node, &hash, &block)?).map_err(internal)?;
+/// A block id from a path: `last`, a height, or a 64-hex hash.
+///
+/// Any all-digit id that is not 64 characters long is a height: one above the tip, or one
+/// too large for a `u64`, names no block and answers `not-found`, never `malformed`. A
+/// 64-character id is always read as a hash.
+pub(crate) fn resolve_block(node: &Node, id: &str) -> Result<BlockHash, ApiError> {
     let chain = node.chain();
-    v["confirmations"] = json!(if chain.is_active(&hash) {
-        chain.height().get() - block.header.height.get() + 1
+    if id == "last" {
+        return Ok(chain.tip_hash());
+    }
+    if !id.is_empty() && id.len() != 64 && id.bytes().all(|b| b.is_ascii_digit()) {
+        let height = id
+            .parse::<u64>()
+            .map_err(|_| ApiError::not_found(format!("no block at height {id}")))?;
+        return chain
+            .block_hash_at(Height(height))
+            .ok_or_else(|| ApiError::not_found(format!("no block at height {height}")));
+    }
+    let hash = BlockHash::from_hex(id).map_err(|e| {
+        ApiError::malformed(format!("block id must be last, a height or a hash: {e}"))
+    })?;
+    if chain.knows_block(&hash) {
+        Ok(hash)
     } else {
-        0
-    });
-    v["in_active_chain"] = json!(chain.is_active(&hash));
-    Ok(ok(&v))
+        Err(ApiError::not_found(format!("no block {hash}")))
+    }
 }
 
-/// Most hashes one `GET /blocks?hashes=` or `GET /headers?locator=` names.
-pub const MAX_HASHES_PER_REQUEST: usize = 128;
+/// `GET /blocks/{id}`: `last`, a height or a hash; binary with
+/// `Accept: application/octet-stream`.
+#[utoipa::path(get, path = "/blocks/{id}", tag = "blocks",
+    params(("id" = String, Path, description = "`last`, a height, or a block hash")),
+    responses(
+        (status = 200, content((BlockJson = "application/json"), (Vec<u8> = "application/octet-stream"))),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn block(
+    State(node): Shared,
+    ApiPath(id): ApiPath<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let binary_wanted = wants_binary(&headers);
+    blocking(node, move |node| {
+        let hash = resolve_block(node, &id)?;
+        let block = load_block(node, &hash)?;
+        if binary_wanted {
+            return Ok(binary(block.to_bytes()));
+        }
+        let mut view = block_json(node, &hash, &block)?;
+        let chain = node.chain();
+        let active = chain.is_active(&hash);
+        view.confirmations = Some(if active {
+            chain.height().get() - block.header.height.get() + 1
+        } else {
+            0
+        });
+        view.in_active_chain = Some(active);
+        Ok(Json(view).into_response())
+    })
+    .await
+}
 
 /// A comma-separated list of block hashes from a query parameter, at most
 /// [`MAX_HASHES_PER_REQUEST`].
@@ -145,110 +230,148 @@ fn parse_hash_list(text: &str, what: &str) -> Result<Vec<BlockHash>, ApiError> {
         .collect()
 }
 
-/// `GET /blocks`: active-chain blocks from a height (`from`, `limit`), or the blocks
-/// named by hash (`hashes=H1,H2,…`, any branch, in the order asked, stopping at the
-/// first one not stored). Either way at most about 16 MiB.
-pub fn blocks(node: &Node, req: &ApiRequest) -> Result<Response, ApiError> {
-    req.query.deny_unknown(&["from", "limit", "hashes"])?;
-    let hashes: Vec<BlockHash> = if let Some(list) = req.query.get("hashes")? {
-        if req.query.get("from")?.is_some() || req.query.get("limit")?.is_some() {
-            return Err(ApiError::malformed(
-                "hashes cannot be combined with from or limit",
-            ));
+/// `GET /blocks`: active-chain blocks from a height (`from`, `limit` up to 500), or the
+/// blocks named by hash (`hashes=H1,H2,…`, any branch, in the order asked, stopping at
+/// the first one not stored). Either way at most about 16 MiB.
+#[utoipa::path(get, path = "/blocks", tag = "blocks", params(BlocksQuery),
+    responses(
+        (status = 200, content((Vec<BlockJson> = "application/json"), (Vec<u8> = "application/octet-stream"))),
+        (status = 400, body = ErrorBody)))]
+pub async fn blocks(
+    State(node): Shared,
+    ApiQuery(q): ApiQuery<BlocksQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let binary_wanted = wants_binary(&headers);
+    blocking(node, move |node| {
+        let hashes: Vec<BlockHash> = if let Some(list) = &q.hashes {
+            if q.from.is_some() || q.limit.is_some() {
+                return Err(ApiError::malformed(
+                    "hashes cannot be combined with from or limit",
+                ));
+            }
+            let asked = parse_hash_list(list, "hashes")?;
+            let chain = node.chain();
+            asked
+                .into_iter()
+                .take_while(|h| chain.knows_block(h))
+                .collect()
+        } else {
+            let from = query_height(q.from)?;
+            let limit = page_size(q.limit, 100, 500)?;
+            let chain = node.chain();
+            (0..limit as u64)
+                .map_while(|i| {
+                    from.checked_add(i)
+                        .and_then(|h| chain.block_hash_at(Height(h)))
+                })
+                .collect()
+        };
+        let mut size = 0usize;
+        if binary_wanted {
+            let mut items = Vec::new();
+            for hash in &hashes {
+                let bytes = load_block(node, hash)?.to_bytes();
+                if size > 0 && size + bytes.len() > MAX_BLOCKS_RESPONSE {
+                    break;
+                }
+                size += bytes.len();
+                items.push(bytes);
+            }
+            let mut out = Vec::with_capacity(size + 4);
+            put_u32(&mut out, items.len() as u32);
+            for item in items {
+                out.extend_from_slice(&item);
+            }
+            return Ok(binary(out));
         }
-        let asked = parse_hash_list(list, "hashes")?;
-        let chain = node.chain();
-        asked
-            .into_iter()
-            .take_while(|h| chain.knows_block(h))
-            .collect()
-    } else {
-        let from: u64 = req.query.parse_opt("from", "a block height")?.unwrap_or(0);
-        let limit = req.query.limit("limit", 100, 500)?;
-        let chain = node.chain();
-        (0..limit as u64)
-            .map_while(|i| {
-                from.checked_add(i)
-                    .and_then(|h| chain.block_hash_at(Height(h)))
-            })
-            .collect()
-    };
-    let mut size = 0usize;
-    if req.wants_binary {
         let mut out = Vec::new();
-        let mut items = Vec::new();
         for hash in &hashes {
             let block = load_block(node, hash)?;
-            let bytes = block.to_bytes();
-            if size > 0 && size + bytes.len() > MAX_BLOCKS_RESPONSE {
+            // JSON is roughly three times the binary size.
+            size += block.size() * 3;
+            if !out.is_empty() && size > MAX_BLOCKS_RESPONSE {
                 break;
             }
-            size += bytes.len();
-            items.push(bytes);
+            out.push(block_json(node, hash, &block)?);
         }
-        put_u32(&mut out, items.len() as u32);
-        for item in items {
-            out.extend_from_slice(&item);
-        }
-        return Ok(binary(out));
-    }
-    let mut out = Vec::new();
-    for hash in &hashes {
-        let block = load_block(node, hash)?;
-        let v = serde_json::to_value(block_json(node, hash, &block)?).map_err(internal)?;
-        // JSON is roughly three times the binary size.
-        size += block.size() * 3;
-        if !out.is_empty() && size > MAX_BLOCKS_RESPONSE {
-            break;
-        }
-        out.push(v);
-    }
-    Ok(ok(&out))
+        Ok(Json(out).into_response())
+    })
+    .await
 }
 
 /// `GET /headers`: active-chain headers from a height (`from`), or after the first hash
 /// of `locator=H1,H2,…` that is on our active chain (genesis when none is), so a peer on
 /// a fork is answered from the fork point. At most `limit` (2 000).
-pub fn headers(node: &Node, req: &ApiRequest) -> Result<Response, ApiError> {
-    req.query.deny_unknown(&["from", "limit", "locator"])?;
-    let limit = req.query.limit("limit", 2_000, 2_000)?;
-    let chain = node.chain();
-    let from: u64 = if let Some(list) = req.query.get("locator")? {
-        if req.query.get("from")?.is_some() {
-            return Err(ApiError::malformed("locator cannot be combined with from"));
+#[utoipa::path(get, path = "/headers", tag = "blocks", params(HeadersQuery),
+    responses(
+        (status = 200, content((Vec<HeaderItem> = "application/json"), (Vec<u8> = "application/octet-stream"))),
+        (status = 400, body = ErrorBody)))]
+pub async fn headers(
+    State(node): Shared,
+    ApiQuery(q): ApiQuery<HeadersQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let binary_wanted = wants_binary(&headers);
+    let limit = page_size(q.limit, 2_000, 2_000)?;
+    blocking(node, move |node| {
+        let chain = node.chain();
+        let from: u64 = if let Some(list) = &q.locator {
+            if q.from.is_some() {
+                return Err(ApiError::malformed("locator cannot be combined with from"));
+            }
+            let locator = parse_hash_list(list, "locator")?;
+            chain.locate(&locator).get() + 1
+        } else {
+            query_height(q.from)?
+        };
+        let headers: Vec<crate::primitives::Header> = (0..limit as u64)
+            .map_while(|i| {
+                let hash = chain.block_hash_at(Height(from.checked_add(i)?))?;
+                chain.header_entry(&hash).map(|e| e.header)
+            })
+            .collect();
+        if binary_wanted {
+            let mut out = Vec::new();
+            encode_header_list(&headers, &mut out);
+            return Ok(binary(out));
         }
-        let locator = parse_hash_list(list, "locator")?;
-        chain.locate(&locator).get() + 1
-    } else {
-        req.query.parse_opt("from", "a block height")?.unwrap_or(0)
-    };
-    let headers: Vec<crate::primitives::Header> = (0..limit as u64)
-        .map_while(|i| {
-            let hash = chain.block_hash_at(Height(from.checked_add(i)?))?;
-            chain.header_entry(&hash).map(|e| e.header)
-        })
-        .collect();
-    if req.wants_binary {
-        let mut out = Vec::new();
-        encode_header_list(&headers, &mut out);
-        return Ok(binary(out));
-    }
-    let out: Vec<Value> = headers
-        .iter()
-        .map(|h| json!({"hash": h.hash().to_hex(), "header": HeaderJson::from_header(h)}))
-        .collect();
-    Ok(ok(&out))
+        let out: Vec<HeaderItem> = headers
+            .iter()
+            .map(|h| HeaderItem {
+                hash: h.hash().to_hex(),
+                header: HeaderJson::from_header(h),
+            })
+            .collect();
+        Ok(Json(out).into_response())
+    })
+    .await
 }
 
-pub fn block_transaction(node: &Node, id: &str, index: &str) -> Result<Response, ApiError> {
-    let hash = resolve_block(node, id)?;
+/// `GET /blocks/{id}/transactions/{index}`.
+#[utoipa::path(get, path = "/blocks/{id}/transactions/{index}", tag = "blocks",
+    params(("id" = String, Path, description = "`last`, a height, or a block hash"),
+           ("index" = String, Path, description = "position in the block, 0 is the coinbase")),
+    responses((status = 200, body = TransactionJson), (status = 400, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+pub async fn block_transaction(
+    State(node): Shared,
+    ApiPath((id, index)): ApiPath<(String, String)>,
+) -> Result<Json<TransactionJson>, ApiError> {
     let index: usize = index.parse().map_err(|_| {
-        ApiError::malformed(format!("transaction index must be a number, got {index:?}"))
+        let excerpt: String = index.chars().take(40).collect();
+        ApiError::malformed(format!(
+            "transaction index must be a number, got {excerpt:?}"
+        ))
     })?;
-    let block = load_block(node, &hash)?;
-    transaction_in_block(&node.chain(), &hash, &block, index)?
-        .map(|tx| ok(&tx))
-        .ok_or_else(|| ApiError::not_found(format!("block {hash} has no transaction {index}")))
+    blocking(node, move |node| {
+        let hash = resolve_block(node, &id)?;
+        let block = load_block(node, &hash)?;
+        transaction_in_block(&node.chain(), &hash, &block, index)?
+            .map(Json)
+            .ok_or_else(|| ApiError::not_found(format!("block {hash} has no transaction {index}")))
+    })
+    .await
 }
 
 /// Transaction `index` of `block` (stored under `hash`) as JSON, with its fee when the
@@ -266,8 +389,7 @@ fn transaction_in_block(
         None
     } else {
         chain
-            .block_fees(hash, block)
-            .map_err(chain_err)?
+            .block_fees(hash, block)?
             .and_then(|f| f.get(index - 1).copied())
     };
     let hrp = &chain.network().params.address_hrp;
@@ -279,87 +401,102 @@ fn parse_txid(text: &str) -> Result<Txid, ApiError> {
 }
 
 /// A transaction's JSON with its `status`, confirmed or in the mempool.
-fn transaction_view(node: &Node, txid: &Txid) -> Result<Option<Value>, ApiError> {
+fn transaction_view(node: &Node, txid: &Txid) -> Result<Option<TransactionJson>, ApiError> {
     let chain = node.chain();
     let hrp = &chain.network().params.address_hrp;
-    if let Some(loc) = chain.tx_location(txid).map_err(chain_err)? {
-        let block = chain
-            .block(&loc.block_hash)
-            .map_err(chain_err)?
-            .ok_or_else(|| {
-                ApiError::internal(format!("indexed block {} is missing", loc.block_hash))
-            })?;
-        let tx = transaction_in_block(&chain, &loc.block_hash, &block, loc.position as usize)?
+    if let Some(loc) = chain.tx_location(txid)? {
+        let block = chain.block(&loc.block_hash)?.ok_or_else(|| {
+            ApiError::internal(format!("indexed block {} is missing", loc.block_hash))
+        })?;
+        let mut tx = transaction_in_block(&chain, &loc.block_hash, &block, loc.position as usize)?
             .ok_or_else(|| {
                 ApiError::internal(format!("tx index of {txid} points past its block"))
             })?;
-        let mut v = serde_json::to_value(tx).map_err(internal)?;
-        v["status"] = json!({
-            "confirmed": true,
-            "block_height": loc.height.get(),
-            "block_hash": loc.block_hash.to_hex(),
-            "confirmations": chain.height().get() - loc.height.get() + 1,
+        tx.status = Some(TxStatusJson {
+            confirmed: true,
+            block_height: Some(loc.height.get()),
+            block_hash: Some(loc.block_hash.to_hex()),
+            confirmations: Some(chain.height().get() - loc.height.get() + 1),
         });
-        return Ok(Some(v));
+        return Ok(Some(tx));
     }
     let pool = node.mempool();
-    if let Some(tx) = pool.get(txid) {
-        let mut v =
-            serde_json::to_value(TransactionJson::from_transaction(tx, hrp, pool.fee(txid)))
-                .map_err(internal)?;
-        v["status"] = json!({"confirmed": false});
-        return Ok(Some(v));
-    }
-    Ok(None)
+    Ok(pool.get(txid).map(|tx| {
+        let mut view = TransactionJson::from_transaction(tx, hrp, pool.fee(txid));
+        view.status = Some(TxStatusJson {
+            confirmed: false,
+            block_height: None,
+            block_hash: None,
+            confirmations: None,
+        });
+        view
+    }))
 }
 
-pub fn transaction(node: &Node, txid: &str) -> Result<Response, ApiError> {
-    let txid = parse_txid(txid)?;
-    transaction_view(node, &txid)?
-        .map(|v| ok(&v))
-        .ok_or_else(|| ApiError::not_found(format!("no transaction {txid}")))
+/// `GET /transactions/{txid}`.
+#[utoipa::path(get, path = "/transactions/{txid}", tag = "transactions",
+    params(("txid" = String, Path)),
+    responses((status = 200, body = TransactionJson), (status = 400, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+pub async fn transaction(
+    State(node): Shared,
+    ApiPath(txid): ApiPath<String>,
+) -> Result<Json<TransactionJson>, ApiError> {
+    let txid = parse_txid(&txid)?;
+    blocking(node, move |node| {
+        transaction_view(node, &txid)?
+            .map(Json)
+            .ok_or_else(|| ApiError::not_found(format!("no transaction {txid}")))
+    })
+    .await
 }
 
 fn parse_address(node: &Node, text: &str) -> Result<PubkeyHash, ApiError> {
-    Address::parse(text, &node.network().params.address_hrp)
-        .map(|a| a.pubkey_hash())
-        .map_err(|e| to_api_error(&e))
+    Ok(Address::parse(text, &node.network().params.address_hrp)?.pubkey_hash())
 }
 
-pub fn address(node: &Node, text: &str) -> Result<Response, ApiError> {
-    let pkh = parse_address(node, text)?;
-    let chain = node.chain();
-    let stats = chain.address_stats(&pkh).map_err(chain_err)?;
-    let delta = node.mempool().address_delta(&pkh, &*chain);
-    if stats.is_empty() && delta == 0 {
-        return Err(ApiError::not_found(format!(
-            "address {text} has no history"
-        )));
-    }
-    Ok(ok(&json!({
-        "address": address_string(&pkh, &chain.network().params.address_hrp),
-        "balance": stats.balance,
-        "received": stats.received,
-        "sent": stats.sent,
-        "tx_count": stats.tx_count,
-        "utxo_count": stats.utxo_count,
-        "unconfirmed_balance": delta,
-    })))
+/// `GET /addresses/{address}`.
+#[utoipa::path(get, path = "/addresses/{address}", tag = "addresses",
+    params(("address" = String, Path)),
+    responses((status = 200, body = AddressSummary), (status = 400, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+pub async fn address(
+    State(node): Shared,
+    ApiPath(text): ApiPath<String>,
+) -> Result<Json<AddressSummary>, ApiError> {
+    blocking(node, move |node| {
+        let pkh = parse_address(node, &text)?;
+        let chain = node.chain();
+        let stats = chain.address_stats(&pkh)?;
+        let delta = node.mempool().address_delta(&pkh, &*chain);
+        if stats.is_empty() && delta == 0 {
+            return Err(ApiError::not_found(format!(
+                "address {text} has no history"
+            )));
+        }
+        Ok(Json(AddressSummary {
+            address: address_string(&pkh, &chain.network().params.address_hrp),
+            balance: stats.balance,
+            received: stats.received,
+            sent: stats.sent,
+            tx_count: stats.tx_count,
+            utxo_count: stats.utxo_count,
+            unconfirmed_balance: i64::try_from(delta).unwrap_or(if delta < 0 {
+                i64::MIN
+            } else {
+                i64::MAX
+            }),
+        }))
+    })
+    .await
 }
-
-/// Header of a paged answer: the tip the page was read at (API.md: paged answers that
-/// depend on the tip carry `tip_hash`). The body stays the first round's JSON array, so
-/// clients that never page see no change; see docs/api-changes.md.
-pub const TIP_HASH_HEADER: &str = "ferro-tip-hash";
-/// Header of a page that may have a successor: the `after` value of the next page.
-pub const NEXT_AFTER_HEADER: &str = "ferro-next-after";
-/// Default and largest page of `GET /addresses/{a}/utxos`.
-pub const UTXO_PAGE_DEFAULT: usize = 1_000;
-pub const UTXO_PAGE_MAX: usize = 5_000;
 
 /// `TXID:VOUT`, the cursor of the UTXO listing.
 fn parse_outpoint(text: &str) -> Result<OutPoint, ApiError> {
-    let bad = || ApiError::malformed(format!("after must be TXID:VOUT, got {text:?}"));
+    let bad = || {
+        let excerpt: String = text.chars().take(140).collect();
+        ApiError::malformed(format!("after must be TXID:VOUT, got {excerpt:?}"))
+    };
     let (txid, vout) = text.split_once(':').ok_or_else(bad)?;
     Ok(OutPoint {
         txid: parse_txid(txid)?,
@@ -367,183 +504,181 @@ fn parse_outpoint(text: &str) -> Result<OutPoint, ApiError> {
     })
 }
 
-/// `GET /addresses/{a}/utxos?limit=N&after=TXID:VOUT`: one page of the address's
+/// `GET /addresses/{address}/utxos?limit=N&after=TXID:VOUT`: one page of the address's
 /// confirmed unspent outputs in outpoint order, with the tip it was read at and the
-/// cursor of the next page in headers.
-pub fn address_utxos(node: &Node, text: &str, req: &ApiRequest) -> Result<Response, ApiError> {
-    req.query.deny_unknown(&["limit", "after"])?;
-    let limit = req.query.limit("limit", UTXO_PAGE_DEFAULT, UTXO_PAGE_MAX)?;
-    let after = req.query.get("after")?.map(parse_outpoint).transpose()?;
-    let pkh = parse_address(node, text)?;
-    // One read guard for the page and the tip, so the tip is the one the page reflects.
-    let chain = node.chain();
-    let tip = chain.tip_hash();
-    let next = chain.height().get() + 1;
-    let maturity = chain.network().params.coinbase_maturity;
-    // One more than asked, to know whether a next page exists.
-    let mut utxos = chain
-        .address_utxos_after(&pkh, after.as_ref(), limit + 1)
-        .map_err(chain_err)?;
-    let more = utxos.len() > limit;
-    utxos.truncate(limit);
-    let pool = node.mempool();
-    let out: Vec<Value> = utxos
-        .iter()
-        .map(|(op, coin)| {
-            let mature = !coin.coinbase || coin.height.get().saturating_add(maturity) <= next;
-            json!({
-                "txid": op.txid.to_hex(),
-                "vout": op.vout,
-                "value": coin.output.value.to_base_units(),
-                "height": coin.height.get(),
-                "coinbase": coin.coinbase,
-                "spendable": mature && pool.spender(op).is_none(),
+/// cursor of the next page in headers (`ferro-tip-hash`, `ferro-next-after`).
+#[utoipa::path(get, path = "/addresses/{address}/utxos", tag = "addresses",
+    params(("address" = String, Path), UtxoQuery),
+    responses((status = 200, body = Vec<Utxo>, headers(
+                  ("ferro-tip-hash" = String, description = "the tip the page was read at"),
+                  ("ferro-next-after" = String, description = "`after` of the next page, when there may be one"))),
+              (status = 400, body = ErrorBody)))]
+pub async fn address_utxos(
+    State(node): Shared,
+    ApiPath(text): ApiPath<String>,
+    ApiQuery(q): ApiQuery<UtxoQuery>,
+) -> Result<Response, ApiError> {
+    let limit = page_size(q.limit, UTXO_PAGE_DEFAULT, UTXO_PAGE_MAX)?;
+    let after = q.after.as_deref().map(parse_outpoint).transpose()?;
+    blocking(node, move |node| {
+        let pkh = parse_address(node, &text)?;
+        // One read guard for the page and the tip, so the tip is the one the page reflects.
+        let chain = node.chain();
+        let tip = chain.tip_hash();
+        let next = chain.height().get() + 1;
+        let maturity = chain.network().params.coinbase_maturity;
+        // One more than asked, to know whether a next page exists.
+        let mut utxos = chain.address_utxos_after(&pkh, after.as_ref(), limit + 1)?;
+        let more = utxos.len() > limit;
+        utxos.truncate(limit);
+        let pool = node.mempool();
+        let page: Vec<Utxo> = utxos
+            .iter()
+            .map(|(op, coin)| {
+                let mature = !coin.coinbase || coin.height.get().saturating_add(maturity) <= next;
+                Utxo {
+                    txid: op.txid.to_hex(),
+                    vout: op.vout,
+                    value: coin.output.value.to_base_units(),
+                    height: coin.height.get(),
+                    coinbase: coin.coinbase,
+                    spendable: mature && pool.spender(op).is_none(),
+                }
             })
-        })
-        .collect();
-    let mut response = ok(&out);
-    let headers = response.headers_mut();
-    if let Ok(v) = hyper::header::HeaderValue::from_str(&tip.to_hex()) {
-        headers.insert(TIP_HASH_HEADER, v);
-    }
-    if let (true, Some((op, _))) = (more, utxos.last()) {
-        if let Ok(v) = hyper::header::HeaderValue::from_str(&format!("{}:{}", op.txid, op.vout)) {
-            headers.insert(NEXT_AFTER_HEADER, v);
+            .collect();
+        let mut response = Json(page).into_response();
+        let headers = response.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&tip.to_hex()) {
+            headers.insert(TIP_HASH_HEADER, v);
         }
-    }
-    Ok(response)
+        if let (true, Some((op, _))) = (more, utxos.last()) {
+            if let Ok(v) = HeaderValue::from_str(&format!("{}:{}", op.txid, op.vout)) {
+                headers.insert(NEXT_AFTER_HEADER, v);
+            }
+        }
+        Ok(response)
+    })
+    .await
 }
 
-pub fn address_history(node: &Node, text: &str, req: &ApiRequest) -> Result<Response, ApiError> {
-    req.query.deny_unknown(&["limit", "before"])?;
-    let limit = req.query.limit("limit", 50, 500)?;
-    let before = match req.query.get("before")? {
-        Some(t) => Some(parse_txid(t)?),
-        None => None,
-    };
-    let pkh = parse_address(node, text)?;
-    let mut txids: Vec<Txid> = Vec::new();
-    if before.is_none() {
-        txids.extend(node.mempool().transactions_for(&pkh));
-    }
-    let confirmed = node
-        .chain()
-        .address_history(&pkh, before.as_ref(), limit)
-        .map_err(chain_err)?;
-    txids.extend(confirmed.into_iter().map(|(t, _)| t));
-    txids.truncate(limit);
-    let mut out = Vec::with_capacity(txids.len());
-    for txid in txids {
-        if let Some(v) = transaction_view(node, &txid)? {
-            out.push(v);
+/// `GET /addresses/{address}/transactions?limit=N&before=TXID`: mempool transactions
+/// first (on the first page), then confirmed ones, newest first.
+#[utoipa::path(get, path = "/addresses/{address}/transactions", tag = "addresses",
+    params(("address" = String, Path), HistoryQuery),
+    responses((status = 200, body = Vec<TransactionJson>), (status = 400, body = ErrorBody)))]
+pub async fn address_history(
+    State(node): Shared,
+    ApiPath(text): ApiPath<String>,
+    ApiQuery(q): ApiQuery<HistoryQuery>,
+) -> Result<Json<Vec<TransactionJson>>, ApiError> {
+    let limit = page_size(q.limit, 50, 500)?;
+    let before = q.before.as_deref().map(parse_txid).transpose()?;
+    blocking(node, move |node| {
+        let pkh = parse_address(node, &text)?;
+        let mut txids: Vec<Txid> = Vec::new();
+        if before.is_none() {
+            txids.extend(node.mempool().transactions_for(&pkh));
         }
-    }
-    Ok(ok(&out))
+        let confirmed = node.chain().address_history(&pkh, before.as_ref(), limit)?;
+        txids.extend(confirmed.into_iter().map(|(t, _)| t));
+        txids.truncate(limit);
+        let mut out = Vec::with_capacity(txids.len());
+        for txid in txids {
+            if let Some(v) = transaction_view(node, &txid)? {
+                out.push(v);
+            }
+        }
+        Ok(Json(out))
+    })
+    .await
 }
 
-pub fn output(node: &Node, txid: &str, vout: &str) -> Result<Response, ApiError> {
-    let txid = parse_txid(txid)?;
-    let vout: u32 = vout
-        .parse()
-        .map_err(|_| ApiError::malformed(format!("vout must be a number, got {vout:?}")))?;
-    let outpoint = OutPoint { txid, vout };
-    let chain = node.chain();
-    let hrp = &chain.network().params.address_hrp;
-    let (tx, height): (Transaction, Option<Height>) =
-        match chain.transaction(&txid).map_err(chain_err)? {
+/// `GET /outputs/{txid}/{vout}`.
+#[utoipa::path(get, path = "/outputs/{txid}/{vout}", tag = "transactions",
+    params(("txid" = String, Path), ("vout" = String, Path)),
+    responses((status = 200, body = OutputView), (status = 400, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+pub async fn output(
+    State(node): Shared,
+    ApiPath((txid, vout)): ApiPath<(String, String)>,
+) -> Result<Json<OutputView>, ApiError> {
+    let txid = parse_txid(&txid)?;
+    let vout: u32 = vout.parse().map_err(|_| {
+        let excerpt: String = vout.chars().take(40).collect();
+        ApiError::malformed(format!("vout must be a number, got {excerpt:?}"))
+    })?;
+    blocking(node, move |node| {
+        let outpoint = OutPoint { txid, vout };
+        let chain = node.chain();
+        let hrp = &chain.network().params.address_hrp;
+        let (tx, height): (Transaction, Option<Height>) = match chain.transaction(&txid)? {
             Some((tx, loc)) => (tx, Some(loc.height)),
             None => match node.mempool().get(&txid) {
                 Some(tx) => (tx.clone(), None),
                 None => return Err(ApiError::not_found(format!("no transaction {txid}"))),
             },
         };
-    let out = tx
-        .outputs
-        .get(vout as usize)
-        .ok_or_else(|| ApiError::not_found(format!("transaction {txid} has no output {vout}")))?;
-    let spent = match chain.spender(&outpoint).map_err(chain_err)? {
-        Some((by, h)) => json!({"txid": by.to_hex(), "height": h.get()}),
-        None => match node.mempool().spender(&outpoint) {
-            Some(by) => json!({"txid": by.to_hex(), "mempool": true}),
-            None => json!(false),
-        },
-    };
-    Ok(ok(&json!({
-        "txid": txid.to_hex(),
-        "vout": vout,
-        "value": out.value.to_base_units(),
-        "address": address_string(&out.pubkey_hash, hrp),
-        "height": height.map(|h| h.get()),
-        "coinbase": tx.is_coinbase(),
-        "spent": spent,
-    })))
+        let out = tx.outputs.get(vout as usize).ok_or_else(|| {
+            ApiError::not_found(format!("transaction {txid} has no output {vout}"))
+        })?;
+        let spent = match chain.spender(&outpoint)? {
+            Some((by, h)) => Spent::Confirmed {
+                txid: by.to_hex(),
+                height: h.get(),
+            },
+            None => match node.mempool().spender(&outpoint) {
+                Some(by) => Spent::Mempool {
+                    txid: by.to_hex(),
+                    mempool: true,
+                },
+                None => Spent::Unspent(false),
+            },
+        };
+        Ok(Json(OutputView {
+            txid: txid.to_hex(),
+            vout,
+            value: out.value.to_base_units(),
+            address: address_string(&out.pubkey_hash, hrp),
+            height: height.map(|h| h.get()),
+            coinbase: tx.is_coinbase(),
+            spent,
+        }))
+    })
+    .await
 }
 
-pub fn mempool(node: &Node) -> Result<Response, ApiError> {
-    let pool = node.mempool();
-    let txids: Vec<String> = pool.txids_by_fee_rate().iter().map(Txid::to_hex).collect();
-    Ok(ok(&json!({
-        "count": pool.len(),
-        "bytes": pool.bytes(),
-        "usage": pool.usage(),
-        "min_fee_rate": pool.min_fee_rate(),
-        "txids": txids,
-    })))
+/// `GET /mempool`.
+#[utoipa::path(get, path = "/mempool", tag = "mempool", responses((status = 200, body = MempoolView)))]
+pub async fn mempool(State(node): Shared) -> Result<Json<MempoolView>, ApiError> {
+    blocking(node, |node| {
+        let pool = node.mempool();
+        Ok(Json(MempoolView {
+            count: pool.len() as u64,
+            bytes: pool.bytes() as u64,
+            usage: pool.usage() as u64,
+            min_fee_rate: pool.min_fee_rate(),
+            txids: pool.txids_by_fee_rate().iter().map(Txid::to_hex).collect(),
+        }))
+    })
+    .await
 }
 
-pub fn fees(node: &Node) -> Result<Response, ApiError> {
-    let pool = node.mempool();
-    Ok(ok(&json!({
-        "min_fee_rate": pool.min_fee_rate(),
-        "recommended_fee_rate": pool.recommended_fee_rate(node.network().params.max_block_size as usize),
-    })))
+/// `GET /fees`.
+#[utoipa::path(get, path = "/fees", tag = "mempool", responses((status = 200, body = Fees)))]
+pub async fn fees(State(node): Shared) -> Result<Json<Fees>, ApiError> {
+    blocking(node, |node| {
+        let pool = node.mempool();
+        Ok(Json(Fees {
+            min_fee_rate: pool.min_fee_rate(),
+            recommended_fee_rate: pool
+                .recommended_fee_rate(node.network().params.max_block_size as usize),
+        }))
+    })
+    .await
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Announce {
-    address: String,
-}
-
-/// `POST /nodes`: a node announces itself. The announced host must be the request's
-/// source address; it is probed before it becomes a peer.
-pub async fn announce_peer(node: &Arc<Node>, req: &ApiRequest) -> Result<Response, ApiError> {
-    let body: Announce = crate::json::parse(&req.body).map_err(|e| to_api_error(&e))?;
-    let addr: std::net::SocketAddr = body.address.parse().map_err(|_| {
-        ApiError::malformed(format!("address must be ip:port, got {:?}", body.address))
-    })?;
-    let source = req.remote.ip().to_canonical();
-    if addr.ip().to_canonical() != source {
-        return Err(ApiError::from_code(
-            "source-mismatch",
-            format!(
-                "announced host {} is not the request's source address {source}",
-                addr.ip()
-            ),
-        ));
-    }
-    let address = addr.to_string();
-    if node.peers.is_discouraged(&address) || node.peers.is_discouraged_source(source) {
-        return Err(ApiError::from_code(
-            "discouraged",
-            format!("{address} misbehaved recently and is discouraged"),
-        ));
-    }
-    if node.config.public_address.as_deref() == Some(address.as_str()) {
-        return Err(ApiError::malformed(format!(
-            "{address} is this node's own address"
-        )));
-    }
-    if node.peers.contains(&address) {
-        return Ok(ok(&json!({"status": "already-known"})));
-    }
-    let info = probe_peer(node, &address)
-        .await
-        .map_err(|e| to_api_error(&e))?;
-    let status = match node.peers.add(&address, info.height) {
-        AddOutcome::Added | AddOutcome::AddedEvicting(_) => "added",
-        AddOutcome::Known => "already-known",
-        AddOutcome::Discouraged | AddOutcome::Full => "not-added",
-    };
-    Ok(ok(&json!({"status": status})))
+/// `GET /nodes`: this node's peers.
+#[utoipa::path(get, path = "/nodes", tag = "peers", responses((status = 200, body = Vec<NodeEntry>)))]
+pub async fn nodes(State(node): Shared) -> Json<Vec<NodeEntry>> {
+    Json(node.peers.summaries())
 }

@@ -45,6 +45,15 @@ struct NodeArgs {
     /// HOST:PORT of a peer to connect to (repeatable).
     #[arg(long = "peer", env = "FULL_NODE_PEER", value_delimiter = ',')]
     peers: Vec<String>,
+    /// DNS seed to bootstrap from (repeatable): SRV _ferro._tcp.NAME, then A/AAAA of NAME
+    /// on the network's default port. Without --seed, --peer and --dns-seed, the network
+    /// file's `dns_seeds` are used.
+    #[arg(long = "dns-seed", env = "FULL_NODE_DNS_SEED", value_delimiter = ',',
+          value_name = "NAME", value_parser = parse_dns_seed)]
+    dns_seeds: Vec<String>,
+    /// DNS server (IP:PORT) to ask the DNS seeds through, instead of the system resolver.
+    #[arg(long, env = "FULL_NODE_DNS_SERVER", value_name = "IP:PORT")]
+    dns_server: Option<SocketAddr>,
     /// Mine blocks continuously (needs --miner-address).
     #[arg(long, env = "FULL_NODE_MINE", requires = "miner_address")]
     mine: bool,
@@ -67,9 +76,25 @@ struct NodeArgs {
     /// blocks connected) before its peer is set aside for 10 minutes and the next tried.
     #[arg(long, env = "FULL_NODE_SYNC_DEADLINE", default_value = "30", value_parser = parse_seconds)]
     sync_deadline: Duration,
-    /// Most client connections served at once.
-    #[arg(long, env = "FULL_NODE_MAX_CONNECTIONS", default_value_t = 256)]
+    /// Most client connections open at once, in all (a share is kept for localhost and
+    /// for peers that delivered valid blocks or transactions recently).
+    #[arg(long, env = "FULL_NODE_MAX_CONNECTIONS", default_value_t = 1024)]
     max_connections: usize,
+    /// Most connections open at once from one source address; over it the answer is
+    /// 429 rate-limited. 127.0.0.1 and ::1 are exempt.
+    #[arg(long, env = "FULL_NODE_CONNECTIONS_PER_SOURCE", default_value_t = 8)]
+    connections_per_source: usize,
+    /// Requests per second one source address may average (bursts of twice that);
+    /// over it the answer is 429 rate-limited with Retry-After. 127.0.0.1 and ::1 are
+    /// exempt.
+    #[arg(long, env = "FULL_NODE_REQUESTS_PER_SOURCE", default_value_t = 100)]
+    requests_per_source: u32,
+    /// Seconds a request may take from its headers to its answer (408 past it).
+    #[arg(long, env = "FULL_NODE_REQUEST_TIMEOUT", default_value = "30", value_parser = parse_seconds)]
+    request_timeout: Duration,
+    /// Seconds a connection may stay open with no request before it is closed.
+    #[arg(long, env = "FULL_NODE_IDLE_TIMEOUT", default_value = "30", value_parser = parse_seconds)]
+    idle_timeout: Duration,
     /// Mempool bound in bytes of memory (its estimated real memory use, `usage`, not the
     /// serialized size of its transactions).
     #[arg(long, env = "FULL_NODE_MEMPOOL_BYTES", default_value_t = 64 * 1024 * 1024)]
@@ -83,6 +108,12 @@ struct NodeArgs {
     /// stored blocks again).
     #[arg(long, env = "FULL_NODE_DB_CACHE", default_value_t = ferro::node::config::DEFAULT_DB_CACHE_MB)]
     db_cache: usize,
+}
+
+fn parse_dns_seed(text: &str) -> Result<String, String> {
+    ferro::net::bootstrap::parse_seed_name(text)
+        .map(|name| name.to_ascii())
+        .map_err(|e| e.to_string())
 }
 
 fn parse_seconds(text: &str) -> Result<Duration, String> {
@@ -167,6 +198,15 @@ struct GenesisArgs {
     /// Genesis timestamp in unix seconds (default: now). Fix it to reproduce a file.
     #[arg(long, env = "FULL_NODE_GENESIS_TIMESTAMP")]
     timestamp: Option<u64>,
+    /// The network's default port (the port nodes assume for addresses from DNS);
+    /// stored beside the rules, not hashed: it never changes the genesis hash.
+    #[arg(long, env = "FULL_NODE_GENESIS_DEFAULT_PORT",
+          value_parser = clap::value_parser!(u16).range(1..))]
+    default_port: Option<u16>,
+    /// A DNS seed name nodes of this network use by default (repeatable); not hashed.
+    #[arg(long = "dns-seed", env = "FULL_NODE_GENESIS_DNS_SEED", value_delimiter = ',',
+          value_name = "NAME", value_parser = parse_dns_seed)]
+    dns_seeds: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -207,8 +247,16 @@ fn run_node(genesis: Option<PathBuf>, args: NodeArgs) -> anyhow::Result<()> {
     }
     let mut config = NodeConfig::new(network, args.data_dir, args.listen);
     config.public_address = args.public_address;
+    // With no way to find peers given, the network's own DNS seeds.
+    let dns_seeds = if args.seeds.is_empty() && args.peers.is_empty() && args.dns_seeds.is_empty() {
+        config.network.defaults.dns_seeds.clone()
+    } else {
+        args.dns_seeds
+    };
     config.seeds = args.seeds;
     config.peers = args.peers;
+    config.dns_seeds = dns_seeds;
+    config.dns_server = args.dns_server;
     config.miner_address = if args.mine { miner_address } else { None };
     config.allow_generate = args.allow_generate;
     config.max_peers = args.max_peers;
@@ -216,6 +264,12 @@ fn run_node(genesis: Option<PathBuf>, args: NodeArgs) -> anyhow::Result<()> {
     config.peer_timeout = args.peer_timeout;
     config.sync_deadline = args.sync_deadline;
     config.server.max_connections = args.max_connections;
+    config.server.reserved_connections = args.max_connections / 8;
+    config.server.per_source_connections = args.connections_per_source;
+    config.server.idle_timeout = args.idle_timeout;
+    config.requests.rate_per_second = args.requests_per_source;
+    config.requests.rate_burst = args.requests_per_source.saturating_mul(2);
+    config.requests.request_timeout = args.request_timeout;
     config.mempool.max_usage = args.mempool_bytes;
     config.mempool.min_fee_rate = args.min_fee_rate;
     config.db_cache = args.db_cache.saturating_mul(1024 * 1024);
@@ -224,37 +278,15 @@ fn run_node(genesis: Option<PathBuf>, args: NodeArgs) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let running = ferro::node::run(config).await?;
+        let running = ferro::daemon::run(config).await?;
         println!("listening on {}", running.addr);
         use std::io::Write;
         let _ = std::io::stdout().flush();
-        shutdown_signal().await;
+        ferro::http::server::os_signal().await;
         tracing::info!("shutting down");
         running.shutdown().await;
         Ok(())
     })
-}
-
-/// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
 }
 
 fn load_network(path: Option<PathBuf>) -> anyhow::Result<Network> {
@@ -308,7 +340,9 @@ fn make_genesis(args: GenesisArgs) -> anyhow::Result<()> {
             .context("system clock is before 1970")?
             .as_secs(),
     };
-    let network = Network::create(params, premine, timestamp)?;
+    let mut network = Network::create(params, premine, timestamp)?;
+    network.defaults.default_port = args.default_port;
+    network.defaults.dns_seeds = args.dns_seeds;
     std::fs::write(&args.out, network.to_json())
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     println!(

@@ -9,7 +9,6 @@ use super::records::{
 };
 use super::store::{ChainStore, StoreError, Table};
 use crate::consensus::Coin;
-use crate::json::address_string;
 use crate::primitives::{Block, BlockHash, OutPoint, PubkeyHash, Txid};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -47,12 +46,11 @@ fn apply(old: u64, delta: i128, what: &str) -> Result<u64, StoreError> {
 
 pub struct BlockIndexer<'p, 'a, S: ?Sized> {
     pending: &'p mut Pending<'a, S>,
-    hrp: &'p str,
 }
 
 impl<'p, 'a, S: ChainStore + ?Sized> BlockIndexer<'p, 'a, S> {
-    pub fn new(pending: &'p mut Pending<'a, S>, hrp: &'p str) -> Self {
-        BlockIndexer { pending, hrp }
+    pub fn new(pending: &'p mut Pending<'a, S>) -> Self {
+        BlockIndexer { pending }
     }
 
     /// Records `block` (already validated, `spent` from `connect_block` or undo data) as
@@ -259,10 +257,9 @@ impl<'p, 'a, S: ChainStore + ?Sized> BlockIndexer<'p, 'a, S> {
                 outputs_received: apply(old.outputs_received, d.outputs_received, "outputs")?,
             };
             if old.balance != new.balance {
-                let address = address_string(&pkh, self.hrp);
                 if old.balance > 0 {
                     self.pending
-                        .delete(Table::Rich, rich_key(old.balance, &address));
+                        .delete(Table::Rich, rich_key(old.balance, &pkh));
                 }
                 // An address has one rich-list key below this batch, that of its balance
                 // there (D). The new key differs from the old one; it can equal D's only
@@ -272,11 +269,8 @@ impl<'p, 'a, S: ChainStore + ?Sized> BlockIndexer<'p, 'a, S> {
                 // and a balance that moves several times between flushes leaves one
                 // delete and one put, not one delete per move.
                 if new.balance > 0 {
-                    self.pending.put_new(
-                        Table::Rich,
-                        rich_key(new.balance, &address),
-                        pkh.0.to_vec(),
-                    );
+                    self.pending
+                        .put_new(Table::Rich, rich_key(new.balance, &pkh), pkh.0.to_vec());
                 }
             }
             match (old.outputs_received > 0, new.outputs_received > 0) {

@@ -80,22 +80,23 @@ pub fn addr_history_key(pkh: &PubkeyHash, height: Height, position: u32) -> Vec<
 }
 
 /// Rich list key: descending balance, then ascending address text.
-pub fn rich_key(balance: u64, address: &str) -> Vec<u8> {
+/// A rich-list key: the balance descending, then the pubkey hash (ties in pubkey-hash
+/// order). The chain keeps keys in its own terms; addresses are the API's to format.
+pub fn rich_key(balance: u64, pkh: &PubkeyHash) -> Vec<u8> {
     let mut k = (u64::MAX - balance).to_be_bytes().to_vec();
-    k.extend_from_slice(address.as_bytes());
+    k.extend_from_slice(&pkh.0);
     k
 }
 
-pub fn decode_rich_key(k: &[u8]) -> Result<(Amount, String), StoreError> {
-    if k.len() < 8 {
+pub fn decode_rich_key(k: &[u8]) -> Result<(Amount, PubkeyHash), StoreError> {
+    let (Some(b), Some(h)) = (k.get(..8), k.get(8..)) else {
         return Err(corrupt("rich list key"));
-    }
-    let mut b = [0u8; 8];
-    b.copy_from_slice(&k[..8]);
+    };
+    let b: [u8; 8] = b.try_into().map_err(|_| corrupt("rich list key"))?;
+    let h: [u8; 20] = h.try_into().map_err(|_| corrupt("rich list key"))?;
     let balance = Amount::from_base_units(u64::MAX - u64::from_be_bytes(b))
         .map_err(|_| corrupt("rich list key"))?;
-    let address = String::from_utf8(k[8..].to_vec()).map_err(|_| corrupt("rich list key"))?;
-    Ok((balance, address))
+    Ok((balance, PubkeyHash(h)))
 }
 
 /// Where a transaction sits on the active chain.

@@ -16,7 +16,7 @@ use crate::consensus::validation::{
     check_block, check_header, connect_block, connect_block_deferred,
 };
 use crate::consensus::{BlockError, BlockUndo, Coin, Network, ParentInfo};
-use crate::error::ErrorCode;
+use crate::error::{Code, ErrorCode};
 use crate::primitives::{
     Amount, Block, BlockHash, Decode, Encode, Header, Height, OutPoint, PubkeyHash, Transaction,
     Txid, Work,
@@ -57,13 +57,13 @@ pub enum ChainError {
 }
 
 impl ErrorCode for ChainError {
-    fn code(&self) -> &'static str {
+    fn code(&self) -> Code {
         match self {
             ChainError::Block(e) => e.code(),
-            ChainError::UnknownParent { .. } => "unknown-parent",
-            ChainError::BadOrphan(_) => "bad-pow",
-            ChainError::WrongNetwork(_) => "wrong-network",
-            ChainError::Store(_) => "internal",
+            ChainError::UnknownParent { .. } => Code::UnknownParent,
+            ChainError::BadOrphan(_) => Code::BadPow,
+            ChainError::WrongNetwork(_) => Code::WrongNetwork,
+            ChainError::Store(_) => Code::Internal,
         }
     }
 }
@@ -180,12 +180,7 @@ impl<S: ChainStore> ChainState<S> {
                 chain_work: genesis.header.target.work(),
             };
             pending.put(Table::Headers, hash.0.to_vec(), entry.encode());
-            BlockIndexer::new(&mut pending, &network.params.address_hrp).connect(
-                genesis,
-                hash,
-                &txids_of(genesis),
-                &[],
-            )?;
+            BlockIndexer::new(&mut pending).connect(genesis, hash, &txids_of(genesis), &[])?;
             pending.put(Table::Meta, META_BEST.to_vec(), hash.0.to_vec());
             store.commit(&pending.batch)?;
         }
@@ -695,7 +690,6 @@ impl<S: ChainStore> ChainState<S> {
         // (chain state and the best block) at once, as without a cache.
         self.flush()?;
         let fork_height = self.headers[&cursor].header.height;
-        let hrp = self.network.params.address_hrp.clone();
         let mut pending = Pending::new(&self.store);
         let mut disconnected = Vec::new();
         for hash in self.active[(fork_height.get() as usize + 1)..].iter().rev() {
@@ -704,7 +698,7 @@ impl<S: ChainStore> ChainState<S> {
                 Some(v) => decode_undo(&v)?,
                 None => return Err(StoreError(format!("no undo data for {hash}")).into()),
             };
-            BlockIndexer::new(&mut pending, &hrp).disconnect(&block, &txids_of(&block), &undo)?;
+            BlockIndexer::new(&mut pending).disconnect(&block, &txids_of(&block), &undo)?;
             disconnected.push(block);
         }
         let mut connected = Vec::new();
@@ -720,7 +714,7 @@ impl<S: ChainStore> ChainState<S> {
                     return Err(e.into());
                 }
             };
-            BlockIndexer::new(&mut pending, &hrp).connect(&block, *hash, &txids, &undo.spent)?;
+            BlockIndexer::new(&mut pending).connect(&block, *hash, &txids, &undo.spent)?;
             connected.push(block);
         }
         pending.put(Table::Meta, META_BEST.to_vec(), new_tip.0.to_vec());
@@ -792,9 +786,8 @@ impl<S: ChainStore> ChainState<S> {
             Ok(d) => d,
             Err(e) => return Ok(Err(e)),
         };
-        let hrp = self.network.params.address_hrp.as_str();
         let index = |pending: &mut Pending<'_, S>| {
-            BlockIndexer::new(pending, hrp).connect(block, hash, txids, &undo.spent)
+            BlockIndexer::new(pending).connect(block, hash, txids, &undo.spent)
         };
         let (verdict, indexed) = if signatures.is_empty() {
             (Ok(()), index(pending))
@@ -810,7 +803,6 @@ impl<S: ChainStore> ChainState<S> {
     /// the run failed once its changes were written.
     fn reindex(&self, blocks: &[Block]) -> Result<Batch, StoreError> {
         let mut pending = Pending::over(&self.store, vec![&self.cache]);
-        let hrp = self.network.params.address_hrp.as_str();
         for block in blocks {
             let hash = block.hash();
             let txids = txids_of(block);
@@ -827,7 +819,7 @@ impl<S: ChainStore> ChainState<S> {
             }
             let (undo, _) = deferred
                 .map_err(|e| StoreError(format!("block {hash} connected before, now: {e}")))?;
-            BlockIndexer::new(&mut pending, hrp).connect(block, hash, &txids, &undo.spent)?;
+            BlockIndexer::new(&mut pending).connect(block, hash, &txids, &undo.spent)?;
         }
         Ok(pending.batch)
     }
@@ -1228,7 +1220,7 @@ impl<S: ChainStore> ChainState<S> {
 
     /// The top `limit` addresses by balance (ties by address), read in order from the
     /// rich-list index.
-    pub fn rich_list(&self, limit: usize) -> Result<Vec<(String, Amount)>, ChainError> {
+    pub fn rich_list(&self, limit: usize) -> Result<Vec<(PubkeyHash, Amount)>, ChainError> {
         self.read_scan(Table::Rich, &[], None, Direction::Forward, limit)?
             .into_iter()
             .map(|(k, _)| decode_rich_key(&k).map(|(b, a)| (a, b)).map_err(Into::into))

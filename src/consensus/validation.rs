@@ -6,7 +6,7 @@
 use super::merkle::merkle_root;
 use super::params::NetworkParams;
 use super::pow::subsidy;
-use crate::error::ErrorCode;
+use crate::error::{Code, ErrorCode};
 use crate::primitives::block::HEADER_VERSION;
 use crate::primitives::transaction::TX_VERSION;
 use crate::primitives::{
@@ -79,20 +79,20 @@ pub enum TxError {
 }
 
 impl ErrorCode for TxError {
-    fn code(&self) -> &'static str {
+    fn code(&self) -> Code {
         match self {
-            TxError::BadVersion(_) => "bad-version",
-            TxError::NoInputs => "no-inputs",
-            TxError::NoOutputs => "no-outputs",
-            TxError::CoinbaseNotAllowed => "coinbase-not-allowed",
-            TxError::DuplicateInput { .. } => "duplicate-input",
-            TxError::MissingInput { .. } => "missing-input",
-            TxError::PubkeyMismatch { .. } => "pubkey-mismatch",
-            TxError::BadSignature { .. } => "bad-signature",
-            TxError::ValueOutOfRange(_) => "value-out-of-range",
-            TxError::OutputsExceedInputs { .. } => "outputs-exceed-inputs",
-            TxError::ImmatureCoinbase { .. } => "immature-coinbase",
-            TxError::NonFinal { .. } => "non-final",
+            TxError::BadVersion(_) => Code::BadVersion,
+            TxError::NoInputs => Code::NoInputs,
+            TxError::NoOutputs => Code::NoOutputs,
+            TxError::CoinbaseNotAllowed => Code::CoinbaseNotAllowed,
+            TxError::DuplicateInput { .. } => Code::DuplicateInput,
+            TxError::MissingInput { .. } => Code::MissingInput,
+            TxError::PubkeyMismatch { .. } => Code::PubkeyMismatch,
+            TxError::BadSignature { .. } => Code::BadSignature,
+            TxError::ValueOutOfRange(_) => Code::ValueOutOfRange,
+            TxError::OutputsExceedInputs { .. } => Code::OutputsExceedInputs,
+            TxError::ImmatureCoinbase { .. } => Code::ImmatureCoinbase,
+            TxError::NonFinal { .. } => Code::NonFinal,
         }
     }
 }
@@ -131,19 +131,19 @@ pub enum BlockError {
 }
 
 impl ErrorCode for BlockError {
-    fn code(&self) -> &'static str {
+    fn code(&self) -> Code {
         match self {
-            BlockError::BadVersion(_) => "bad-version",
-            BlockError::BadPrev(_) => "bad-prev",
-            BlockError::BadTarget { .. } => "bad-target",
-            BlockError::BadPow(_) => "bad-pow",
-            BlockError::TimeTooOld { .. } => "time-too-old",
-            BlockError::TimeTooNew { .. } => "time-too-new",
-            BlockError::BlockTooLarge { .. } => "block-too-large",
-            BlockError::BadCoinbase(_) => "bad-coinbase",
-            BlockError::DuplicateTx(_) => "duplicate-tx",
-            BlockError::BadMerkleRoot => "bad-merkle-root",
-            BlockError::BadCoinbaseValue { .. } => "bad-coinbase-value",
+            BlockError::BadVersion(_) => Code::BadVersion,
+            BlockError::BadPrev(_) => Code::BadPrev,
+            BlockError::BadTarget { .. } => Code::BadTarget,
+            BlockError::BadPow(_) => Code::BadPow,
+            BlockError::TimeTooOld { .. } => Code::TimeTooOld,
+            BlockError::TimeTooNew { .. } => Code::TimeTooNew,
+            BlockError::BlockTooLarge { .. } => Code::BlockTooLarge,
+            BlockError::BadCoinbase(_) => Code::BadCoinbase,
+            BlockError::DuplicateTx(_) => Code::DuplicateTx,
+            BlockError::BadMerkleRoot => Code::BadMerkleRoot,
+            BlockError::BadCoinbaseValue { .. } => Code::BadCoinbaseValue,
             BlockError::Transaction { error, .. } => error.code(),
         }
     }

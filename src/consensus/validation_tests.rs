@@ -152,7 +152,7 @@ fn check(tx: &Transaction) -> Result<TxSpend, TxError> {
 fn code(result: Result<TxSpend, TxError>) -> &'static str {
     match result {
         Ok(_) => "ok",
-        Err(e) => e.code(),
+        Err(e) => e.code().as_str(),
     }
 }
 
@@ -174,7 +174,7 @@ fn rule_version() {
 fn rule_no_inputs_and_loose_coinbase() {
     let tx = spend(&[], vec![pay(coins(1), 2)]);
     assert_eq!(
-        check_transaction_shape(&tx).map_err(|e| e.code()),
+        check_transaction_shape(&tx).map_err(|e| e.code().as_str()),
         Err("no-inputs")
     );
     assert_eq!(code(check(&tx)), "coinbase-not-allowed");
@@ -451,7 +451,7 @@ fn validate_with(
 fn block_code(block: &Block) -> &'static str {
     match validate(block) {
         Ok(_) => "ok",
-        Err(e) => e.code(),
+        Err(e) => e.code().as_str(),
     }
 }
 
@@ -518,7 +518,7 @@ fn block_rule_size() {
         ..params()
     };
     assert_eq!(
-        check_block(&b, &p).map_err(|e| e.code()),
+        check_block(&b, &p).map_err(|e| e.code().as_str()),
         Err("block-too-large")
     );
     let p = NetworkParams {
@@ -561,7 +561,10 @@ fn block_rule_merkle_root() {
     // Swapping transaction order changes the root.
     let mut b = block_with(vec![coinbase(coins(1)), valid_tx()]);
     b.transactions.swap(0, 1);
-    assert_ne!(check_block(&b, &params()).map_err(|e| e.code()), Ok(vec![]));
+    assert_ne!(
+        check_block(&b, &params()).map_err(|e| e.code().as_str()),
+        Ok(vec![])
+    );
 }
 
 #[test]

@@ -18,8 +18,8 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::error::ErrorBody;
 use super::{JSON, OCTET_STREAM};
+use crate::wire::ErrorBody;
 
 /// Default bound on an answer: a page of blocks as JSON is at most ~16 MiB (API.md).
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
@@ -103,7 +103,9 @@ impl HttpClient {
         connector.set_local_address(local);
         let inner = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(30))
+            // Below the servers' 10 s header deadline between kept-alive requests, so a
+            // pooled connection is not reused just as the server closes it.
+            .pool_idle_timeout(Duration::from_secs(5))
             .pool_max_idle_per_host(4)
             .build(connector);
         Self {
@@ -294,11 +296,8 @@ fn decode<T: DeserializeOwned>(url: &str, body: &[u8]) -> Result<T, ClientError>
 }
 
 fn status_error(url: &str, status: StatusCode, body: &[u8]) -> ClientError {
-    let (code, message) = match serde_json::from_slice::<ErrorBody<'_>>(body) {
-        Ok(parsed) => (
-            Some(parsed.error.code.into_owned()),
-            parsed.error.message.into_owned(),
-        ),
+    let (code, message) = match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(parsed) => (Some(parsed.error.code), parsed.error.message),
         Err(_) => {
             // Not an API error body: keep a short, printable excerpt.
             let text = String::from_utf8_lossy(body);
@@ -331,52 +330,53 @@ fn error_chain(error: &(dyn StdError + 'static)) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::error::Code;
     use crate::http::server::{self, ServerLimits};
-    use crate::http::{request, response, ApiError, Request};
-    use std::net::SocketAddr;
+    use crate::http::{ApiError, JsonBody};
+    use axum::response::IntoResponse;
+    use axum::routing::{get, post};
     use tokio::net::TcpListener;
+    use tokio_util::sync::CancellationToken;
 
-    /// Starts a test server; it stops when the returned sender is dropped.
-    async fn serve() -> (String, tokio::sync::oneshot::Sender<()>) {
+    /// Starts a test server; it stops when the returned guard is dropped.
+    async fn serve() -> (String, tokio_util::sync::DropGuard) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let handler = |req: Request, _remote: SocketAddr| async move {
-            match req.uri().path() {
-                "/ok" => response::ok_json(&serde_json::json!({"height": 7})),
-                "/echo" => match request::read_json::<serde_json::Value, _>(req, 1024).await {
-                    Ok(v) => response::ok_json(&v),
-                    Err(e) => e.to_response(),
-                },
-                "/text" => {
-                    let mut r = response::ok_json(&());
-                    *r.body_mut() = Full::new(Bytes::from_static(b"not json"));
-                    r
-                }
-                "/big" => response::ok_json(&"x".repeat(10_000)),
-                "/slow" => {
+        let stop = CancellationToken::new();
+        let app = axum::Router::new()
+            .route(
+                "/ok",
+                get(|| async { axum::Json(serde_json::json!({"height": 7})) }),
+            )
+            .route(
+                "/echo",
+                post(|JsonBody(v): JsonBody<serde_json::Value>| async move { axum::Json(v) }),
+            )
+            .route(
+                "/text",
+                get(|| async { ([(CONTENT_TYPE, JSON)], "not json").into_response() }),
+            )
+            .route("/big", get(|| async { axum::Json("x".repeat(10_000)) }))
+            .route(
+                "/slow",
+                get(|| async {
                     tokio::time::sleep(Duration::from_secs(10)).await;
-                    response::ok_json(&())
-                }
-                "/plain-error" => {
-                    let mut r = response::ok_json(&());
-                    *r.status_mut() = StatusCode::BAD_GATEWAY;
-                    *r.body_mut() = Full::new(Bytes::from_static(b"upstream down"));
-                    r
-                }
-                _ => ApiError::new(StatusCode::BAD_REQUEST, "wrong-network", "other genesis")
-                    .to_response(),
-            }
-        };
-        tokio::spawn(server::run(
+                    axum::Json(())
+                }),
+            )
+            .route(
+                "/plain-error",
+                get(|| async { (StatusCode::BAD_GATEWAY, "upstream down").into_response() }),
+            )
+            .fallback(|| async { ApiError::new(Code::WrongNetwork, "other genesis") });
+        tokio::spawn(server::serve(
             listener,
-            handler,
+            app,
             ServerLimits::default(),
-            async {
-                let _ = rx.await;
-            },
+            None,
+            stop.clone(),
         ));
-        (format!("http://{addr}"), tx)
+        (format!("http://{addr}"), stop.drop_guard())
     }
 
     #[derive(Debug, serde::Deserialize)]

@@ -1,190 +1,148 @@
-//! The error body of every non-2xx answer.
+//! [`ApiError`]: the error answer of every handler, turned into the
+//! `{"error": {"code", "message"}}` body (API.md) by [`IntoResponse`].
 //!
-//! API.md fixes the shape: `{"error": {"code": "<kebab-case>", "message": "<human text>"}}`.
-//! An [`ApiError`] carries the status with the code, so that a handler returns
-//! `Result<Response, ApiError>` and turns the error into a response in one place
-//! ([`ApiError::to_response`]). Domain crates map their own typed errors to an
-//! `ApiError` in one function each (code and status chosen together there); the
-//! constructors below cover the transport-level codes every server shares.
+//! The status comes from the code ([`crate::wire::status`], one exhaustive match), so a
+//! handler cannot pair a code with the wrong status. Library rejections convert with `?`
+//! through [`From`] for anything implementing [`ErrorCode`].
 
-use std::borrow::Cow;
+use std::fmt;
+use std::time::Duration;
 
-use hyper::header::{HeaderValue, CONTENT_TYPE};
-use hyper::StatusCode;
-use serde::{Deserialize, Serialize};
+use axum::response::{IntoResponse, Response};
+use http::header::{HeaderValue, ALLOW, CONTENT_TYPE, RETRY_AFTER};
+use http::StatusCode;
 
-use super::{Body, Response, JSON};
+use crate::error::{Code, ErrorCode};
+use crate::wire::{self, ErrorBody, ErrorDetail};
 
-/// Stable error codes used by this module (the full list is in API.md).
-pub mod codes {
-    /// Not parseable, wrong types, unknown fields, bad query parameters.
-    pub const MALFORMED: &str = "malformed";
-    /// No such path or resource.
-    pub const NOT_FOUND: &str = "not-found";
-    /// The path exists but not with this method.
-    pub const METHOD_NOT_ALLOWED: &str = "method-not-allowed";
-    /// Request body over the limit.
-    pub const BODY_TOO_LARGE: &str = "body-too-large";
-    /// Content type not accepted by the endpoint.
-    pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported-media-type";
-    /// A bug or an unexpected local failure; never caused by the request.
-    pub const INTERNAL: &str = "internal";
+/// An error answer: a stable code, a message, and for some codes a header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    code: Code,
+    message: String,
+    /// `Retry-After` seconds (429, 503).
+    retry_after: Option<u64>,
+    /// `Allow` (405).
+    allow: Option<String>,
 }
 
-/// The HTTP status of each API error code (the table at the end of API.md):
-/// the one place where codes meet statuses. Every code not listed is a rule
-/// the request broke, hence 400.
-pub fn status_for_code(code: &str) -> StatusCode {
-    match code {
-        codes::NOT_FOUND => StatusCode::NOT_FOUND,
-        codes::METHOD_NOT_ALLOWED => StatusCode::METHOD_NOT_ALLOWED,
-        codes::BODY_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
-        codes::UNSUPPORTED_MEDIA_TYPE => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        codes::INTERNAL => StatusCode::INTERNAL_SERVER_ERROR,
-        "unknown-parent" | "time-too-new" | "stale-branch" => StatusCode::CONFLICT,
-        "generate-disabled" | "discouraged" => StatusCode::FORBIDDEN,
-        "request-timeout" => StatusCode::REQUEST_TIMEOUT,
-        "rate-limited" => StatusCode::TOO_MANY_REQUESTS,
-        "not-ready" => StatusCode::SERVICE_UNAVAILABLE,
-        _ => StatusCode::BAD_REQUEST,
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
     }
 }
 
-/// An error answer: HTTP status, stable kebab-case code and a lower-case message.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{code}: {message}")]
-pub struct ApiError {
-    status: StatusCode,
-    code: Cow<'static, str>,
-    message: String,
-}
+impl std::error::Error for ApiError {}
 
-/// Wire shape of an error body; also used by the client to read peers' errors.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct ErrorBody<'a> {
-    #[serde(borrow)]
-    pub(crate) error: ErrorDetail<'a>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct ErrorDetail<'a> {
-    #[serde(borrow)]
-    pub(crate) code: Cow<'a, str>,
-    #[serde(borrow)]
-    pub(crate) message: Cow<'a, str>,
+impl<E: ErrorCode + fmt::Display> From<E> for ApiError {
+    fn from(e: E) -> ApiError {
+        match e.code() {
+            // A local failure (storage): the detail goes to the log, not to the client.
+            Code::Internal => ApiError::internal(e.to_string()),
+            code => ApiError::new(code, e.to_string()),
+        }
+    }
 }
 
 impl ApiError {
-    /// An error with an explicit status and code.
-    pub fn new(
-        status: StatusCode,
-        code: impl Into<Cow<'static, str>>,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
         Self {
-            status,
-            code: code.into(),
+            code,
             message: message.into(),
+            retry_after: None,
+            allow: None,
         }
     }
 
-    /// An error whose status follows from its code by [`status_for_code`], e.g.
-    /// `ApiError::from_code(rejection.code(), rejection.to_string())` for a
-    /// library error implementing `crate::error::ErrorCode`.
-    pub fn from_code(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(status_for_code(code), code, message)
-    }
-
-    /// 400 `malformed`: the request could not be parsed or has wrong types.
+    /// 400 `malformed`: not parseable, wrong types, unknown fields.
     pub fn malformed(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, codes::MALFORMED, message)
+        Self::new(Code::Malformed, message)
     }
 
     /// 404 `not-found`.
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, message)
+        Self::new(Code::NotFound, message)
     }
 
-    /// 405 `method-not-allowed`. Prefer [`super::response::method_not_allowed`],
-    /// which also sets the `Allow` header.
-    pub fn method_not_allowed(message: impl Into<String>) -> Self {
+    /// 500 `internal`: the server failed, not the request. The detail is logged; the
+    /// client gets a generic message (API.md: "logged with detail").
+    pub fn internal(message: impl Into<String>) -> Self {
+        let detail = message.into();
+        tracing::error!(%detail, "internal error");
         Self::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            codes::METHOD_NOT_ALLOWED,
-            message,
+            Code::Internal,
+            "the server failed to answer; the failure is in its log",
         )
     }
 
     /// 413 `body-too-large`.
     pub fn body_too_large(limit: usize) -> Self {
         Self::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            codes::BODY_TOO_LARGE,
+            Code::BodyTooLarge,
             format!("request body exceeds the limit of {limit} bytes"),
         )
     }
 
-    /// 415 `unsupported-media-type`.
-    pub fn unsupported_media_type(message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            codes::UNSUPPORTED_MEDIA_TYPE,
-            message,
-        )
+    /// 429 `rate-limited` with `Retry-After`.
+    pub fn rate_limited(message: impl Into<String>, retry_after: Duration) -> Self {
+        Self::new(Code::RateLimited, message).with_retry_after(retry_after)
     }
 
-    /// 500 `internal`: the server failed, not the request.
-    pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL, message)
+    /// Adds `Retry-After` (whole seconds, at least 1).
+    pub fn with_retry_after(mut self, after: Duration) -> Self {
+        self.retry_after = Some(after.as_secs().max(1));
+        self
     }
 
-    /// The HTTP status of the answer.
+    /// 405 `method-not-allowed` with `Allow: allowed`.
+    pub fn method_not_allowed(method: &http::Method, path: &str, allowed: &str) -> Self {
+        let mut e = Self::new(
+            Code::MethodNotAllowed,
+            format!("method {method} is not allowed on {path}; allowed: {allowed}"),
+        );
+        e.allow = Some(allowed.to_owned());
+        e
+    }
+
+    pub fn code(&self) -> Code {
+        self.code
+    }
+
     pub fn status(&self) -> StatusCode {
-        self.status
+        wire::status(self.code)
     }
 
-    /// The stable kebab-case code.
-    pub fn code(&self) -> &str {
-        &self.code
-    }
-
-    /// The human-readable detail.
     pub fn message(&self) -> &str {
         &self.message
     }
 
-    /// The JSON body `{"error": {"code": …, "message": …}}`.
-    pub fn to_body(&self) -> bytes::Bytes {
-        let body = ErrorBody {
+    /// The JSON body.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
             error: ErrorDetail {
-                code: Cow::Borrowed(&self.code),
-                message: Cow::Borrowed(&self.message),
+                code: self.code.as_str().to_owned(),
+                message: self.message.clone(),
             },
-        };
-        // Serializing two strings into a Vec cannot fail; fall back to a fixed
-        // body rather than panicking if it ever did.
-        match serde_json::to_vec(&body) {
-            Ok(bytes) => bytes.into(),
-            Err(_) => bytes::Bytes::from_static(
-                br#"{"error":{"code":"internal","message":"could not encode error"}}"#,
-            ),
         }
-    }
-
-    /// The complete response: status, `Content-Type: application/json`, body.
-    pub fn to_response(&self) -> Response {
-        let mut response = Response::new(Body::new(self.to_body()));
-        *response.status_mut() = self.status;
-        response
-            .headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static(JSON));
-        response
     }
 }
 
-impl From<ApiError> for Response {
-    fn from(error: ApiError) -> Self {
-        error.to_response()
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status(), axum::Json(self.body())).into_response();
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(super::JSON));
+        if let Some(secs) = self.retry_after {
+            headers.insert(RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let Some(allow) = self
+            .allow
+            .as_deref()
+            .and_then(|a| HeaderValue::from_str(a).ok())
+        {
+            headers.insert(ALLOW, allow);
+        }
+        response
     }
 }
 
@@ -192,56 +150,44 @@ impl From<ApiError> for Response {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use http_body_util::BodyExt;
+
+    async fn body_of(response: Response) -> serde_json::Value {
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
 
     #[tokio::test]
     async fn error_body_has_the_api_shape() {
-        let error = ApiError::malformed("address must be host:port");
-        let response = error.to_response();
+        let response = ApiError::malformed("address must be host:port").into_response();
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
         assert_eq!(response.headers()[CONTENT_TYPE], "application/json");
-        let body = response.into_body().collect().await.unwrap().to_bytes();
-        let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(
-            value,
+            body_of(response).await,
             serde_json::json!({"error": {"code": "malformed", "message": "address must be host:port"}})
         );
     }
 
-    #[test]
-    fn messages_are_escaped() {
-        let error = ApiError::new(StatusCode::CONFLICT, "unknown-parent", "quote \" and \n");
-        let value: serde_json::Value = serde_json::from_slice(&error.to_body()).unwrap();
-        assert_eq!(value["error"]["message"], "quote \" and \n");
-        assert_eq!(value["error"]["code"], "unknown-parent");
-        assert_eq!(error.status(), StatusCode::CONFLICT);
+    #[tokio::test]
+    async fn headers_go_with_their_codes() {
+        let limited =
+            ApiError::rate_limited("slow down", Duration::from_millis(10)).into_response();
+        assert_eq!(limited.status(), 429);
+        assert_eq!(limited.headers()[RETRY_AFTER], "1");
+        let not_allowed =
+            ApiError::method_not_allowed(&http::Method::PUT, "/nodes", "GET,POST").into_response();
+        assert_eq!(not_allowed.status(), 405);
+        assert_eq!(not_allowed.headers()[ALLOW], "GET,POST");
+        let v = body_of(not_allowed).await;
+        assert_eq!(v["error"]["code"], "method-not-allowed");
     }
 
     #[test]
-    fn codes_map_to_the_statuses_of_api_md() {
-        for (code, status) in [
-            ("malformed", 400),
-            ("bad-signature", 400),
-            ("wrong-network", 400),
-            ("unknown-parent", 409),
-            ("time-too-new", 409),
-            ("generate-disabled", 403),
-            ("not-found", 404),
-            ("body-too-large", 413),
-            ("unsupported-media-type", 415),
-        ] {
-            assert_eq!(ApiError::from_code(code, "x").status(), status, "{code}");
-        }
-    }
-
-    #[test]
-    fn transport_codes_have_their_statuses() {
-        assert_eq!(ApiError::body_too_large(1).status(), 413);
-        assert_eq!(ApiError::body_too_large(1).code(), "body-too-large");
-        assert_eq!(ApiError::unsupported_media_type("x").status(), 415);
-        assert_eq!(ApiError::not_found("x").status(), 404);
-        assert_eq!(ApiError::method_not_allowed("x").status(), 405);
-        assert_eq!(ApiError::internal("x").status(), 500);
-        assert_eq!(ApiError::malformed("bad").to_string(), "malformed: bad");
+    fn library_rejections_keep_their_code_and_message() {
+        let e: ApiError = crate::json::JsonError::Malformed("bad hex".into()).into();
+        assert_eq!(e.code(), Code::Malformed);
+        assert_eq!(e.status(), 400);
+        assert_eq!(e.to_string(), "malformed: malformed: bad hex");
     }
 }

@@ -1,66 +1,52 @@
-//! HTTP plumbing shared by the full node and the seed server.
+//! HTTP plumbing shared by the node and the seed server, on axum, tower and hyper-util.
 //!
-//! Both servers speak HTTP/1.1 with JSON bodies (API.md). This module holds what
-//! they have in common so that each binary only writes its routes.
-//!
-//! # Layout
-//! - [`server`]: the accept loop ([`server::run`]): bounded connections, accept
-//!   back-off, hyper 1.x HTTP/1 connections and graceful shutdown.
-//! - [`error`]: [`ApiError`], the `{"error": {"code", "message"}}` body of every
-//!   non-2xx answer, with constructors for the transport-level codes.
-//! - [`request`]: reading a bounded body, parsing JSON, content-type and query
-//!   string helpers; each fails with a ready-to-send [`ApiError`].
-//! - [`response`]: JSON responses.
-//! - [`client`]: a small JSON client with a per-request timeout, for talking to
-//!   other nodes.
-//!
-//! # Example
-//! ```no_run
-//! use ferro::http::{self, request, response, ApiError, Request, Response};
-//! use std::net::SocketAddr;
-//!
-//! async fn route(req: Request, _remote: SocketAddr) -> Result<Response, ApiError> {
-//!     match (req.method().as_str(), req.uri().path()) {
-//!         ("GET", "/health") => Ok(response::ok_json(&serde_json::json!({"status": "ok"}))),
-//!         _ => Err(ApiError::not_found("no such path")),
-//!     }
-//! }
-//!
-//! # async fn demo() -> std::io::Result<()> {
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-//! let handler = |req: Request, remote: SocketAddr| async move {
-//!     route(req, remote).await.unwrap_or_else(|e| e.to_response())
-//! };
-//! http::server::run(listener, handler, http::ServerLimits::default(), async {
-//!     let _ = tokio::signal::ctrl_c().await;
-//! })
-//! .await;
-//! # Ok(())
-//! # }
-//! ```
+//! - [`server`]: the accept loop ([`server::serve`]): per-source and total connection
+//!   caps, a reserved share for favoured peers, header-read and idle timeouts, graceful
+//!   drain on a `CancellationToken`.
+//! - [`layers`]: [`harden`], the tower layers of every API router: tracing span, error
+//!   shape, per-source request rate, load shedding, request timeout, body limit.
+//! - [`extract`]: extractors whose rejections are API errors: [`ApiQuery`], [`ApiPath`],
+//!   [`Payload`] / [`JsonBody`] (bounded size and arrival rate).
+//! - [`error`]: [`ApiError`], the `{"error": {"code", "message"}}` answer.
+//! - [`client`]: a small JSON client with a per-request timeout and a size bound, for
+//!   talking to other nodes.
 
 pub mod client;
 pub mod error;
-pub mod request;
-pub mod response;
+pub mod extract;
+pub mod layers;
 pub mod server;
 
 pub use client::{ClientError, HttpClient};
-pub use error::{status_for_code, ApiError};
-pub use request::{Query, DEFAULT_BODY_LIMIT};
-pub use server::{Handler, ServerLimits};
-
-/// A request as the server hands it to a [`Handler`].
-pub type Request = hyper::Request<hyper::body::Incoming>;
-
-/// The body type of every response: the whole body in memory.
-pub type Body = http_body_util::Full<bytes::Bytes>;
-
-/// A response as a [`Handler`] returns it.
-pub type Response = hyper::Response<Body>;
+pub use error::ApiError;
+pub use extract::{ApiPath, ApiQuery, Encoding, JsonBody, Payload};
+pub use layers::{harden, RequestLimits, DEFAULT_BODY_LIMIT};
+pub use server::{Favoured, ServerLimits};
 
 /// The `application/json` media type.
 pub const JSON: &str = "application/json";
 
 /// The `application/octet-stream` media type (binary encodings of PROTOCOL.md).
 pub const OCTET_STREAM: &str = "application/octet-stream";
+
+/// A page size from `?limit=`: `default` when absent, values above `max` lowered to
+/// `max`, 0 refused (`malformed`).
+pub fn page_size(limit: Option<i64>, default: usize, max: usize) -> Result<usize, ApiError> {
+    match limit {
+        None => Ok(default.min(max)),
+        Some(n) if n < 1 => Err(ApiError::malformed(format!(
+            "query parameter `limit` must be a positive integer, got `{n}`"
+        ))),
+        Some(n) => Ok(usize::try_from(n).unwrap_or(usize::MAX).min(max)),
+    }
+}
+
+/// A height from a query (`from`): not negative.
+pub fn query_height(from: Option<i64>) -> Result<u64, ApiError> {
+    let from = from.unwrap_or(0);
+    u64::try_from(from).map_err(|_| {
+        ApiError::malformed(format!(
+            "query parameter `from` must be a block height, got `{from}`"
+        ))
+    })
+}

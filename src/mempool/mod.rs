@@ -19,7 +19,7 @@ use crate::consensus::validation::{
     check_transaction_inputs, verify_signatures_parallel, Coin, TxError, TxSpend, UtxoView,
 };
 use crate::consensus::NetworkParams;
-use crate::error::ErrorCode;
+use crate::error::{Code, ErrorCode};
 use crate::primitives::{
     Amount, Block, BlockHash, Height, OutPoint, PubkeyHash, Sighash, Transaction, TxIn, TxOut, Txid,
 };
@@ -169,14 +169,14 @@ pub enum MempoolError {
 }
 
 impl ErrorCode for MempoolError {
-    fn code(&self) -> &'static str {
+    fn code(&self) -> Code {
         match self {
             MempoolError::Tx(e) => e.code(),
-            MempoolError::CoinbaseNotAllowed => "coinbase-not-allowed",
-            MempoolError::TooLarge { .. } => "tx-too-large",
-            MempoolError::FeeTooLow { .. } => "fee-too-low",
-            MempoolError::DoubleSpend { .. } => "double-spend",
-            MempoolError::Full { .. } => "mempool-full",
+            MempoolError::CoinbaseNotAllowed => Code::CoinbaseNotAllowed,
+            MempoolError::TooLarge { .. } => Code::TxTooLarge,
+            MempoolError::FeeTooLow { .. } => Code::FeeTooLow,
+            MempoolError::DoubleSpend { .. } => Code::DoubleSpend,
+            MempoolError::Full { .. } => Code::MempoolFull,
         }
     }
 }

@@ -187,7 +187,7 @@ impl Fixture {
     fn code(&self, pool: &mut Mempool, tx: &Transaction) -> &'static str {
         match self.accept(pool, tx) {
             Ok(_) => "ok",
-            Err(e) => e.code(),
+            Err(e) => e.code().as_str(),
         }
     }
 }

@@ -10,6 +10,8 @@
 //! exempt, as they are from the per-source connection caps).
 
 use super::group::ip_of;
+use crate::consensus::BlockError;
+use crate::error::Code;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -58,10 +60,32 @@ impl BanKey {
 
 /// 127.0.0.1 and ::1: shared by everything local, exempt from per-source punishment.
 pub fn is_exempt(ip: IpAddr) -> bool {
-    match ip.to_canonical() {
-        IpAddr::V4(v4) => v4.octets() == [127, 0, 0, 1],
-        IpAddr::V6(v6) => v6.is_loopback(),
-    }
+    crate::http::server::is_exempt_loopback(ip)
+}
+
+/// Whether a relayed transaction refused with `code` shows a broken or hostile sender
+/// (PROTOCOL.md section 9: these ten codes). Everything else depends on our own state
+/// (a spent input, a full mempool, a fee floor) and is never punished.
+pub fn punishes_relayed_tx(code: Code) -> bool {
+    matches!(
+        code,
+        Code::Malformed
+            | Code::BadVersion
+            | Code::NoInputs
+            | Code::NoOutputs
+            | Code::CoinbaseNotAllowed
+            | Code::DuplicateInput
+            | Code::PubkeyMismatch
+            | Code::BadSignature
+            | Code::ValueOutOfRange
+            | Code::OutputsExceedInputs
+    )
+}
+
+/// Whether a block that breaks `rule`, on a parent held as valid, shows a broken or
+/// hostile sender: every consensus rule but `time-too-new`, which depends on our clock.
+pub fn punishes_block(rule: &BlockError) -> bool {
+    !matches!(rule, BlockError::TimeTooNew { .. })
 }
 
 /// The discouraged keys with when each expires.

@@ -13,14 +13,14 @@ use super::group::NetGroup;
 use crate::http::client::DEFAULT_MAX_RESPONSE_BYTES;
 use crate::http::HttpClient;
 use crate::primitives::{Block, Encode, Transaction};
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 /// Items waiting for one peer. Items are shared pointers, so a deep queue is cheap; it
 /// absorbs bursts (thousands of transactions a second) that a peer answers a little
@@ -62,13 +62,8 @@ struct Peer {
     added: u64,
 }
 
-/// One peer as `GET /nodes` shows it.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-pub struct PeerSummary {
-    pub address: String,
-    pub height: u64,
-    pub last_seen: u64,
-}
+/// A peer as `GET /nodes` lists it.
+pub type PeerSummary = crate::wire::NodeEntry;
 
 /// What [`PeerSet::add`] did with a candidate.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,6 +97,11 @@ pub const GROUP_CAP: usize = 8;
 pub const PROTECT_BLOCK_DELIVERY: Duration = Duration::from_secs(10 * 60);
 /// Set-aside entries kept at most.
 const MAX_SET_ASIDE: usize = 1_024;
+/// How long a source that delivered something valid keeps its share of reserved
+/// connection slots.
+pub const FAVOUR_DELIVERERS_FOR: Duration = Duration::from_secs(10 * 60);
+/// Delivering sources remembered at most.
+pub const MAX_DELIVERERS: usize = 1_024;
 /// Bound on a peer's answers to our small requests (`/info`, `/nodes`, `/headers`:
 /// 2 000 headers with hashes are 312 000 bytes).
 pub const SMALL_RESPONSE_BYTES: usize = 1 << 20;
@@ -116,13 +116,22 @@ pub struct PeerSet {
     small_client: HttpClient,
     /// Time one delivery to a peer may take.
     timeout: Duration,
-    stop: watch::Sender<bool>,
+    /// Sources that delivered something valid, with when (unix seconds).
+    deliverers: Mutex<HashMap<IpAddr, u64>>,
+    /// Cancelled when the node shuts down: every relay task ends.
+    stop: CancellationToken,
 }
 
 impl PeerSet {
     /// A table of at most `max` peers; requests to peers time out after `timeout` and
     /// leave from `local` when given.
-    pub fn new(max: usize, timeout: Duration, local: Option<IpAddr>) -> PeerSet {
+    /// A table of at most `max` peers whose relay tasks end when `stop` is cancelled.
+    pub fn new(
+        max: usize,
+        timeout: Duration,
+        local: Option<IpAddr>,
+        stop: CancellationToken,
+    ) -> PeerSet {
         PeerSet {
             max,
             peers: Mutex::new(HashMap::new()),
@@ -131,7 +140,8 @@ impl PeerSet {
             client: HttpClient::with_options(DEFAULT_MAX_RESPONSE_BYTES, local),
             small_client: HttpClient::with_options(SMALL_RESPONSE_BYTES, local),
             timeout,
-            stop: watch::channel(false).0,
+            stop,
+            deliverers: Mutex::new(HashMap::new()),
         }
     }
 
@@ -196,7 +206,7 @@ impl PeerSet {
             p.state.height.store(height, Ordering::Relaxed);
             p.state
                 .last_seen
-                .store(crate::node::unix_now(), Ordering::Relaxed);
+                .store(crate::clock::unix_now(), Ordering::Relaxed);
             p.state.failures.store(0, Ordering::Relaxed);
         }
     }
@@ -253,6 +263,7 @@ impl PeerSet {
 
     /// Records a useful delivery by every peer at `ip` (an inbound request's source).
     pub fn credit_source(&self, ip: IpAddr, what: Delivery) {
+        self.note_deliverer(crate::http::server::source_key(ip));
         let ip = ip.to_canonical();
         for peer in self.lock().values() {
             if peer.ip == Some(ip) {
@@ -261,10 +272,40 @@ impl PeerSet {
         }
     }
 
+    /// Whether `ip` delivered a valid block or transaction within
+    /// [`FAVOUR_DELIVERERS_FOR`] (inbound or fetched): such sources keep a reserved share
+    /// of the server's connection slots.
+    pub fn delivered_recently(&self, ip: IpAddr) -> bool {
+        let ip = crate::http::server::source_key(ip);
+        let now = crate::clock::unix_now();
+        self.deliverers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&ip)
+            .is_some_and(|&at| now.saturating_sub(at) < FAVOUR_DELIVERERS_FOR.as_secs())
+    }
+
+    /// Remembers that `ip` delivered something valid now, in a table bounded by
+    /// [`MAX_DELIVERERS`] (the oldest entry goes first).
+    fn note_deliverer(&self, ip: IpAddr) {
+        let now = crate::clock::unix_now();
+        let mut table = self.deliverers.lock().unwrap_or_else(|e| e.into_inner());
+        if !table.contains_key(&ip) && table.len() >= MAX_DELIVERERS {
+            if let Some(oldest) = table.iter().min_by_key(|(_, at)| **at).map(|(ip, _)| *ip) {
+                table.remove(&oldest);
+            }
+        }
+        table.insert(ip, now);
+    }
+
     /// Records a useful delivery by the peer at `address` (sync fetched from it).
     pub fn credit_peer(&self, address: &str, what: Delivery) {
-        if let Some(peer) = self.lock().get(address) {
+        let ip = self.lock().get(address).and_then(|peer| {
             credit(&peer.state, what);
+            peer.ip
+        });
+        if let Some(ip) = ip {
+            self.note_deliverer(crate::http::server::source_key(ip));
         }
     }
 
@@ -277,7 +318,7 @@ impl PeerSet {
         if self.is_discouraged(address) {
             return AddOutcome::Discouraged;
         }
-        let now = crate::node::unix_now();
+        let now = crate::clock::unix_now();
         let group = NetGroup::of_address(address);
         let mut peers = self.lock();
         if peers.contains_key(address) {
@@ -311,7 +352,7 @@ impl PeerSet {
             state.clone(),
             self.client.clone(),
             self.timeout,
-            self.stop.subscribe(),
+            self.stop.clone(),
         ));
         peers.insert(
             address.to_string(),
@@ -355,12 +396,12 @@ impl PeerSet {
 
     /// Stops every relay task.
     pub fn shutdown(&self) {
-        let _ = self.stop.send(true);
+        self.stop.cancel();
     }
 }
 
 fn credit(state: &PeerState, what: Delivery) {
-    let now = crate::node::unix_now();
+    let now = crate::clock::unix_now();
     state.last_delivery.store(now, Ordering::Relaxed);
     if what == Delivery::Block {
         state.last_block.store(now, Ordering::Relaxed);
@@ -407,35 +448,33 @@ async fn relay_task(
     state: Arc<PeerState>,
     client: HttpClient,
     timeout: Duration,
-    mut stop: watch::Receiver<bool>,
+    stop: CancellationToken,
 ) {
     let base = format!("http://{address}");
     let mut backoff = BACKOFF_START;
     loop {
         let item = tokio::select! {
             item = rx.recv() => item,
-            _ = stop.changed() => return,
+            () = stop.cancelled() => return,
         };
         let Some(item) = item else { return };
         let result = match &item {
-            Relay::Transaction(tx) => {
-                client
-                    .post_bytes::<serde_json::Value>(
-                        &format!("{base}/transactions"),
-                        tx.to_bytes().into(),
-                        timeout,
-                    )
-                    .await
-            }
-            Relay::Block(block) => {
-                client
-                    .post_bytes::<serde_json::Value>(
-                        &format!("{base}/blocks"),
-                        block.to_bytes().into(),
-                        timeout,
-                    )
-                    .await
-            }
+            Relay::Transaction(tx) => client
+                .post_bytes::<crate::wire::TxSubmitted>(
+                    &format!("{base}/transactions"),
+                    tx.to_bytes().into(),
+                    timeout,
+                )
+                .await
+                .map(drop),
+            Relay::Block(block) => client
+                .post_bytes::<crate::wire::BlockSubmitted>(
+                    &format!("{base}/blocks"),
+                    block.to_bytes().into(),
+                    timeout,
+                )
+                .await
+                .map(drop),
         };
         match result {
             // An answer, even a refusal (already known, unknown parent, invalid), means
@@ -444,14 +483,14 @@ async fn relay_task(
                 state.failures.store(0, Ordering::Relaxed);
                 state
                     .last_seen
-                    .store(crate::node::unix_now(), Ordering::Relaxed);
+                    .store(crate::clock::unix_now(), Ordering::Relaxed);
                 backoff = BACKOFF_START;
             }
             Err(e) if e.status().is_some() => {
                 tracing::debug!(peer = %address, error = %e, "peer refused a relayed item");
                 state
                     .last_seen
-                    .store(crate::node::unix_now(), Ordering::Relaxed);
+                    .store(crate::clock::unix_now(), Ordering::Relaxed);
                 backoff = BACKOFF_START;
             }
             Err(e) => {
@@ -463,7 +502,7 @@ async fn relay_task(
                 tracing::debug!(peer = %address, error = %e, ?backoff, "relay failed; backing off");
                 tokio::select! {
                     () = tokio::time::sleep(backoff) => {}
-                    _ = stop.changed() => return,
+                    () = stop.cancelled() => return,
                 }
                 backoff = (backoff * 2).min(BACKOFF_MAX);
             }
@@ -476,12 +515,12 @@ mod tests {
     use super::*;
 
     fn set(max: usize) -> PeerSet {
-        PeerSet::new(max, Duration::from_secs(1), None)
+        PeerSet::new(max, Duration::from_secs(1), None, CancellationToken::new())
     }
 
     /// Marks `address` as having delivered a block `ago` seconds ago.
     fn delivered_block(peers: &PeerSet, address: &str, ago: u64) {
-        let at = crate::node::unix_now() - ago;
+        let at = crate::clock::unix_now() - ago;
         if let Some(p) = peers.lock().get(address) {
             p.state.last_block.store(at, Ordering::Relaxed);
             p.state.last_delivery.store(at, Ordering::Relaxed);

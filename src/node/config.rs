@@ -1,7 +1,7 @@
 //! Node configuration, filled from the command line (or directly by tests).
 
 use crate::consensus::Network;
-use crate::http::ServerLimits;
+use crate::http::{RequestLimits, ServerLimits};
 use crate::mempool::MempoolConfig;
 use crate::primitives::PubkeyHash;
 use std::net::SocketAddr;
@@ -18,6 +18,10 @@ pub struct NodeConfig {
     pub seeds: Vec<String>,
     /// Peers to connect to at start (`host:port`).
     pub peers: Vec<String>,
+    /// DNS seed names to bootstrap from (`SRV`, then `A`/`AAAA` on the default port).
+    pub dns_seeds: Vec<String>,
+    /// DNS server the seeds are asked through (`ip:port`); the system resolver when `None`.
+    pub dns_server: Option<SocketAddr>,
     pub network: Network,
     /// Mine continuously, paying this key hash.
     pub miner_address: Option<PubkeyHash>,
@@ -31,9 +35,10 @@ pub struct NodeConfig {
     pub peer_timeout: Duration,
     /// Time a sync round may go without verified progress before its peer is set aside.
     pub sync_deadline: Duration,
+    /// Bounds on connections (PROTOCOL.md section 9).
     pub server: ServerLimits,
-    /// Largest request body accepted.
-    pub body_limit: usize,
+    /// Bounds on each request: body size and rate, timeout, per-source request rate.
+    pub requests: RequestLimits,
     /// Chain state cache (`--db-cache`), bytes: UTXO set and index changes are kept in
     /// memory and flushed in one commit once they pass this.
     pub db_cache: usize,
@@ -51,6 +56,8 @@ impl NodeConfig {
             data_dir,
             seeds: Vec::new(),
             peers: Vec::new(),
+            dns_seeds: Vec::new(),
+            dns_server: None,
             network,
             miner_address: None,
             allow_generate: false,
@@ -60,7 +67,7 @@ impl NodeConfig {
             peer_timeout: Duration::from_secs(10),
             sync_deadline: Duration::from_secs(30),
             server: ServerLimits::default(),
-            body_limit: crate::http::DEFAULT_BODY_LIMIT,
+            requests: RequestLimits::default(),
             db_cache: DEFAULT_DB_CACHE_MB * 1024 * 1024,
         }
     }

@@ -6,15 +6,17 @@
 //! held across an `.await`.
 
 pub mod config;
-pub mod run;
+pub mod discovery;
+pub mod sync;
 
 pub use config::NodeConfig;
-pub use run::{run, RunningNode};
+pub use discovery::{discovery_loop, probe_peer};
+pub use sync::{sync_loop, sync_once};
 
 use crate::chain::{AcceptStatus, BlockAccepted, ChainError, ChainState, RedbStore};
 use crate::consensus::validation::verify_signatures_parallel;
 use crate::consensus::{BlockError, Network};
-use crate::error::ErrorCode;
+use crate::error::{Code, ErrorCode};
 use crate::json::JsonError;
 use crate::mempool::{Mempool, MempoolError};
 use crate::miner;
@@ -23,6 +25,7 @@ use crate::primitives::{Block, BlockHash, DecodeError, Height, PubkeyHash, Trans
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use tokio::sync::{watch, Notify};
+use tokio_util::sync::CancellationToken;
 
 /// Why the node refused something.
 #[derive(Debug, thiserror::Error)]
@@ -40,24 +43,18 @@ pub enum NodeError {
 }
 
 impl ErrorCode for NodeError {
-    fn code(&self) -> &'static str {
+    fn code(&self) -> Code {
         match self {
             NodeError::Chain(e) => e.code(),
             NodeError::Mempool(e) => e.code(),
             NodeError::Json(e) => e.code(),
             NodeError::Decode(e) => e.code(),
-            NodeError::Internal(_) => "internal",
+            NodeError::Internal(_) => Code::Internal,
         }
     }
 }
 
-/// Local unix time in seconds.
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+pub use crate::clock::unix_now;
 
 /// Shared state of a running node.
 pub struct Node {
@@ -72,8 +69,11 @@ pub struct Node {
     pub syncing: AtomicBool,
     /// Wakes the sync task early (a pushed block had an unknown parent).
     pub sync_wanted: Notify,
-    /// Set once shutdown starts: long CPU work (mining) gives up.
-    pub stopping: AtomicBool,
+    /// Cancelled once shutdown starts: every task of the node ends, long CPU work
+    /// (mining) gives up. The node's one shutdown signal.
+    pub shutdown: CancellationToken,
+    /// Permits for API work on blocking threads (`RequestLimits::blocking_work`).
+    pub api_work: Arc<tokio::sync::Semaphore>,
 }
 
 impl Node {
@@ -82,7 +82,16 @@ impl Node {
         let mempool = Mempool::new(config.mempool.clone());
         // A node listening on a specific IP talks from it (PROTOCOL.md section 9).
         let local = Some(config.listen.ip()).filter(|ip| !ip.is_unspecified());
-        let peers = PeerSet::new(config.max_peers, config.peer_timeout, local);
+        let shutdown = CancellationToken::new();
+        let peers = PeerSet::new(
+            config.max_peers,
+            config.peer_timeout,
+            local,
+            shutdown.child_token(),
+        );
+        let api_work = Arc::new(tokio::sync::Semaphore::new(
+            config.requests.blocking_work.max(1),
+        ));
         Arc::new(Node {
             config,
             chain: RwLock::new(chain),
@@ -92,7 +101,8 @@ impl Node {
             tip_generation: AtomicU64::new(0),
             syncing: AtomicBool::new(false),
             sync_wanted: Notify::new(),
-            stopping: AtomicBool::new(false),
+            shutdown,
+            api_work,
         })
     }
 
@@ -269,7 +279,7 @@ impl Node {
     pub fn submit_synced_blocks(&self, mut blocks: Vec<Block>) -> Result<usize, NodeError> {
         let mut total = 0;
         while !blocks.is_empty() {
-            if self.stopping.load(Ordering::Relaxed) {
+            if self.shutdown.is_cancelled() {
                 return Err(NodeError::Internal("shutting down".into()));
             }
             let mut chain = self.chain_mut();
@@ -317,8 +327,7 @@ impl Node {
             miner::block_template(params, &parent, txs, reward_to, unix_now())
         };
         let stale = || {
-            self.tip_generation.load(Ordering::SeqCst) != generation
-                || self.stopping.load(Ordering::Relaxed)
+            self.tip_generation.load(Ordering::SeqCst) != generation || self.shutdown.is_cancelled()
         };
         if !miner::solve(&mut block, &stale) {
             return Ok(None);

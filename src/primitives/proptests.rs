@@ -227,7 +227,7 @@ fn json_code(v: &serde_json::Value) -> Result<(), &'static str> {
     json::parse::<TransactionJson>(v.to_string().as_bytes())
         .and_then(|j| j.to_transaction(HRP))
         .map(|_| ())
-        .map_err(|e| e.code())
+        .map_err(|e| e.code().as_str())
 }
 
 #[test]

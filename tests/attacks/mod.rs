@@ -358,3 +358,5 @@ async fn announcements_from_one_address_cannot_displace_a_proven_peer() -> TestR
     stop_all(vec![h, n]).await;
     Ok(())
 }
+
+mod flood;

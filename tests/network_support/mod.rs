@@ -14,41 +14,11 @@ pub mod http;
 pub mod net;
 pub mod process;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+pub use test_support::blocking::{eventually, until};
+#[allow(unused_imports)]
+pub use test_support::POLL;
 
 /// How long a condition that depends on discovery, relay or sync may take to hold.
 pub const SETTLE: Duration = Duration::from_secs(30);
-/// How often a condition is checked again.
-pub const POLL: Duration = Duration::from_millis(50);
-
-/// Calls `check` every `poll` until it returns `Ok(Some(value))`; an `Err` counts as
-/// "not yet" (a node that is still starting) and is shown if the deadline passes.
-pub fn eventually<T>(
-    timeout: Duration,
-    poll: Duration,
-    what: &str,
-    mut check: impl FnMut() -> anyhow::Result<Option<T>>,
-) -> anyhow::Result<T> {
-    let deadline = Instant::now() + timeout;
-    let mut last = String::from("condition never held");
-    loop {
-        match check() {
-            Ok(Some(value)) => return Ok(value),
-            Ok(None) => {}
-            Err(e) => last = format!("last error: {e:#}"),
-        }
-        if Instant::now() >= deadline {
-            anyhow::bail!("timed out after {timeout:?} waiting until {what} ({last})");
-        }
-        std::thread::sleep(poll);
-    }
-}
-
-/// [`eventually`] for a yes/no condition.
-pub fn until(
-    timeout: Duration,
-    what: &str,
-    mut check: impl FnMut() -> anyhow::Result<bool>,
-) -> anyhow::Result<()> {
-    eventually(timeout, POLL, what, || Ok(check()?.then_some(())))
-}

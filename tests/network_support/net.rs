@@ -44,6 +44,12 @@ impl TestNet {
     /// Like [`TestNet::new`] with `bits` leading zero bits of proof of work (a miner at
     /// 16 bits makes a few blocks a second instead of hundreds).
     pub fn with_pow_bits(bits: u32) -> anyhow::Result<TestNet> {
+        Self::with_genesis_args(bits, &[])
+    }
+
+    /// [`TestNet::with_pow_bits`] with `extra` arguments to `full_node genesis` (e.g. the
+    /// network's `--default-port`).
+    pub fn with_genesis_args(bits: u32, extra: &[&str]) -> anyhow::Result<TestNet> {
         let dir = tempfile::tempdir()?;
         let genesis = dir.path().join("network.json");
         let timestamp = std::time::SystemTime::now()
@@ -60,6 +66,7 @@ impl TestNet {
             .arg("--premine")
             .arg(format!("{FAUCET_ADDRESS}={PREMINE_COINS}"))
             .args(["--timestamp", &timestamp.to_string()])
+            .args(extra)
             .output()
             .context("cannot run full_node genesis")?;
         anyhow::ensure!(
@@ -84,7 +91,7 @@ impl TestNet {
         self.dir.path().join(name)
     }
 
-    fn log_for(&self, name: &str) -> PathBuf {
+    pub fn log_for(&self, name: &str) -> PathBuf {
         let path = self.path(&format!("{name}.log"));
         if let Ok(mut logs) = self.logs.lock() {
             if !logs.iter().any(|(n, _)| n == name) {
@@ -126,7 +133,18 @@ impl TestNet {
 
     /// [`TestNet::start_node`] with `extra` arguments.
     pub fn start_node_with(&self, name: &str, seed: &Proc, extra: &[&str]) -> anyhow::Result<Node> {
-        self.start_node_env(name, seed, extra, &[])
+        self.start_node_full(name, seed, extra, true, &[])
+    }
+
+    /// [`TestNet::start_node_with`], with `/mining/generate` on only when `generate`.
+    pub fn start_node_generating(
+        &self,
+        name: &str,
+        seed: &Proc,
+        extra: &[&str],
+        generate: bool,
+    ) -> anyhow::Result<Node> {
+        self.start_node_full(name, seed, extra, generate, &[])
     }
 
     /// [`TestNet::start_node_with`] with environment variables set (test hooks).
@@ -137,6 +155,17 @@ impl TestNet {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> anyhow::Result<Node> {
+        self.start_node_full(name, seed, extra, true, env)
+    }
+
+    fn start_node_full(
+        &self,
+        name: &str,
+        seed: &Proc,
+        extra: &[&str],
+        generate: bool,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Node> {
         let data_dir = self.path(name);
         let mut cmd = command(&bins::full_node());
         cmd.args(["--listen", "127.0.0.1:0"])
@@ -145,7 +174,12 @@ impl TestNet {
             .arg("--genesis")
             .arg(&self.genesis)
             .args(["--seed", &seed.url()])
-            .args(["--allow-generate", "--sync-interval", "0.3"])
+            .args(if generate {
+                &["--allow-generate"][..]
+            } else {
+                &[]
+            })
+            .args(["--sync-interval", "0.3"])
             .args(["--peer-timeout", "5"])
             .args(extra)
             .envs(env.iter().copied());

@@ -5,8 +5,9 @@ use super::chain::TestNet;
 use super::http::Http;
 use super::{eventually, until, SETTLE};
 use ferro::consensus::ParentInfo;
+use ferro::daemon::RunningNode;
 use ferro::mempool::MempoolConfig;
-use ferro::node::{NodeConfig, RunningNode};
+use ferro::node::NodeConfig;
 use ferro::primitives::{BlockHash, OutPoint, Txid};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -32,6 +33,8 @@ pub struct NodeBuilder<'a> {
     listen: Option<std::net::IpAddr>,
     sync_deadline: Option<Duration>,
     max_peers: Option<usize>,
+    max_connections: Option<usize>,
+    blocking_work: Option<usize>,
 }
 
 impl<'a> NodeBuilder<'a> {
@@ -46,6 +49,8 @@ impl<'a> NodeBuilder<'a> {
             listen: None,
             sync_deadline: None,
             max_peers: None,
+            max_connections: None,
+            blocking_work: None,
         }
     }
 
@@ -63,6 +68,18 @@ impl<'a> NodeBuilder<'a> {
     }
 
     /// `--max-peers`.
+    /// Caps the API work running on blocking threads at once (its default is 64).
+    pub fn blocking_work(mut self, jobs: usize) -> Self {
+        self.blocking_work = Some(jobs);
+        self
+    }
+
+    /// Caps the node's open connections (its default is 1 024).
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.max_connections = Some(max);
+        self
+    }
+
     pub fn max_peers(mut self, max: usize) -> Self {
         self.max_peers = Some(max);
         self
@@ -113,6 +130,13 @@ impl<'a> NodeBuilder<'a> {
         if let Some(max) = self.max_peers {
             cfg.max_peers = max;
         }
+        if let Some(jobs) = self.blocking_work {
+            cfg.requests.blocking_work = jobs;
+        }
+        if let Some(max) = self.max_connections {
+            cfg.server.max_connections = max;
+            cfg.server.reserved_connections = max / 8;
+        }
         cfg.allow_generate = self.allow_generate;
         cfg.sync_interval = Duration::from_millis(300);
         cfg.peer_timeout = Duration::from_secs(5);
@@ -120,7 +144,7 @@ impl<'a> NodeBuilder<'a> {
         if let Some(mempool) = self.mempool {
             cfg.mempool = mempool;
         }
-        let running = ferro::node::run(cfg).await?;
+        let running = ferro::daemon::run(cfg).await?;
         Ok(TestNode {
             name: self.name,
             url: running.url(),

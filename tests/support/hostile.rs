@@ -163,12 +163,12 @@ fn respond(stream: &mut TcpStream, status: &str, kind: &str, body: &[u8]) -> std
     stream.flush()
 }
 
-fn json(stream: &mut TcpStream, value: &serde_json::Value) -> std::io::Result<()> {
+fn json<T: serde::Serialize>(stream: &mut TcpStream, value: &T) -> std::io::Result<()> {
     respond(
         stream,
         "200 OK",
         "application/json",
-        value.to_string().as_bytes(),
+        serde_json::to_string(value).unwrap_or_default().as_bytes(),
     )
 }
 
@@ -202,17 +202,16 @@ fn serve(
     let path = target.split('?').next().unwrap_or_default().to_string();
     let genesis_hash = claims.genesis.hash().to_hex();
     match (method.as_str(), path.as_str()) {
-        ("GET", "/info") => json(
-            &mut stream,
-            &serde_json::json!({
-                "name": claims.name,
-                "genesis_hash": genesis_hash,
-                "height": claims.height,
-                "best_hash": genesis_hash,
-                "chain_work": claims.chain_work,
-                "features": ferro::net::FEATURES,
-            }),
-        ),
+        ("GET", "/info") => {
+            let mut info = ferro::wire::Info::bare(&claims.name, &genesis_hash, claims.height);
+            info.best_hash = genesis_hash.clone();
+            info.chain_work = claims.chain_work.clone();
+            info.features = ferro::wire::FEATURES
+                .iter()
+                .map(|f| f.to_string())
+                .collect();
+            json(&mut stream, &info)
+        }
         ("GET", "/nodes") => json(&mut stream, &serde_json::json!([])),
         ("POST", "/nodes") => json(&mut stream, &serde_json::json!({"status": "added"})),
         ("POST", "/blocks") | ("POST", "/transactions") => {

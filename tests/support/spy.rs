@@ -2,15 +2,20 @@
 //!
 //! It answers `GET /info` with the test network's genesis (and no chain work, so nobody
 //! syncs from it), `GET /nodes` with an empty list, and takes every `POST /blocks` and
-//! `POST /transactions`, remembering the block hashes and txids in arrival order.
+//! `POST /transactions`, remembering the block hashes and txids in arrival order. Its
+//! answers are the API's own types ([`ferro::wire`]).
 
 use super::chain::TestNet;
-use ferro::http::{request, response, ApiError, Request, Response, ServerLimits};
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use ferro::http::{ApiError, ServerLimits};
 use ferro::primitives::{Block, BlockHash, Decode, Transaction, Txid};
-use serde_json::json;
+use ferro::wire::{AnnounceStatus, BlockSubmitted, Info, NodeEntry, TxSubmitted};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
 
 /// What the spy was sent, in order.
 #[derive(Default, Debug)]
@@ -22,46 +27,46 @@ pub struct Seen {
 pub struct SpyPeer {
     pub addr: SocketAddr,
     seen: Arc<Mutex<Seen>>,
-    stop: Option<oneshot::Sender<()>>,
+    stop: CancellationToken,
 }
+
+type Shared = (Arc<Mutex<Seen>>, Arc<Info>);
 
 impl SpyPeer {
     pub async fn start(net: &TestNet) -> anyhow::Result<SpyPeer> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let seen = Arc::new(Mutex::new(Seen::default()));
-        let info = Arc::new(json!({
-            "name": net.network.params.name,
-            "genesis_hash": net.genesis_hash().to_hex(),
-            "height": 0,
-            "best_hash": net.genesis_hash().to_hex(),
-            "chain_work": "00".repeat(32),
-        }));
-        let handler = {
-            let seen = seen.clone();
-            move |req: Request, _remote: SocketAddr| {
-                let (seen, info) = (seen.clone(), info.clone());
-                async move {
-                    answer(req, &seen, &info)
-                        .await
-                        .unwrap_or_else(|e| e.to_response())
-                }
-            }
-        };
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(ferro::http::server::run(
+        let genesis = net.genesis_hash().to_hex();
+        let mut info = Info::bare(&net.network.params.name, &genesis, 0);
+        info.best_hash = genesis;
+        info.address_hrp = net.network.params.address_hrp.clone();
+        let info = Arc::new(info);
+        let app = Router::new()
+            .route(
+                "/info",
+                get(|State((_, info)): State<Shared>| async move { Json((*info).clone()) }),
+            )
+            .route(
+                "/nodes",
+                get(|| async { Json(Vec::<NodeEntry>::new()) }).post(|| async {
+                    Json(AnnounceStatus {
+                        status: "added".into(),
+                    })
+                }),
+            )
+            .route("/blocks", post(take_block))
+            .route("/transactions", post(take_transaction))
+            .with_state((seen.clone(), info));
+        let stop = CancellationToken::new();
+        tokio::spawn(ferro::http::server::serve(
             listener,
-            handler,
+            app,
             ServerLimits::default(),
-            async {
-                let _ = stopped.await;
-            },
+            None,
+            stop.clone(),
         ));
-        Ok(SpyPeer {
-            addr,
-            seen,
-            stop: Some(stop),
-        })
+        Ok(SpyPeer { addr, seen, stop })
     }
 
     /// Runs `f` on what was seen so far.
@@ -69,37 +74,35 @@ impl SpyPeer {
         f(&self.seen.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
-    pub fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+    pub fn stop(self) {
+        self.stop.cancel();
     }
 }
 
-async fn answer(
-    req: Request,
-    seen: &Mutex<Seen>,
-    info: &serde_json::Value,
-) -> Result<Response, ApiError> {
-    let path = req.uri().path().to_string();
-    let post = req.method() == hyper::Method::POST;
-    let body = request::read_body(req, 8 << 20).await?;
-    let malformed = |e: ferro::primitives::DecodeError| ApiError::malformed(e.to_string());
-    let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
-    Ok(match (post, path.as_str()) {
-        (false, "/info") => response::ok_json(info),
-        (false, "/nodes") => response::ok_json(&json!([])),
-        (true, "/nodes") => response::ok_json(&json!({"status": "added"})),
-        (true, "/blocks") => {
-            let hash = Block::from_bytes(&body).map_err(malformed)?.hash();
-            seen.blocks.push(hash);
-            response::ok_json(&json!({"hash": hash.to_hex(), "status": "connected"}))
-        }
-        (true, "/transactions") => {
-            let txid = Transaction::from_bytes(&body).map_err(malformed)?.txid();
-            seen.transactions.push(txid);
-            response::ok_json(&json!({"txid": txid.to_hex(), "status": "accepted"}))
-        }
-        _ => return Err(ApiError::not_found(format!("spy: no {path}"))),
-    })
+fn record(seen: &Mutex<Seen>, f: impl FnOnce(&mut Seen)) {
+    f(&mut seen.lock().unwrap_or_else(|e| e.into_inner()));
+}
+
+async fn take_block(
+    State((seen, _)): State<Shared>,
+    body: Bytes,
+) -> Result<Json<BlockSubmitted>, ApiError> {
+    let hash = Block::from_bytes(&body)?.hash();
+    record(&seen, |s| s.blocks.push(hash));
+    Ok(Json(BlockSubmitted {
+        hash: hash.to_hex(),
+        status: "connected".into(),
+    }))
+}
+
+async fn take_transaction(
+    State((seen, _)): State<Shared>,
+    body: Bytes,
+) -> Result<Json<TxSubmitted>, ApiError> {
+    let txid = Transaction::from_bytes(&body)?.txid();
+    record(&seen, |s| s.transactions.push(txid));
+    Ok(Json(TxSubmitted {
+        txid: txid.to_hex(),
+        status: "accepted".into(),
+    }))
 }

@@ -6,13 +6,14 @@ use crate::error::WalletError;
 use crate::file::{KdfCost, MacKey, Secrets, WalletFile, WalletState};
 use crate::guard::{self, FeeLimits, RateSource};
 use crate::keys::{generate_mnemonic, parse_mnemonic, Chain, KeyPath, Keychain, WordCount};
-use crate::node::{NodeClient, Submitted, UtxoJson, UTXO_PAGE};
+use crate::node::{confirmed_height, hrp_of, NodeClient, UTXO_PAGE};
 use crate::prompt::{self, PasswordUse};
 use crate::scan::{scan, Scan, ScannedAddress};
 use crate::select::{build_transaction, select_coins, tx_size, Candidate, Plan};
 use ferro::consensus::Network;
 use ferro::json::TransactionJson;
 use ferro::primitives::{Address, Amount, BlockHash, OutPoint, PubkeyHash, Txid};
+use ferro::wire::{TxSubmitted, Utxo};
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
@@ -248,7 +249,7 @@ impl Unlocked {
         plan: &Plan<KeyPath>,
         to: PubkeyHash,
         change_to: PubkeyHash,
-    ) -> Result<(Txid, Submitted), WalletError> {
+    ) -> Result<(Txid, TxSubmitted), WalletError> {
         let tx = build_transaction(plan, to, change_to, &net.genesis_hash, |p: &KeyPath| {
             self.keys.secret_key(*p)
         })?;
@@ -325,7 +326,7 @@ async fn network(cli: &Cli, node: &NodeClient) -> Result<NetworkInfo, WalletErro
         });
     }
     Ok(NetworkInfo {
-        hrp: info.hrp().to_string(),
+        hrp: hrp_of(&info).to_string(),
         genesis_hash,
     })
 }
@@ -430,7 +431,7 @@ const MAX_COINS_PER_ADDRESS: usize = 200_000;
 async fn list_address_utxos(
     node: &NodeClient,
     address: &Address,
-) -> Result<Vec<UtxoJson>, WalletError> {
+) -> Result<Vec<Utxo>, WalletError> {
     let bad = |what: String| {
         WalletError::NodeProtocol(format!(
             "listing the coins of {address} at {}: {what}",
@@ -438,7 +439,7 @@ async fn list_address_utxos(
         ))
     };
     'attempt: for _ in 0..=MAX_LISTING_RESTARTS {
-        let mut list: Vec<UtxoJson> = Vec::new();
+        let mut list: Vec<Utxo> = Vec::new();
         let mut seen = HashSet::new();
         let mut tip: Option<String> = None;
         let mut after: Option<String> = None;
@@ -481,10 +482,10 @@ async fn list_address_utxos(
 async fn collect_utxos(
     node: &NodeClient,
     scan: &Scan,
-) -> Result<Vec<(UtxoJson, ScannedAddress)>, WalletError> {
+) -> Result<Vec<(Utxo, ScannedAddress)>, WalletError> {
     let mut out = Vec::new();
     for a in &scan.used {
-        let s = a.summary;
+        let s = &a.summary;
         if s.utxo_count == 0 && s.balance == 0 && s.unconfirmed_balance == 0 {
             continue;
         }
@@ -549,9 +550,7 @@ async fn verify_plan_coins(
 ) -> Result<(), WalletError> {
     for coin in &plan.inputs {
         let ours = keys.public_key(coin.key)?.pubkey_hash();
-        let tx = node
-            .transaction_outputs(&coin.outpoint.txid.to_hex())
-            .await?;
+        let tx = node.transaction(&coin.outpoint.txid.to_hex()).await?;
         let previous = match tx.outputs.get(coin.outpoint.vout as usize) {
             None => None,
             Some(o) => {
@@ -613,7 +612,6 @@ async fn utxos(cli: &Cli, path: &Path) -> Result<Outcome, WalletError> {
     let mut text = String::new();
     let mut rows = Vec::new();
     for (u, a) in &list {
-        let height = u.height.map_or("mempool".to_string(), |h| h.to_string());
         let mut notes = Vec::new();
         if u.coinbase {
             notes.push("coinbase");
@@ -627,7 +625,7 @@ async fn utxos(cli: &Cli, path: &Path) -> Result<Outcome, WalletError> {
             u.txid,
             u.vout,
             coins(i128::from(u.value)),
-            height,
+            u.height,
             a.address,
             a.path,
             if notes.is_empty() {
@@ -665,19 +663,26 @@ async fn history(cli: &Cli, path: &Path, limit: usize) -> Result<Outcome, Wallet
     let mut entries = HashMap::new();
     for a in &scan.used {
         for entry in node.history(&a.address, limit).await? {
-            entries.entry(entry.txid.clone()).or_insert(entry);
+            let txid = entry.txid.clone().ok_or_else(|| {
+                WalletError::NodeProtocol(format!(
+                    "the history of {} at {} lists a transaction without its txid",
+                    a.address,
+                    node.url()
+                ))
+            })?;
+            entries.entry(txid).or_insert(entry);
         }
     }
-    let mut entries: Vec<_> = entries.into_values().collect();
+    let mut entries: Vec<(String, TransactionJson)> = entries.into_iter().collect();
     // Pending first, then newest block first.
-    entries.sort_by(|a, b| {
-        let key = |e: &crate::node::HistoryEntry| e.height().map_or(u64::MAX, |h| h);
-        key(b).cmp(&key(a)).then(a.txid.cmp(&b.txid))
+    entries.sort_by(|(a_txid, a), (b_txid, b)| {
+        let key = |e: &TransactionJson| confirmed_height(e).map_or(u64::MAX, |h| h);
+        key(b).cmp(&key(a)).then(a_txid.cmp(b_txid))
     });
     entries.truncate(limit);
     let mut text = String::new();
     let mut rows = Vec::new();
-    for e in &entries {
+    for (txid, e) in &entries {
         let received: u64 = e
             .outputs
             .iter()
@@ -695,13 +700,11 @@ async fn history(cli: &Cli, path: &Path, limit: usize) -> Result<Outcome, Wallet
             sent = sent.zip(value).map(|(s, v)| s.saturating_add(v));
         }
         let net_units = sent.map(|s| i128::from(received) - i128::from(s));
-        let when = e
-            .height()
-            .map_or("pending".to_string(), |h| format!("height {h}"));
+        let height = confirmed_height(e);
+        let when = height.map_or("pending".to_string(), |h| format!("height {h}"));
         let _ = writeln!(
             text,
-            "{when:>14}  {}  {}{}",
-            e.txid,
+            "{when:>14}  {txid}  {}{}",
             net_units.map_or("?".into(), |n| format!("{} coins", coins_signed(n))),
             e.fee
                 .filter(|_| sent.is_some_and(|s| s > 0))
@@ -711,8 +714,8 @@ async fn history(cli: &Cli, path: &Path, limit: usize) -> Result<Outcome, Wallet
                 ))
         );
         rows.push(json!({
-            "txid": e.txid,
-            "height": e.height(),
+            "txid": txid,
+            "height": height,
             "received": received,
             "sent": sent,
             "net": net_units.map(|n| n as i64),

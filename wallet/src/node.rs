@@ -1,16 +1,21 @@
-//! The node client: the few endpoints of API.md the wallet uses, typed.
+//! The node client: the few endpoints of API.md the wallet uses, typed with the API
+//! contract itself ([`ferro::wire`] and [`ferro::json`]), so the wallet parses exactly
+//! what the node serves.
 //!
 //! Built on [`ferro::http::HttpClient`]. Connection failures and timeouts become
 //! [`WalletError::NodeUnreachable`]; a rejected transaction keeps the node's error code.
-//! Answers are parsed leniently (unknown fields ignored), since API.md allows nodes to
-//! add fields.
+//! The views of [`ferro::wire`] ignore fields they do not know, since API.md allows
+//! nodes to add fields; transaction bodies ([`TransactionJson`]) are parsed as strictly
+//! as the node parses them.
 
 use crate::error::WalletError;
 use ferro::http::{ClientError, HttpClient};
 use ferro::json::TransactionJson;
 use ferro::primitives::{Address, Txid};
+use ferro::wire::{
+    AddressSummary, Fees, Info, OutputView, TxSubmitted, Utxo, NEXT_AFTER_HEADER, TIP_HASH_HEADER,
+};
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
 use std::time::Duration;
 
 /// How long one request may take, connect to last byte.
@@ -19,6 +24,9 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 /// The hrp of the built-in devnet, used when a node's `/info` does not name one.
 pub const DEVNET_HRP: &str = "fdev";
 
+/// Coins asked for per page (the node's default page).
+pub const UTXO_PAGE: usize = 1_000;
+
 /// A node at a base URL such as `http://127.0.0.1:8000`. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct NodeClient {
@@ -26,129 +34,43 @@ pub struct NodeClient {
     http: HttpClient,
 }
 
-/// `GET /info`, the fields the wallet needs.
-#[derive(Deserialize, Clone, Debug)]
-pub struct NodeInfo {
-    pub genesis_hash: String,
-    #[serde(default)]
-    pub address_hrp: Option<String>,
-    #[serde(default)]
-    pub height: Option<u64>,
-}
-
-impl NodeInfo {
-    /// The node's address hrp, or the devnet's when the node does not say.
-    pub fn hrp(&self) -> &str {
-        self.address_hrp.as_deref().unwrap_or(DEVNET_HRP)
+/// The address hrp the node's `/info` names, or the devnet's when it names none.
+pub fn hrp_of(info: &Info) -> &str {
+    if info.address_hrp.is_empty() {
+        DEVNET_HRP
+    } else {
+        &info.address_hrp
     }
 }
 
-/// `GET /addresses/{a}`.
-#[derive(Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct AddressSummary {
-    #[serde(default)]
-    pub balance: u64,
-    #[serde(default)]
-    pub received: u64,
-    #[serde(default)]
-    pub sent: u64,
-    #[serde(default)]
-    pub tx_count: u64,
-    #[serde(default)]
-    pub utxo_count: u64,
-    /// The mempool's effect on the balance; negative while a spend is pending.
-    #[serde(default)]
-    pub unconfirmed_balance: i64,
-}
-
-impl AddressSummary {
-    /// Whether the address ever appeared on chain or in the mempool.
-    pub fn is_used(&self) -> bool {
-        self.tx_count > 0
-            || self.received > 0
-            || self.utxo_count > 0
-            || self.balance > 0
-            || self.unconfirmed_balance != 0
+/// What the node reports for an address it has never seen (its 404): all zeros.
+fn unseen(address: &Address) -> AddressSummary {
+    AddressSummary {
+        address: address.to_string(),
+        balance: 0,
+        received: 0,
+        sent: 0,
+        tx_count: 0,
+        utxo_count: 0,
+        unconfirmed_balance: 0,
     }
 }
 
-/// One entry of `GET /addresses/{a}/utxos`.
-#[derive(Deserialize, Clone, Debug, PartialEq, Eq)]
-pub struct UtxoJson {
-    pub txid: String,
-    pub vout: u32,
-    pub value: u64,
-    #[serde(default)]
-    pub height: Option<u64>,
-    #[serde(default)]
-    pub coinbase: bool,
-    #[serde(default)]
-    pub spendable: bool,
+/// Whether the address ever appeared on chain or in the mempool.
+pub fn is_used(summary: &AddressSummary) -> bool {
+    summary.tx_count > 0
+        || summary.received > 0
+        || summary.utxo_count > 0
+        || summary.balance > 0
+        || summary.unconfirmed_balance != 0
 }
 
-/// `GET /fees`.
-#[derive(Deserialize, Clone, Copy, Debug)]
-pub struct Fees {
-    pub min_fee_rate: u64,
-    pub recommended_fee_rate: u64,
-}
-
-/// `POST /transactions` success.
-#[derive(Deserialize, Clone, Debug)]
-pub struct Submitted {
-    pub txid: String,
-    pub status: String,
-}
-
-/// One entry of `GET /addresses/{a}/transactions`: a transaction in its JSON form plus
-/// where it is. Only what the history view needs is read.
-#[derive(Deserialize, Clone, Debug)]
-pub struct HistoryEntry {
-    pub txid: String,
-    #[serde(default)]
-    pub inputs: Vec<HistoryInput>,
-    #[serde(default)]
-    pub outputs: Vec<HistoryOutput>,
-    #[serde(default)]
-    pub fee: Option<u64>,
-    /// `{"confirmed": true, "block_height", …}` or `{"confirmed": false}`, as in
-    /// `GET /transactions/{txid}`.
-    #[serde(default)]
-    pub status: Option<TxStatus>,
-    #[serde(default)]
-    pub block_height: Option<u64>,
-}
-
-impl HistoryEntry {
-    /// Height of the block holding it, `None` while in the mempool.
-    pub fn height(&self) -> Option<u64> {
-        self.status
-            .as_ref()
-            .and_then(|s| if s.confirmed { s.block_height } else { None })
-            .or(self.block_height)
-    }
-}
-
-#[derive(Deserialize, Clone, Debug)]
-pub struct TxStatus {
-    #[serde(default)]
-    pub confirmed: bool,
-    #[serde(default)]
-    pub block_height: Option<u64>,
-}
-
-#[derive(Deserialize, Clone, Debug)]
-pub struct HistoryInput {
-    pub txid: String,
-    pub vout: u32,
-    #[serde(default)]
-    pub public_key: String,
-}
-
-#[derive(Deserialize, Clone, Debug)]
-pub struct HistoryOutput {
-    pub value: u64,
-    pub address: String,
+/// Height of the block holding a transaction of the history, `None` while in the
+/// mempool.
+pub fn confirmed_height(tx: &TransactionJson) -> Option<u64> {
+    tx.status
+        .as_ref()
+        .and_then(|s| if s.confirmed { s.block_height } else { None })
 }
 
 /// One page of `GET /addresses/{a}/utxos`: the coins, the tip they were read at and the
@@ -156,28 +78,9 @@ pub struct HistoryOutput {
 /// page, whose one answer is then the whole list).
 #[derive(Clone, Debug, Default)]
 pub struct UtxoPage {
-    pub utxos: Vec<UtxoJson>,
+    pub utxos: Vec<Utxo>,
     pub tip_hash: Option<String>,
     pub next: Option<String>,
-}
-
-/// Header names of a paged answer (the node's `api::views` documents them).
-pub const TIP_HASH_HEADER: &str = "ferro-tip-hash";
-pub const NEXT_AFTER_HEADER: &str = "ferro-next-after";
-/// Coins asked for per page (the node's default page).
-pub const UTXO_PAGE: usize = 1_000;
-
-/// `GET /transactions/{txid}`: its outputs are all the wallet reads.
-#[derive(Deserialize, Clone, Debug)]
-pub struct TransactionOutputs {
-    #[serde(default)]
-    pub outputs: Vec<HistoryOutput>,
-}
-
-/// `GET /outputs/{txid}/{vout}`, the value is all the wallet reads.
-#[derive(Deserialize, Clone, Debug)]
-pub struct OutputInfo {
-    pub value: u64,
 }
 
 impl NodeClient {
@@ -200,18 +103,23 @@ impl NodeClient {
         &self.base
     }
 
-    pub async fn info(&self) -> Result<NodeInfo, WalletError> {
+    pub async fn info(&self) -> Result<Info, WalletError> {
         self.get("/info").await
     }
 
     /// The address record; an address the node has never seen (404) is all zeros.
     pub async fn address(&self, address: &Address) -> Result<AddressSummary, WalletError> {
-        self.get_or_default(&format!("/addresses/{address}")).await
+        Ok(self
+            .get_found(&format!("/addresses/{address}"))
+            .await?
+            .unwrap_or_else(|| unseen(address)))
     }
 
-    pub async fn utxos(&self, address: &Address) -> Result<Vec<UtxoJson>, WalletError> {
-        self.get_or_default(&format!("/addresses/{address}/utxos"))
-            .await
+    pub async fn utxos(&self, address: &Address) -> Result<Vec<Utxo>, WalletError> {
+        Ok(self
+            .get_found(&format!("/addresses/{address}/utxos"))
+            .await?
+            .unwrap_or_default())
     }
 
     /// One page of the address's coins, after `after` (`TXID:VOUT`).
@@ -241,26 +149,29 @@ impl NodeClient {
                     next: header(NEXT_AFTER_HEADER),
                 })
             }
-            Err(e) if e.status().map(|s| s.as_u16()) == Some(404) => Ok(UtxoPage::default()),
+            Err(e) if is_not_found(&e) => Ok(UtxoPage::default()),
             Err(e) => Err(self.map_error(e)),
         }
     }
 
-    /// A transaction's outputs, confirmed or in the mempool.
-    pub async fn transaction_outputs(&self, txid: &str) -> Result<TransactionOutputs, WalletError> {
+    /// A transaction, confirmed or in the mempool.
+    pub async fn transaction(&self, txid: &str) -> Result<TransactionJson, WalletError> {
         self.get(&format!("/transactions/{txid}")).await
     }
 
+    /// The address's transactions, each with its `status`, newest first.
     pub async fn history(
         &self,
         address: &Address,
         limit: usize,
-    ) -> Result<Vec<HistoryEntry>, WalletError> {
-        self.get_or_default(&format!("/addresses/{address}/transactions?limit={limit}"))
-            .await
+    ) -> Result<Vec<TransactionJson>, WalletError> {
+        Ok(self
+            .get_found(&format!("/addresses/{address}/transactions?limit={limit}"))
+            .await?
+            .unwrap_or_default())
     }
 
-    pub async fn output(&self, txid: &str, vout: u32) -> Result<OutputInfo, WalletError> {
+    pub async fn output(&self, txid: &str, vout: u32) -> Result<OutputView, WalletError> {
         self.get(&format!("/outputs/{txid}/{vout}")).await
     }
 
@@ -269,7 +180,7 @@ impl NodeClient {
     }
 
     /// Submits a transaction; a refusal keeps the node's error code.
-    pub async fn submit(&self, tx: &TransactionJson) -> Result<Submitted, WalletError> {
+    pub async fn submit(&self, tx: &TransactionJson) -> Result<TxSubmitted, WalletError> {
         let url = format!("{}/transactions", self.base);
         self.http
             .post_json(&url, tx, REQUEST_TIMEOUT)
@@ -298,14 +209,12 @@ impl NodeClient {
             .map_err(|e| self.map_error(e))
     }
 
-    async fn get_or_default<T: DeserializeOwned + Default>(
-        &self,
-        path: &str,
-    ) -> Result<T, WalletError> {
+    /// `GET path`; `None` when the node answers 404 (it knows nothing of the thing).
+    async fn get_found<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>, WalletError> {
         let url = format!("{}{path}", self.base);
         match self.http.get_json(&url, REQUEST_TIMEOUT).await {
-            Ok(v) => Ok(v),
-            Err(e) if e.status().map(|s| s.as_u16()) == Some(404) => Ok(T::default()),
+            Ok(v) => Ok(Some(v)),
+            Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(self.map_error(e)),
         }
     }
@@ -323,5 +232,66 @@ impl NodeClient {
             ClientError::InvalidUrl { url, reason } => WalletError::BadNodeUrl { url, reason },
             other => WalletError::NodeProtocol(other.to_string()),
         }
+    }
+}
+
+fn is_not_found(e: &ClientError) -> bool {
+    e.status().map(|s| s.as_u16()) == Some(404)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use ferro::json::TxStatusJson;
+
+    #[test]
+    fn an_info_naming_no_hrp_means_the_devnet() {
+        let mut info = Info::bare("devnet", &"00".repeat(32), 0);
+        assert_eq!(hrp_of(&info), DEVNET_HRP);
+        info.address_hrp = "fmain".into();
+        assert_eq!(hrp_of(&info), "fmain");
+    }
+
+    #[test]
+    fn an_unseen_address_is_unused_and_any_activity_uses_it() {
+        let address = Address::new(DEVNET_HRP, ferro::primitives::PubkeyHash([1; 20])).unwrap();
+        let zero = unseen(&address);
+        assert_eq!(zero.address, address.to_string());
+        assert!(!is_used(&zero));
+        let pending_spend = AddressSummary {
+            unconfirmed_balance: -5,
+            ..zero.clone()
+        };
+        assert!(is_used(&pending_spend));
+        assert!(is_used(&AddressSummary {
+            tx_count: 1,
+            ..zero
+        }));
+    }
+
+    #[test]
+    fn only_a_confirmed_status_gives_a_height() {
+        let mut tx = TransactionJson {
+            txid: None,
+            version: 1,
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            lock_time: 0,
+            size: None,
+            fee: None,
+            status: None,
+        };
+        assert_eq!(confirmed_height(&tx), None);
+        let status = |confirmed, block_height| TxStatusJson {
+            confirmed,
+            block_height,
+            block_hash: None,
+            confirmations: None,
+        };
+        tx.status = Some(status(false, Some(7)));
+        assert_eq!(confirmed_height(&tx), None);
+        tx.status = Some(status(true, Some(7)));
+        assert_eq!(confirmed_height(&tx), Some(7));
     }
 }

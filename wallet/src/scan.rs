@@ -7,8 +7,9 @@
 
 use crate::error::WalletError;
 use crate::keys::{Chain, KeyPath, Keychain, GAP_LIMIT};
-use crate::node::{AddressSummary, NodeClient};
+use crate::node::{is_used, NodeClient};
 use ferro::primitives::Address;
+use ferro::wire::AddressSummary;
 use tokio::task::JoinSet;
 
 /// A wallet address and what the node knows about it.
@@ -103,7 +104,7 @@ async fn scan_chain(
             let (path, address, summary) = joined
                 .map_err(|e| WalletError::NodeProtocol(format!("lookup task failed: {e}")))?;
             let summary = summary?;
-            if summary.is_used() {
+            if is_used(&summary) {
                 next_unused = next_unused.max(path.index + 1);
                 found.push(ScannedAddress {
                     path,

@@ -8,10 +8,13 @@
 mod support;
 
 use ferro::consensus::Network;
+use ferro::daemon::{run, RunningNode};
 use ferro::http::HttpClient;
-use ferro::node::{run, NodeConfig, RunningNode};
+use ferro::json::{BlockJson, TransactionJson};
+use ferro::node::NodeConfig;
 use ferro::primitives::Address;
-use serde_json::{json, Value};
+use ferro::wire::{AddressSummary, GenerateRequest, Generated, MempoolView, TxSubmitted};
+use serde::de::DeserializeOwned;
 use std::time::Duration;
 use support::wallet::{key_hash, Wallet, FAUCET, OTHER, PREMINE};
 use wallet::keys::Chain;
@@ -52,7 +55,7 @@ impl TestNode {
         self.running.as_ref().unwrap().url()
     }
 
-    fn get(&self, path: &str) -> Value {
+    fn get<T: DeserializeOwned>(&self, path: &str) -> T {
         let url = format!("{}{path}", self.url());
         self.rt
             .block_on(self.client.get_json(&url, TIMEOUT))
@@ -61,14 +64,15 @@ impl TestNode {
 
     fn generate(&self, blocks: u32, to: &str) {
         let url = format!("{}/mining/generate", self.url());
-        let _: Value = self
+        let request = GenerateRequest {
+            blocks,
+            address: to.to_owned(),
+        };
+        let generated: Generated = self
             .rt
-            .block_on(self.client.post_json(
-                &url,
-                &json!({"blocks": blocks, "address": to}),
-                TIMEOUT,
-            ))
+            .block_on(self.client.post_json(&url, &request, TIMEOUT))
             .unwrap();
+        assert_eq!(generated.hashes.len(), blocks as usize);
     }
 }
 
@@ -107,38 +111,37 @@ fn send_through_a_real_node() {
     let txid = sent["txid"].as_str().unwrap().to_string();
     let fee = sent["fee"].as_u64().unwrap();
     // The node holds the wallet's transaction under the same txid.
-    let pool = node.get("/mempool");
-    assert_eq!(pool["txids"], json!([txid]));
-    let tx = node.get(&format!("/transactions/{txid}"));
-    assert_eq!(tx["txid"], txid.as_str());
-    assert_eq!(tx["status"]["confirmed"], false);
-    assert_eq!(tx["fee"], fee);
+    let pool: MempoolView = node.get("/mempool");
+    assert_eq!(pool.txids, vec![txid.clone()]);
+    let tx: TransactionJson = node.get(&format!("/transactions/{txid}"));
+    assert_eq!(tx.txid.as_deref(), Some(txid.as_str()));
+    assert!(!tx.status.as_ref().unwrap().confirmed);
+    assert_eq!(tx.fee, Some(fee));
 
     node.generate(1, &miner);
-    let tx = node.get(&format!("/transactions/{txid}"));
-    assert_eq!(tx["status"]["confirmed"], true);
-    assert_eq!(tx["fee"], fee);
+    let tx: TransactionJson = node.get(&format!("/transactions/{txid}"));
+    let status = tx.status.unwrap();
+    assert!(status.confirmed);
+    assert_eq!(tx.fee, Some(fee));
     // The same transaction read by its place in the block, fee from the undo data.
-    let height = tx["status"]["block_height"].as_u64().unwrap();
-    let in_block = node.get(&format!("/blocks/{height}/transactions/1"));
-    assert_eq!(
-        in_block,
-        node.get(&format!("/blocks/{height}"))["transactions"][1]
-    );
-    assert_eq!(in_block["txid"], txid.as_str());
-    assert_eq!(in_block["fee"], fee);
-    let coinbase = node.get(&format!("/blocks/{height}/transactions/0"));
-    assert!(coinbase.get("fee").is_none());
+    let height = status.block_height.unwrap();
+    let in_block: TransactionJson = node.get(&format!("/blocks/{height}/transactions/1"));
+    let block: BlockJson = node.get(&format!("/blocks/{height}"));
+    assert_eq!(in_block, block.transactions[1]);
+    assert_eq!(in_block.txid.as_deref(), Some(txid.as_str()));
+    assert_eq!(in_block.fee, Some(fee));
+    let coinbase: TransactionJson = node.get(&format!("/blocks/{height}/transactions/0"));
+    assert_eq!(coinbase.fee, None);
     // Balances moved; the change went back to the faucet wallet's first change address.
     assert_eq!(other.confirmed_balance(), 250_000_000);
     let change = PREMINE - 250_000_000 - fee;
     assert_eq!(faucet.confirmed_balance(), change);
     let change_address = address_of(FAUCET, Chain::Change, 0);
-    let record = node.get(&format!("/addresses/{change_address}"));
-    assert_eq!(record["balance"], change);
-    let recipient = node.get(&format!("/addresses/{to}"));
-    assert_eq!(recipient["balance"], 250_000_000u64);
-    assert_eq!(recipient["tx_count"], 1);
+    let record: AddressSummary = node.get(&format!("/addresses/{change_address}"));
+    assert_eq!(record.balance, change);
+    let recipient: AddressSummary = node.get(&format!("/addresses/{to}"));
+    assert_eq!(recipient.balance, 250_000_000);
+    assert_eq!(recipient.tx_count, 1);
 }
 
 /// A transaction signed over a lied value (the faucet's 1 000 000-coin premine presented
@@ -146,7 +149,6 @@ fn send_through_a_real_node() {
 /// sighash v2 commits to the values spent, so the hidden fee can never be collected.
 #[test]
 fn a_real_node_refuses_a_signature_over_lied_values() {
-    use ferro::json::TransactionJson;
     use ferro::primitives::{Amount, OutPoint, COIN};
     use wallet::keys::{parse_mnemonic, KeyPath, Keychain};
     use wallet::select::{build_transaction, select_coins, Candidate};
@@ -175,7 +177,7 @@ fn a_real_node_refuses_a_signature_over_lied_values() {
     let tx = build_transaction(&plan, to, to, &net.genesis_hash, |p| keys.secret_key(*p)).unwrap();
     let body = TransactionJson::from_transaction(&tx, "fdev", None);
     let url = format!("{}/transactions", node.url());
-    let answer: Result<Value, _> = node
+    let answer: Result<TxSubmitted, _> = node
         .rt
         .block_on(node.client.post_json(&url, &body, TIMEOUT));
     let err = answer.unwrap_err();
@@ -188,9 +190,10 @@ fn a_real_node_refuses_a_signature_over_lied_values() {
     let plan = select_coins(&[truth], Amount::from_coins(10).unwrap(), 2).unwrap();
     let tx = build_transaction(&plan, to, to, &net.genesis_hash, |p| keys.secret_key(*p)).unwrap();
     let body = TransactionJson::from_transaction(&tx, "fdev", None);
-    let accepted: Value = node
+    let accepted: TxSubmitted = node
         .rt
         .block_on(node.client.post_json(&url, &body, TIMEOUT))
         .unwrap();
-    assert_eq!(accepted["txid"], tx.txid().to_hex());
+    assert_eq!(accepted.txid, tx.txid().to_hex());
+    assert_eq!(accepted.status, "accepted");
 }

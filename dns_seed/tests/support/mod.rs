@@ -1,21 +1,25 @@
-//! Shared helpers: fake nodes, an in-process seed, a raw HTTP client and
-//! polling with a deadline.
+//! Shared helpers: fake nodes, an in-process seed (with or without DNS), the seed binary
+//! as a process, a raw HTTP client, a DNS client, `dig`, and polling with a deadline.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+pub mod dig;
+pub mod dns;
+pub mod process;
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dns_seed::{Config, StoreError};
-use ferro::http::{self, response, ApiError, Request, ServerLimits};
+use ferro::http::{self, ApiError, ServerLimits};
+use ferro::wire::{Info, NodeEntry};
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpSocket};
-use tokio::sync::oneshot;
+use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 pub const GENESIS_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 pub const GENESIS_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
@@ -24,13 +28,16 @@ pub const GENESIS_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
 /// A stand-in for a full node: answers `GET /info` with a chosen genesis hash
-/// and a height the test can change, until stopped.
+/// and a height the test can change, and `GET /nodes` with the addresses in `peers`,
+/// until stopped.
 pub struct FakeNode {
     pub address: SocketAddr,
     pub height: Arc<AtomicU64>,
     /// `/info` requests answered so far.
     pub probes: Arc<AtomicUsize>,
-    stop: Option<oneshot::Sender<()>>,
+    /// What `GET /nodes` lists (`host:port` strings, not checked).
+    pub peers: Arc<Mutex<Vec<String>>>,
+    stop: Option<CancellationToken>,
     task: Option<JoinHandle<()>>,
 }
 
@@ -40,49 +47,81 @@ impl FakeNode {
     }
 
     pub async fn start_on(ip: &str, genesis: &str) -> Self {
-        let listener = TcpListener::bind((ip, 0)).await.unwrap();
+        Self::start_at(SocketAddr::new(ip.parse().unwrap(), 0), genesis).await
+    }
+
+    /// Listens on exactly `address` (a chosen port: the network's default port).
+    pub async fn start_at(address: SocketAddr, genesis: &str) -> Self {
+        let listener = TcpListener::bind(address).await.unwrap();
         let address = listener.local_addr().unwrap();
         let height = Arc::new(AtomicU64::new(1));
         let probes = Arc::new(AtomicUsize::new(0));
+        let peers = Arc::new(Mutex::new(Vec::<String>::new()));
         let (genesis, h, p) = (genesis.to_owned(), Arc::clone(&height), Arc::clone(&probes));
-        let handler = move |req: Request, _remote: SocketAddr| {
-            let (genesis, h, p) = (genesis.clone(), Arc::clone(&h), Arc::clone(&p));
-            async move {
-                if req.uri().path() == "/info" {
-                    p.fetch_add(1, Ordering::SeqCst);
-                    response::ok_json(&serde_json::json!({
-                        "name": "fake",
-                        "genesis_hash": genesis,
-                        "height": h.load(Ordering::SeqCst),
-                        "peers": 0,
-                    }))
-                } else {
-                    ApiError::not_found("fake node").to_response()
-                }
-            }
-        };
-        let (stop, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(http::server::run(
+        let listed = Arc::clone(&peers);
+        let app = axum::Router::new()
+            .route(
+                "/nodes",
+                axum::routing::get(move || {
+                    let listed = Arc::clone(&listed);
+                    async move {
+                        let peers: Vec<NodeEntry> = listed
+                            .lock()
+                            .unwrap()
+                            .iter()
+                            .map(|a| NodeEntry {
+                                address: a.clone(),
+                                height: 1,
+                                last_seen: 0,
+                            })
+                            .collect();
+                        axum::Json(peers)
+                    }
+                }),
+            )
+            .route(
+                "/info",
+                axum::routing::get(move || {
+                    let (genesis, h, p) = (genesis.clone(), Arc::clone(&h), Arc::clone(&p));
+                    async move {
+                        p.fetch_add(1, Ordering::SeqCst);
+                        axum::Json(Info::bare("fake", &genesis, h.load(Ordering::SeqCst)))
+                    }
+                }),
+            )
+            .fallback(|| async { ApiError::not_found("fake node") });
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(http::server::serve(
             listener,
-            handler,
+            app,
             ServerLimits::default(),
-            async {
-                let _ = rx.await;
-            },
+            None,
+            stop.clone(),
         ));
         Self {
             address,
             height,
             probes,
+            peers,
             stop: Some(stop),
             task: Some(task),
         }
     }
 
+    /// Makes `GET /nodes` list these addresses.
+    pub fn list(&self, peers: &[String]) {
+        *self.peers.lock().unwrap() = peers.to_vec();
+    }
+
+    /// `/info` requests answered so far.
+    pub fn probe_count(&self) -> usize {
+        self.probes.load(Ordering::SeqCst)
+    }
+
     /// Stops answering; the port is closed when this returns.
     pub async fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+            stop.cancel();
         }
         if let Some(task) = self.task.take() {
             task.await.unwrap();
@@ -93,7 +132,9 @@ impl FakeNode {
 /// A seed running in-process on 127.0.0.1:0, stopped by the test.
 pub struct Seed {
     pub address: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
+    /// Where it answers DNS (UDP and TCP), when started with a DNS config.
+    pub dns: Option<SocketAddr>,
+    stop: CancellationToken,
     task: JoinHandle<Result<(), StoreError>>,
 }
 
@@ -101,22 +142,43 @@ impl Seed {
     pub async fn start(config: Config) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        let (stop, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(dns_seed::run(listener, config, async {
-            let _ = rx.await;
-        }));
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(dns_seed::run(listener, config, stop.clone()));
         Self {
             address,
-            stop: Some(stop),
+            dns: None,
+            stop,
+            task,
+        }
+    }
+
+    /// A seed that also answers DNS on 127.0.0.1 (a free port); `config.dns` must be set.
+    pub async fn start_with_dns(config: Config) -> Self {
+        assert!(config.dns.is_some(), "a dns config");
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let sockets = dns_seed::dns::Sockets::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let dns = sockets.local_addr().unwrap();
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(dns_seed::serve(
+            listener,
+            Some(sockets),
+            config,
+            stop.clone(),
+        ));
+        Self {
+            address,
+            dns: Some(dns),
+            stop,
             task,
         }
     }
 
     /// Shuts down gracefully and returns what `run` returned.
-    pub async fn stop(mut self) -> Result<(), StoreError> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+    pub async fn stop(self) -> Result<(), StoreError> {
+        self.stop.cancel();
         tokio::time::timeout(DEADLINE, self.task)
             .await
             .expect("seed stops in time")
@@ -162,6 +224,21 @@ pub fn test_config() -> Config {
     }
 }
 
+/// The zone the DNS tests serve.
+pub const ZONE: &str = "seed.test.ferro.";
+
+/// [`test_config`] with DNS for [`ZONE`] and nodes on `default_port` in apex answers.
+pub fn dns_config(default_port: u16) -> Config {
+    let zone = dns_seed::dns::answer::parse_zone(ZONE).unwrap();
+    Config {
+        dns: Some(dns_seed::dns::DnsConfig {
+            default_port,
+            ..dns_seed::dns::DnsConfig::new(zone)
+        }),
+        ..test_config()
+    }
+}
+
 /// An answer as read off the wire.
 #[derive(Debug)]
 pub struct Answer {
@@ -196,7 +273,8 @@ pub async fn post_json(seed: SocketAddr, path: &str, body: &Value) -> Answer {
 }
 
 /// One HTTP/1.1 request on a fresh connection, optionally from a chosen local
-/// IP (e.g. 127.0.0.2, to act as another host on loopback).
+/// IP (e.g. 127.0.0.2, to act as another host on loopback), through the tests' one
+/// client (`test_support::http`).
 pub async fn raw_request(
     from: Option<IpAddr>,
     to: SocketAddr,
@@ -205,54 +283,25 @@ pub async fn raw_request(
     content_type: Option<&str>,
     body: &[u8],
 ) -> Answer {
-    let socket = TcpSocket::new_v4().unwrap();
-    if let Some(ip) = from {
-        socket.bind(SocketAddr::new(ip, 0)).unwrap();
-    }
-    let mut stream = socket.connect(to).await.unwrap();
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {to}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    if let Some(ct) = content_type {
-        request.push_str(&format!("Content-Type: {ct}\r\n"));
-    }
-    request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    // The server may answer (413) and close before reading a large body.
-    let _ = stream.write_all(body).await;
-    let mut raw = Vec::new();
-    tokio::time::timeout(DEADLINE, stream.read_to_end(&mut raw))
+    let reply = test_support::http::exchange(from, to, method, path, content_type, body)
         .await
-        .expect("answer in time")
         .unwrap();
-    let text = String::from_utf8(raw).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").expect("a complete http answer");
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
     Answer {
-        status,
-        head: head.to_owned(),
-        json: serde_json::from_str(body).unwrap_or(Value::Null),
+        status: reply.status.as_u16(),
+        head: reply.head,
+        json: reply.body,
     }
 }
 
 /// Polls `check` until it returns `Some`, failing the test after [`DEADLINE`].
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+pub async fn eventually<T, F, Fut>(what: &str, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    test_support::eventually_some(DEADLINE, what, check)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A fresh, empty directory for one test.

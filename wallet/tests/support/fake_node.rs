@@ -1,21 +1,30 @@
 //! An in-process stand-in for the full node: the endpoints the wallet uses (API.md),
-//! over a real UTXO map, on 127.0.0.1:0.
+//! over a real UTXO map, on 127.0.0.1:0, as an axum router answering with the API's own
+//! types ([`ferro::wire`], [`ferro::json`]) through the node's accept loop.
 //!
 //! Posted transactions go through `ferro::consensus::check_transaction`, so a wrong
 //! signature, sighash, key or amount really fails with the node's error code. An accepted
 //! transaction is mined at once into the next block (no mempool), which keeps balances
-//! simple to assert. Swap this for the real node once it exists: the tests only use
-//! [`FakeNode::start`], [`FakeNode::url`] and the read accessors.
+//! simple to assert. The tests only use [`FakeNode::start`], [`FakeNode::url`] and the
+//! read accessors.
 
-use ferro::consensus::{check_transaction, Coin, Network};
-use ferro::error::ErrorCode;
-use ferro::http::{request, response, ApiError, Request, Response, ServerLimits};
-use ferro::json::{address_string, TransactionJson};
+use axum::extract::State;
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use ferro::consensus::{check_transaction, subsidy, Coin, Network};
+use ferro::error::Code;
+use ferro::http::{page_size, ApiError, ApiPath, ApiQuery, JsonBody, ServerLimits};
+use ferro::json::{address_string, TransactionJson, TxStatusJson};
 use ferro::primitives::{Address, Amount, OutPoint, PubkeyHash, Transaction, Txid};
-use hyper::StatusCode;
+use ferro::wire::{
+    AddressSummary, Fees, Info, OutputView, RichEntry, Spent, TxSubmitted, Utxo, UtxoQuery,
+    NEXT_AFTER_HEADER, TIP_HASH_HEADER,
+};
 use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio_util::sync::CancellationToken;
 
 /// The fee rates `/fees` reports (base units per byte).
 pub const MIN_FEE_RATE: u64 = 1;
@@ -180,9 +189,6 @@ impl Ledger {
 
     /// Validates and mines a posted transaction.
     fn accept(&mut self, tx: Transaction) -> Result<Txid, ApiError> {
-        let bad = |code: &'static str, message: String| {
-            ApiError::new(StatusCode::BAD_REQUEST, code, message)
-        };
         let txid = tx.txid();
         if self.mined.iter().any(|(t, _, _)| t.txid() == txid) {
             return Ok(txid);
@@ -194,12 +200,11 @@ impl Ledger {
             next.into(),
             &self.network.params,
             &self.network.genesis_hash,
-        )
-        .map_err(|e| bad(e.code(), e.to_string()))?;
+        )?;
         let min_fee = MIN_FEE_RATE * tx.size() as u64;
         if spend.fee.to_base_units() < min_fee {
-            return Err(bad(
-                "fee-too-low",
+            return Err(ApiError::new(
+                Code::FeeTooLow,
                 format!("fee {} is below the minimum {min_fee}", spend.fee),
             ));
         }
@@ -211,13 +216,77 @@ impl Ledger {
         self.mined.push((tx, next, spend.fee));
         Ok(txid)
     }
+
+    /// The hash the fake reports for the block at `height` (it keeps no blocks).
+    fn block_hash(height: u64) -> String {
+        format!("{height:064x}")
+    }
+
+    /// `GET /info`: the network, the tip and totals over the ledger.
+    fn info(&self) -> Info {
+        let params = &self.network.params;
+        let mut info = Info::bare(
+            &params.name,
+            &self.network.genesis_hash.to_hex(),
+            self.height,
+        );
+        info.address_hrp = self.hrp();
+        info.best_hash = Ledger::block_hash(self.height);
+        info.chain_work = format!("{:064x}", self.height + 1);
+        info.target = params.pow_limit.to_hex();
+        info.block_time = params.target_block_time;
+        info.block_reward = subsidy(params, (self.height + 1).into()).to_base_units();
+        info.total_transactions = self.transactions.len() as u64;
+        let mut balances: HashMap<PubkeyHash, u64> = HashMap::new();
+        for coin in self.outputs.values() {
+            balances.entry(coin.output.pubkey_hash).or_default();
+        }
+        info.total_addresses = balances.len() as u64;
+        for coin in self.utxos.values() {
+            *balances.entry(coin.output.pubkey_hash).or_default() +=
+                coin.output.value.to_base_units();
+        }
+        info.circulating_supply = balances.values().sum();
+        let mut rich: Vec<_> = balances.into_iter().filter(|(_, b)| *b > 0).collect();
+        rich.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        info.rich_list = rich
+            .into_iter()
+            .take(10)
+            .map(|(hash, balance)| RichEntry {
+                address: address_string(&hash, &info.address_hrp),
+                balance,
+            })
+            .collect();
+        info.version = env!("CARGO_PKG_VERSION").to_owned();
+        info
+    }
+
+    /// Where a transaction is: every transaction the fake knows is confirmed, at the
+    /// height of its outputs.
+    fn status(&self, txid: Txid) -> Option<TxStatusJson> {
+        let height = self.outputs.get(&OutPoint { txid, vout: 0 })?.height.get();
+        Some(TxStatusJson {
+            confirmed: true,
+            block_height: Some(height),
+            block_hash: Some(Ledger::block_hash(height)),
+            confirmations: Some(self.height.saturating_sub(height) + 1),
+        })
+    }
+
+    /// The mined transaction spending `outpoint` and its height.
+    fn spender(&self, outpoint: &OutPoint) -> Option<(Txid, u64)> {
+        self.mined
+            .iter()
+            .find(|(tx, _, _)| tx.inputs.iter().any(|i| i.prev == *outpoint))
+            .map(|(tx, height, _)| (tx.txid(), *height))
+    }
 }
 
 /// A running fake node; stops when dropped.
 pub struct FakeNode {
     url: String,
     ledger: Arc<Mutex<Ledger>>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    stop: CancellationToken,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -229,9 +298,10 @@ impl FakeNode {
 
     pub fn start_with(network: Network) -> FakeNode {
         let ledger = Arc::new(Mutex::new(Ledger::new(network)));
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let stop = CancellationToken::new();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let shared = Arc::clone(&ledger);
+        let app = router(Arc::clone(&ledger));
+        let shutdown = stop.clone();
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -245,25 +315,15 @@ impl FakeNode {
                 addr_tx
                     .send(listener.local_addr().expect("bound address"))
                     .expect("test thread waits for the address");
-                let handler = move |req: Request, _remote: SocketAddr| {
-                    let ledger = Arc::clone(&shared);
-                    async move {
-                        route(req, &ledger)
-                            .await
-                            .unwrap_or_else(|e| e.to_response())
-                    }
-                };
-                ferro::http::server::run(listener, handler, ServerLimits::default(), async {
-                    let _ = stop_rx.await;
-                })
-                .await;
+                ferro::http::server::serve(listener, app, ServerLimits::default(), None, shutdown)
+                    .await;
             });
         });
         let addr = addr_rx.recv().expect("fake node reports its address");
         FakeNode {
             url: format!("http://{addr}"),
             ledger,
-            stop: Some(stop_tx),
+            stop,
             thread: Some(thread),
         }
     }
@@ -273,8 +333,8 @@ impl FakeNode {
     }
 
     /// Read access to the ledger for assertions.
-    pub fn ledger(&self) -> std::sync::MutexGuard<'_, Ledger> {
-        self.ledger.lock().expect("ledger lock")
+    pub fn ledger(&self) -> MutexGuard<'_, Ledger> {
+        lock(&self.ledger)
     }
 
     /// Txids of the accepted transactions, oldest first.
@@ -289,203 +349,235 @@ impl FakeNode {
 
 impl Drop for FakeNode {
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        self.stop.cancel();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
     }
 }
 
-fn parse_address(text: &str, hrp: &str) -> Result<Address, ApiError> {
-    Address::parse(text, hrp).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            ferro::error::ErrorCode::code(&e),
-            e.to_string(),
-        )
+fn lock(ledger: &Mutex<Ledger>) -> MutexGuard<'_, Ledger> {
+    ledger.lock().expect("ledger lock")
+}
+
+type Shared = State<Arc<Mutex<Ledger>>>;
+
+/// The endpoints the wallet uses; anything else is `not-found`.
+fn router(ledger: Arc<Mutex<Ledger>>) -> Router {
+    Router::new()
+        .route("/info", get(info))
+        .route("/fees", get(fees))
+        .route("/addresses/{address}", get(address))
+        .route("/addresses/{address}/utxos", get(address_utxos))
+        .route("/addresses/{address}/transactions", get(address_history))
+        .route("/transactions", post(submit))
+        .route("/transactions/{txid}", get(transaction))
+        .route("/outputs/{txid}/{vout}", get(output))
+        .fallback(ferro::api::not_found)
+        .with_state(ledger)
+}
+
+fn parse_txid(text: &str) -> Result<Txid, ApiError> {
+    Txid::from_hex(text).map_err(|e| ApiError::malformed(format!("txid: {e}")))
+}
+
+/// `after=TXID:VOUT`.
+fn parse_outpoint(text: &str) -> Result<OutPoint, ApiError> {
+    let (txid, vout) = text
+        .split_once(':')
+        .ok_or_else(|| ApiError::malformed("after must be TXID:VOUT"))?;
+    Ok(OutPoint {
+        txid: parse_txid(txid)?,
+        vout: vout.parse().map_err(|_| ApiError::malformed("bad vout"))?,
     })
 }
 
-async fn route(req: Request, ledger: &Mutex<Ledger>) -> Result<Response, ApiError> {
-    let method = req.method().clone();
-    let uri = req.uri().clone();
-    let path = req.uri().path().to_string();
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    if method == hyper::Method::POST && path == "/transactions" {
-        let body: TransactionJson = request::read_json(req, 1 << 20).await?;
-        let mut l = ledger.lock().expect("ledger lock");
-        let tx = body
-            .to_transaction(&l.hrp())
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.code(), e.to_string()))?;
-        let txid = l.accept(tx)?;
-        return Ok(response::ok_json(
-            &serde_json::json!({"txid": txid.to_hex(), "status": "accepted"}),
-        ));
-    }
-    if method != hyper::Method::GET {
-        return Err(ApiError::not_found(format!("no route {method} {path}")));
-    }
-    let mut l = ledger.lock().expect("ledger lock");
+async fn info(State(ledger): Shared) -> Json<Info> {
+    Json(lock(&ledger).info())
+}
+
+async fn fees(State(ledger): Shared) -> Json<Fees> {
+    let l = lock(&ledger);
+    Json(Fees {
+        min_fee_rate: l.lies.fee_rate.unwrap_or(MIN_FEE_RATE),
+        recommended_fee_rate: l.lies.fee_rate.unwrap_or(RECOMMENDED_FEE_RATE),
+    })
+}
+
+async fn address(
+    State(ledger): Shared,
+    ApiPath(text): ApiPath<String>,
+) -> Result<Json<AddressSummary>, ApiError> {
+    let l = lock(&ledger);
     let hrp = l.hrp();
-    match segments.as_slice() {
-        ["info"] => Ok(response::ok_json(&serde_json::json!({
-            "name": l.network.params.name,
-            "genesis_hash": l.network.genesis_hash.to_hex(),
-            "address_hrp": hrp,
-            "height": l.height,
-        }))),
-        ["fees"] => Ok(response::ok_json(&serde_json::json!({
-            "min_fee_rate": l.lies.fee_rate.unwrap_or(MIN_FEE_RATE),
-            "recommended_fee_rate": l.lies.fee_rate.unwrap_or(RECOMMENDED_FEE_RATE),
-        }))),
-        ["addresses", a] => {
-            let hash = parse_address(a, &hrp)?.pubkey_hash();
-            let history = l.history_of(hash);
-            // Like a real index: an address never seen on chain is unknown.
-            if history.is_empty() && l.utxos_of(hash).is_empty() {
-                return Err(ApiError::not_found(format!("address {a} has no record")));
-            }
-            let received: u64 = l
-                .outputs
-                .values()
-                .filter(|c| c.output.pubkey_hash == hash)
-                .map(|c| c.output.value.to_base_units())
-                .sum();
-            let balance = if l.lies.balance_follows_listing {
-                l.utxos_of(hash)
-                    .iter()
-                    .map(|(o, c)| l.listed_value(o, c))
-                    .sum()
-            } else {
-                l.balance_of(hash)
-            };
-            Ok(response::ok_json(&serde_json::json!({
-                "balance": balance,
-                "received": received,
-                "sent": received - balance,
-                "tx_count": history.len().max(1),
-                "utxo_count": l.utxos_of(hash).len(),
-                "unconfirmed_balance": 0,
-            })))
-        }
-        ["addresses", a, "utxos"] => {
-            let hash = parse_address(a, &hrp)?.pubkey_hash();
-            // Paged like the real node: limit (default 1000, max 5000), after=TXID:VOUT,
-            // the tip and the next cursor in headers.
-            let query = ferro::http::Query::from_uri(&uri)?;
-            let limit = query.limit("limit", 1_000, 5_000)?;
-            let after = match query.get("after")? {
-                Some(text) => {
-                    let (txid, vout) = text
-                        .split_once(':')
-                        .ok_or_else(|| ApiError::malformed("after must be TXID:VOUT"))?;
-                    Some(OutPoint {
-                        txid: Txid::from_hex(txid)
-                            .map_err(|e| ApiError::malformed(e.to_string()))?,
-                        vout: vout.parse().map_err(|_| ApiError::malformed("bad vout"))?,
-                    })
-                }
-                None => None,
-            };
-            let all: Vec<_> = l
-                .utxos_of(hash)
-                .into_iter()
-                .filter(|(o, _)| after.is_none_or(|a| *o > a))
-                .collect();
-            let more = all.len() > limit;
-            let page = &all[..all.len().min(limit)];
-            let list: Vec<_> = page
-                .iter()
-                .map(|(o, c)| {
-                    serde_json::json!({
-                        "txid": o.txid.to_hex(), "vout": o.vout,
-                        "value": l.listed_value(o, c), "height": c.height.get(),
-                        "coinbase": c.coinbase, "spendable": l.is_spendable(c),
-                    })
-                })
-                .collect();
-            let served = l.utxo_pages_served;
-            l.utxo_pages_served += 1;
-            let tip = if l.lies.moving_tip {
-                format!("{:064x}", served)
-            } else {
-                format!("{:064x}", l.height)
-            };
-            let mut response = response::ok_json(&list);
-            let headers = response.headers_mut();
-            headers.insert(
-                "ferro-tip-hash",
-                hyper::header::HeaderValue::from_str(&tip).expect("hex is a valid header"),
-            );
-            if let (true, Some((o, _))) = (more, page.last()) {
-                headers.insert(
-                    "ferro-next-after",
-                    hyper::header::HeaderValue::from_str(&format!("{}:{}", o.txid, o.vout))
-                        .expect("hex is a valid header"),
-                );
-            }
-            Ok(response)
-        }
-        ["transactions", txid] => {
-            let txid = Txid::from_hex(txid).map_err(|e| ApiError::malformed(e.to_string()))?;
-            let tx = l
-                .transactions
-                .get(&txid)
-                .ok_or_else(|| ApiError::not_found("no such transaction"))?;
-            let mut v = serde_json::to_value(TransactionJson::from_transaction(tx, &hrp, None))
-                .expect("transaction json serializes");
-            if l.lies.transactions_follow_listing {
-                for vout in 0..tx.outputs.len() {
-                    let outpoint = OutPoint {
-                        txid,
-                        vout: vout as u32,
-                    };
-                    if let Some(lie) = l.lies.utxo_values.get(&outpoint) {
-                        v["outputs"][vout]["value"] = (*lie).into();
-                    }
-                }
-            }
-            Ok(response::ok_json(&v))
-        }
-        ["addresses", a, "transactions"] => {
-            let hash = parse_address(a, &hrp)?.pubkey_hash();
-            let list: Vec<_> = l
-                .history_of(hash)
-                .into_iter()
-                .map(|(tx, height, fee)| {
-                    let mut v = serde_json::to_value(TransactionJson::from_transaction(
-                        tx,
-                        &hrp,
-                        Some(*fee),
-                    ))
-                    .expect("transaction json serializes");
-                    v["status"] = serde_json::json!({"confirmed": true, "block_height": height});
-                    v
-                })
-                .collect();
-            Ok(response::ok_json(&list))
-        }
-        ["outputs", txid, vout] => {
-            let outpoint = OutPoint {
-                txid: Txid::from_hex(txid).map_err(|e| ApiError::malformed(e.to_string()))?,
-                vout: vout
-                    .parse()
-                    .map_err(|_| ApiError::malformed("vout is not a number"))?,
-            };
-            let coin = l
-                .outputs
-                .get(&outpoint)
-                .ok_or_else(|| ApiError::not_found("no such output"))?;
-            Ok(response::ok_json(&serde_json::json!({
-                "value": coin.output.value.to_base_units(),
-                "address": address_string(&coin.output.pubkey_hash, &hrp),
-                "height": coin.height.get(),
-                "coinbase": coin.coinbase,
-                "spent": !l.utxos.contains_key(&outpoint),
-            })))
-        }
-        _ => Err(ApiError::not_found(format!("no route GET {path}"))),
+    let hash = Address::parse(&text, &hrp)?.pubkey_hash();
+    let history = l.history_of(hash);
+    let utxos = l.utxos_of(hash);
+    // Like a real index: an address never seen on chain is unknown.
+    if history.is_empty() && utxos.is_empty() {
+        return Err(ApiError::not_found(format!("address {text} has no record")));
     }
+    let received: u64 = l
+        .outputs
+        .values()
+        .filter(|c| c.output.pubkey_hash == hash)
+        .map(|c| c.output.value.to_base_units())
+        .sum();
+    let balance = if l.lies.balance_follows_listing {
+        utxos.iter().map(|(o, c)| l.listed_value(o, c)).sum()
+    } else {
+        l.balance_of(hash)
+    };
+    Ok(Json(AddressSummary {
+        address: address_string(&hash, &hrp),
+        balance,
+        received,
+        sent: received.saturating_sub(balance),
+        tx_count: history.len().max(1) as u64,
+        utxo_count: utxos.len() as u64,
+        unconfirmed_balance: 0,
+    }))
+}
+
+/// Paged like the real node: limit (default 1000, max 5000), `after=TXID:VOUT`, the tip
+/// and the next cursor in headers.
+async fn address_utxos(
+    State(ledger): Shared,
+    ApiPath(text): ApiPath<String>,
+    ApiQuery(query): ApiQuery<UtxoQuery>,
+) -> Result<Response, ApiError> {
+    let limit = page_size(query.limit, 1_000, 5_000)?;
+    let after = query.after.as_deref().map(parse_outpoint).transpose()?;
+    let mut l = lock(&ledger);
+    let hash = Address::parse(&text, &l.hrp())?.pubkey_hash();
+    let all: Vec<_> = l
+        .utxos_of(hash)
+        .into_iter()
+        .filter(|(o, _)| after.is_none_or(|a| *o > a))
+        .collect();
+    let more = all.len() > limit;
+    let page = &all[..all.len().min(limit)];
+    let list: Vec<Utxo> = page
+        .iter()
+        .map(|(o, c)| Utxo {
+            txid: o.txid.to_hex(),
+            vout: o.vout,
+            value: l.listed_value(o, c),
+            height: c.height.get(),
+            coinbase: c.coinbase,
+            spendable: l.is_spendable(c),
+        })
+        .collect();
+    let served = l.utxo_pages_served;
+    l.utxo_pages_served += 1;
+    let tip = if l.lies.moving_tip {
+        Ledger::block_hash(served as u64)
+    } else {
+        Ledger::block_hash(l.height)
+    };
+    let mut response = Json(list).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        TIP_HASH_HEADER,
+        HeaderValue::from_str(&tip).expect("hex is a valid header"),
+    );
+    if let (true, Some((o, _))) = (more, page.last()) {
+        headers.insert(
+            NEXT_AFTER_HEADER,
+            HeaderValue::from_str(&format!("{}:{}", o.txid, o.vout))
+                .expect("hex is a valid header"),
+        );
+    }
+    Ok(response)
+}
+
+async fn transaction(
+    State(ledger): Shared,
+    ApiPath(txid): ApiPath<String>,
+) -> Result<Json<TransactionJson>, ApiError> {
+    let txid = parse_txid(&txid)?;
+    let l = lock(&ledger);
+    let tx = l
+        .transactions
+        .get(&txid)
+        .ok_or_else(|| ApiError::not_found(format!("no transaction {txid}")))?;
+    let mut view = TransactionJson::from_transaction(tx, &l.hrp(), None);
+    view.status = l.status(txid);
+    if l.lies.transactions_follow_listing {
+        for (vout, output) in view.outputs.iter_mut().enumerate() {
+            let outpoint = OutPoint {
+                txid,
+                vout: vout as u32,
+            };
+            if let Some(lie) = l.lies.utxo_values.get(&outpoint) {
+                output.value = *lie;
+            }
+        }
+    }
+    Ok(Json(view))
+}
+
+/// The address's transactions, newest first, each with its fee and status.
+async fn address_history(
+    State(ledger): Shared,
+    ApiPath(text): ApiPath<String>,
+) -> Result<Json<Vec<TransactionJson>>, ApiError> {
+    let l = lock(&ledger);
+    let hrp = l.hrp();
+    let hash = Address::parse(&text, &hrp)?.pubkey_hash();
+    let list = l
+        .history_of(hash)
+        .into_iter()
+        .map(|(tx, _, fee)| {
+            let mut view = TransactionJson::from_transaction(tx, &hrp, Some(*fee));
+            view.status = l.status(tx.txid());
+            view
+        })
+        .collect();
+    Ok(Json(list))
+}
+
+async fn output(
+    State(ledger): Shared,
+    ApiPath((txid, vout)): ApiPath<(String, u32)>,
+) -> Result<Json<OutputView>, ApiError> {
+    let outpoint = OutPoint {
+        txid: parse_txid(&txid)?,
+        vout,
+    };
+    let l = lock(&ledger);
+    let coin = l
+        .outputs
+        .get(&outpoint)
+        .ok_or_else(|| ApiError::not_found(format!("no output {txid}:{vout}")))?;
+    let spent = match l.spender(&outpoint) {
+        Some((by, height)) => Spent::Confirmed {
+            txid: by.to_hex(),
+            height,
+        },
+        None => Spent::Unspent(false),
+    };
+    Ok(Json(OutputView {
+        txid: outpoint.txid.to_hex(),
+        vout,
+        value: coin.output.value.to_base_units(),
+        address: address_string(&coin.output.pubkey_hash, &l.hrp()),
+        height: Some(coin.height.get()),
+        coinbase: coin.coinbase,
+        spent,
+    }))
+}
+
+/// Validates and mines a posted transaction.
+async fn submit(
+    State(ledger): Shared,
+    JsonBody(body): JsonBody<TransactionJson>,
+) -> Result<Json<TxSubmitted>, ApiError> {
+    let mut l = lock(&ledger);
+    let tx = body.to_transaction(&l.hrp())?;
+    let txid = l.accept(tx)?;
+    Ok(Json(TxSubmitted {
+        txid: txid.to_hex(),
+        status: "accepted".to_owned(),
+    }))
 }

@@ -20,14 +20,14 @@
 //! answer, headers that do not link or fail their checks, an invalid block, headers that
 //! stop short of the work the peer claimed) discourages the peer.
 //!
-//! [`NodeConfig::sync_deadline`]: crate::node::NodeConfig::sync_deadline
+//! [`NodeConfig::sync_deadline`]: super::NodeConfig::sync_deadline
 
-use super::{Delivery, PeerInfo};
+use super::{unix_now, Node, NodeError};
 use crate::chain::ChainError;
 use crate::consensus::validation::check_header;
 use crate::consensus::BlockError;
 use crate::http::client::ClientError;
-use crate::node::{unix_now, Node, NodeError};
+use crate::net::{Delivery, PeerInfo};
 use crate::primitives::block::decode_header_list;
 use crate::primitives::encoding::decode_list;
 use crate::primitives::{Block, BlockHash, Header, Reader, Work, U256};
@@ -267,7 +267,7 @@ async fn connected_batch(node: &Node, peer: &str, batch: Connecting) -> Result<u
             Ok(joined as u64)
         }
         Err(NodeError::Chain(ChainError::Block(e)))
-            if !matches!(e, BlockError::TimeTooNew { .. }) =>
+            if crate::net::discourage::punishes_block(&e) =>
         {
             Err(SyncError::Misbehaved(format!(
                 "{peer} sent an invalid block: {e}"
@@ -491,7 +491,7 @@ async fn candidates(node: &Arc<Node>) -> Vec<(String, PeerInfo, Work)> {
 pub async fn sync_once(node: &Arc<Node>) -> Result<u64, String> {
     let mut connected = 0;
     for (peer, info, claimed) in candidates(node).await {
-        if node.stopping.load(Ordering::Relaxed) {
+        if node.shutdown.is_cancelled() {
             break;
         }
         // Another peer may have brought us past this one's claim already.

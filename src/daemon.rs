@@ -1,24 +1,23 @@
 //! Starting and stopping a node: the HTTP server, peer discovery, the sync loop and the
-//! miner, all stopped together on shutdown.
+//! miner, all stopped together on shutdown. The top layer: it wires the node
+//! ([`crate::node`]) to its API ([`crate::api`]).
 
-use super::{Node, NodeConfig, NodeError};
 use crate::api;
 use crate::chain::{ChainState, RedbStore};
-use crate::net;
+use crate::http::server::{self, Favoured, ServerLimits};
+use crate::node::{self, Node, NodeConfig, NodeError};
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// A node running on the current tokio runtime.
 pub struct RunningNode {
     /// The bound listen address (useful with port 0).
     pub addr: SocketAddr,
     pub node: Arc<Node>,
-    stop: watch::Sender<bool>,
-    tasks: JoinSet<()>,
+    tasks: TaskTracker,
 }
 
 impl RunningNode {
@@ -27,39 +26,31 @@ impl RunningNode {
         format!("http://{}", self.addr)
     }
 
-    /// A future that completes when shutdown is requested.
-    pub fn stop_signal(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
-        stopped(self.stop.subscribe())
+    /// The node's shutdown signal: cancel it to stop the node (see [`Self::shutdown`]).
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.node.shutdown.clone()
     }
 
-    /// Stops every task: the server finishes in-flight requests, the miner abandons its
-    /// search, sync stops after the block it is connecting; then the chain state cache is
-    /// flushed (after a crash instead, the next start connects the stored blocks again).
-    pub async fn shutdown(mut self) {
-        self.node.stopping.store(true, Ordering::SeqCst);
-        self.node.peers.shutdown();
-        let _ = self.stop.send(true);
-        while let Some(done) = self.tasks.join_next().await {
-            if let Err(e) = done {
-                if e.is_panic() {
-                    tracing::error!(error = %e, "a node task panicked");
-                }
-            }
-        }
+    /// Stops every task and waits for them: the server finishes in-flight requests, the
+    /// miner abandons its search, sync stops after the block it is connecting; then the
+    /// chain state cache is flushed (after a crash instead, the next start connects the
+    /// stored blocks again).
+    pub async fn shutdown(self) {
+        self.node.shutdown.cancel();
+        self.stopped().await;
+    }
+
+    /// Waits until every task has ended (after the shutdown token was cancelled), then
+    /// flushes the chain state cache.
+    pub async fn stopped(self) {
+        self.tasks.close();
+        self.tasks.wait().await;
         let node = self.node.clone();
         let flushed = tokio::task::spawn_blocking(move || node.flush_chain()).await;
         if let Ok(Err(e)) | Err(e) = flushed.map_err(|e| NodeError::Internal(e.to_string())) {
             tracing::error!(error = %e, "chain state flush at shutdown failed");
         }
         tracing::info!("node stopped");
-    }
-}
-
-async fn stopped(mut rx: watch::Receiver<bool>) {
-    while !*rx.borrow() {
-        if rx.changed().await.is_err() {
-            return;
-        }
     }
 }
 
@@ -102,32 +93,34 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<RunningNode> {
         height = %node.chain().height(),
         "node started"
     );
-    let (stop, stop_rx) = watch::channel(false);
-    let mut tasks = JoinSet::new();
+    raise_open_file_limit(&node.config.server);
+    let stop = node.shutdown.clone();
+    let tasks = TaskTracker::new();
     {
-        let node = node.clone();
+        let app = api::router(node.clone(), &node.config.requests);
         let limits = node.config.server.clone();
-        let shutdown = stopped(stop_rx.clone());
-        tasks.spawn(async move {
-            let handler = api::Api::new(node);
-            crate::http::server::run(listener, handler, limits, shutdown).await;
-        });
-    }
-    tasks.spawn(net::discovery_loop(node.clone(), stopped(stop_rx.clone())));
-    tasks.spawn(net::sync_loop(node.clone(), stopped(stop_rx.clone())));
-    if let Some(reward_to) = node.config.miner_address {
-        tasks.spawn(mining_loop(
-            node.clone(),
-            reward_to,
-            stopped(stop_rx.clone()),
+        let peers = node.clone();
+        let favoured: Favoured = Arc::new(move |ip| peers.peers.delivered_recently(ip));
+        tasks.spawn(server::serve(
+            listener,
+            app,
+            limits,
+            Some(favoured),
+            stop.clone(),
         ));
     }
-    Ok(RunningNode {
-        addr,
-        node,
-        stop,
-        tasks,
-    })
+    tasks.spawn(node::discovery_loop(
+        node.clone(),
+        stop.clone().cancelled_owned(),
+    ));
+    tasks.spawn(node::sync_loop(
+        node.clone(),
+        stop.clone().cancelled_owned(),
+    ));
+    if let Some(reward_to) = node.config.miner_address {
+        tasks.spawn(mining_loop(node.clone(), reward_to, stop.clone()));
+    }
+    Ok(RunningNode { addr, node, tasks })
 }
 
 /// Mines on the tip forever, each search on a blocking thread. Sync never pauses it
@@ -135,23 +128,22 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<RunningNode> {
 async fn mining_loop(
     node: Arc<Node>,
     reward_to: crate::primitives::PubkeyHash,
-    shutdown: impl std::future::Future<Output = ()>,
+    shutdown: CancellationToken,
 ) {
-    tokio::pin!(shutdown);
     loop {
         let n = node.clone();
         let search = tokio::task::spawn_blocking(move || n.mine_one(reward_to));
         tokio::select! {
-            () = &mut shutdown => {
-                node.stopping.store(true, Ordering::SeqCst);
-                return;
-            }
+            () = shutdown.cancelled() => return,
             found = search => match found {
                 Ok(Ok(Some(hash))) => tracing::info!(%hash, "mined a block"),
                 Ok(Ok(None)) => {}
                 Ok(Err(e)) => {
                     tracing::warn!(error = %e, "mined block refused");
-                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        () = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+                    }
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "mining task failed");
@@ -159,5 +151,20 @@ async fn mining_loop(
                 }
             },
         }
+    }
+}
+
+/// Raises the soft open-file limit to fit the connection caps (PROTOCOL.md section 9):
+/// each connection is a descriptor, and the database, peers and logs need some more.
+pub fn raise_open_file_limit(limits: &ServerLimits) {
+    let wanted = limits.max_connections as u64 + 256;
+    match rlimit::increase_nofile_limit(wanted) {
+        Ok(got) if got < wanted => tracing::warn!(
+            wanted,
+            got,
+            "the open-file limit is below what the connection caps need; lower --max-connections or raise the hard limit"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
     }
 }

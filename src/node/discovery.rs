@@ -1,11 +1,12 @@
-//! Finding peers: `--peer` addresses, seed servers (register, then ask for nodes), and
-//! the peers of our peers (`GET /nodes`), up to `--max-peers`. Each candidate is probed
+//! Finding peers: `--peer` addresses, seed servers (register, then ask for nodes), DNS
+//! seeds (`--dns-seed`, see [`crate::net::bootstrap`]), and the peers of our peers
+//! (`GET /nodes`), up to `--max-peers`. Each candidate is probed
 //! (`GET /info`, same genesis hash) before it is added, and then told about us
 //! (`POST /nodes`).
 
-use super::{PeerInfo, PeerSummary};
-use crate::node::Node;
-use serde_json::json;
+use super::Node;
+use crate::net::bootstrap::DnsSeeds;
+use crate::net::{PeerInfo, PeerSummary};
 use std::sync::Arc;
 
 /// Why a candidate peer was not added.
@@ -22,10 +23,10 @@ pub enum ProbeError {
 }
 
 impl crate::error::ErrorCode for ProbeError {
-    fn code(&self) -> &'static str {
+    fn code(&self) -> crate::error::Code {
         match self {
-            ProbeError::Unreachable(..) => "unreachable",
-            ProbeError::WrongNetwork { .. } => "wrong-network",
+            ProbeError::Unreachable(..) => crate::error::Code::Unreachable,
+            ProbeError::WrongNetwork { .. } => crate::error::Code::WrongNetwork,
         }
     }
 }
@@ -68,12 +69,14 @@ pub async fn try_add_peer(node: &Arc<Node>, address: &str) -> bool {
             if !node.peers.add(address, info.height).added() {
                 return false;
             }
-            let body = json!({ "address": own_address(node) });
+            let body = crate::wire::Announce {
+                address: own_address(node),
+            };
             let url = format!("http://{address}/nodes");
             if let Err(e) = node
                 .peers
                 .client()
-                .post_json::<_, serde_json::Value>(&url, &body, node.config.peer_timeout)
+                .post_json::<_, crate::wire::AnnounceStatus>(&url, &body, node.config.peer_timeout)
                 .await
             {
                 tracing::debug!(peer = %address, error = %e, "peer did not take our announcement");
@@ -94,10 +97,15 @@ pub const CANDIDATES_PER_SOURCE: usize = 16;
 /// Tries up to [`CANDIDATES_PER_SOURCE`] addresses of `listed`, picked at random among
 /// those not known or discouraged yet.
 async fn try_listed(node: &Arc<Node>, listed: Vec<PeerSummary>) {
+    try_candidates(node, listed.into_iter().map(|n| n.address)).await;
+}
+
+/// Tries up to [`CANDIDATES_PER_SOURCE`] of `addresses` (one source's list), picked at
+/// random among those not known or discouraged yet.
+async fn try_candidates(node: &Arc<Node>, addresses: impl IntoIterator<Item = String>) {
     use rand::seq::SliceRandom;
-    let mut fresh: Vec<String> = listed
+    let mut fresh: Vec<String> = addresses
         .into_iter()
-        .map(|n| n.address)
         .filter(|a| !node.peers.contains(a) && !node.peers.is_discouraged(a))
         .collect();
     fresh.sort();
@@ -111,8 +119,8 @@ async fn try_listed(node: &Arc<Node>, listed: Vec<PeerSummary>) {
     }
 }
 
-/// One round: configured peers, seeds, then peers' peers.
-pub async fn discover(node: &Arc<Node>) {
+/// One round: configured peers, seeds, DNS seeds when due, then peers' peers.
+pub async fn discover(node: &Arc<Node>, dns_seeds: Option<&mut DnsSeeds>) {
     for peer in node.config.peers.clone() {
         try_add_peer(node, &peer).await;
     }
@@ -120,9 +128,11 @@ pub async fn discover(node: &Arc<Node>) {
     let timeout = node.config.peer_timeout;
     for seed in node.config.seeds.clone() {
         let seed = seed.trim_end_matches('/');
-        let body = json!({ "address": own_address(node) });
+        let body = crate::wire::Announce {
+            address: own_address(node),
+        };
         if let Err(e) = client
-            .post_json::<_, serde_json::Value>(&format!("{seed}/nodes"), &body, timeout)
+            .post_json::<_, crate::wire::AnnounceStatus>(&format!("{seed}/nodes"), &body, timeout)
             .await
         {
             tracing::warn!(%seed, error = %e, "seed registration failed");
@@ -133,6 +143,14 @@ pub async fn discover(node: &Arc<Node>) {
         {
             Ok(nodes) => try_listed(node, nodes).await,
             Err(e) => tracing::warn!(%seed, error = %e, "seed did not list nodes"),
+        }
+    }
+    if let Some(dns_seeds) = dns_seeds {
+        let peers = node.peers.len();
+        if dns_seeds.is_due(peers, node.config.max_peers, std::time::Instant::now()) {
+            let found = dns_seeds.candidates().await;
+            tracing::debug!(found = found.len(), peers, "asked the dns seeds");
+            try_candidates(node, found.iter().map(ToString::to_string)).await;
         }
     }
     for peer in node.peers.addresses() {
@@ -151,14 +169,44 @@ pub async fn discover(node: &Arc<Node>) {
 /// Discovers at start and then every sync interval until shutdown.
 pub async fn discovery_loop(node: Arc<Node>, shutdown: impl std::future::Future<Output = ()>) {
     tokio::pin!(shutdown);
+    let mut dns_seeds = dns_seeds_of(&node);
     loop {
         tokio::select! {
             () = &mut shutdown => return,
-            () = discover(&node) => {}
+            () = discover(&node, dns_seeds.as_mut()) => {}
         }
         tokio::select! {
             () = &mut shutdown => return,
             () = tokio::time::sleep(node.config.sync_interval) => {}
+        }
+    }
+}
+
+/// The node's DNS seeds, if it has any (a resolver that cannot be set up is logged and
+/// skipped: the node still has its other ways to find peers).
+fn dns_seeds_of(node: &Node) -> Option<DnsSeeds> {
+    let config = &node.config;
+    if config.dns_seeds.is_empty() {
+        return None;
+    }
+    let default_port = node
+        .network()
+        .defaults
+        .default_port
+        .unwrap_or(crate::net::bootstrap::DEFAULT_PORT);
+    match DnsSeeds::new(
+        &config.dns_seeds,
+        config.dns_server,
+        default_port,
+        config.peer_timeout,
+    ) {
+        Ok(seeds) => {
+            tracing::info!(seeds = ?config.dns_seeds, server = ?config.dns_server, default_port, "dns seeds");
+            Some(seeds)
+        }
+        Err(error) => {
+            tracing::warn!(%error, "dns seeds not used");
+            None
         }
     }
 }
