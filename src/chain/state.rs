@@ -31,6 +31,8 @@ pub const MAX_ORPHANS: usize = 64;
 pub const MAX_ORPHAN_BLOCKS_OF_BYTES: u64 = 8;
 /// Policy: a side branch is stored only while within this many tip blocks' work.
 pub const SIDE_BRANCH_WINDOW: u64 = 6;
+/// Stored blocks connected again per batch when the chain state is replayed at open.
+const REPLAY_RUN: usize = 50;
 /// Transactions remembered as signature-checked.
 pub const SIG_CACHE_SIZE: usize = 200_000;
 
@@ -277,27 +279,18 @@ impl<S: ChainStore> ChainState<S> {
             from = %self.height(),
             "connecting stored blocks the chain state had not flushed"
         );
-        for hash in path.into_iter().rev() {
-            let mut pending = Pending::over(&self.store, vec![&self.cache]);
-            let block = self.load_block(&pending, &hash)?;
-            let txids = check_block(&block, &self.network.params)
-                .map_err(|e| StoreError(format!("stored best block {hash}: {e}")))?;
-            let undo = connect_block(
-                &block,
-                &txids,
-                &pending,
-                &self.network.params,
-                &self.network.genesis_hash,
-                &|_| true,
-            );
-            if let Some(failure) = pending.take_failure() {
-                return Err(failure.into());
+        path.reverse();
+        for hashes in path.chunks(REPLAY_RUN) {
+            let mut blocks = Vec::with_capacity(hashes.len());
+            for hash in hashes {
+                let block = self.load_block(&Pending::new(&self.store), hash)?;
+                check_block(&block, &self.network.params)
+                    .map_err(|e| StoreError(format!("stored best block {hash}: {e}")))?;
+                blocks.push(block);
             }
-            let undo = undo.map_err(|e| StoreError(format!("stored best block {hash}: {e}")))?;
-            BlockIndexer::new(&mut pending).connect(&block, hash, &txids, &undo.spent)?;
-            let state = pending.batch;
-            self.cache.extend(state);
-            self.active.push(hash);
+            let state = self.reindex(&blocks)?;
+            self.active.extend_from_slice(hashes);
+            self.stage(state);
         }
         self.flush()
     }
