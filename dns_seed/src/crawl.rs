@@ -27,10 +27,9 @@ use ipnet::IpNet;
 use rand::seq::SliceRandom;
 
 use tokio::task::JoinSet;
-use tokio::time::MissedTickBehavior;
 
 use crate::probe::is_dishonest_answer;
-use crate::state::{unix_now, Shared};
+use crate::state::{period_ticker, unix_now, Shared};
 
 /// Which addresses learned from strangers may be probed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -282,25 +281,17 @@ pub(crate) async fn run_crawler(shared: Arc<Shared>, stop: CancellationToken) {
         return;
     }
     tracing::info!(allow = %config.allow, "crawler on");
-    let interval = config.interval.clamp(
-        Duration::from_millis(1),
-        Duration::from_secs(365 * 24 * 3600),
-    );
-    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut ticker = period_ticker(config.interval);
     let mut tried = Tried::new(config.max_tried, config.retry_after);
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => return,
-            _ = ticker.tick() => {}
-        }
-        tokio::select! {
-            () = stop.cancelled() => return,
-            report = crawl_round(&shared, &mut tried) => {
-                if report.probed > 0 {
-                    tracing::debug!(?report, tried = tried.len(), "crawl round done");
-                }
-            }
+    while stop.run_until_cancelled(ticker.tick()).await.is_some() {
+        let Some(report) = stop
+            .run_until_cancelled(crawl_round(&shared, &mut tried))
+            .await
+        else {
+            return;
+        };
+        if report.probed > 0 {
+            tracing::debug!(?report, tried = tried.len(), "crawl round done");
         }
     }
 }

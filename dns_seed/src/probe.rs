@@ -7,12 +7,11 @@ use std::time::Duration;
 
 use ferro::http::{ClientError, HttpClient};
 use tokio::task::JoinSet;
-use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::GenesisHash;
 use crate::registry::FailureOutcome;
-use crate::state::{unix_now, Shared};
+use crate::state::{period_ticker, unix_now, Shared};
 
 /// A node's `/info` answer: the one type every client parses it into.
 pub use ferro::wire::Info as NodeInfo;
@@ -104,29 +103,18 @@ pub async fn probe(
     }
 }
 
-/// Bounds applied to `probe_interval`.
-const MIN_PROBE_INTERVAL: Duration = Duration::from_millis(1);
-const MAX_PROBE_INTERVAL: Duration = Duration::from_secs(365 * 24 * 3600);
-
-/// Re-probes every listed node each `probe_interval` until `stop`.
+/// Re-probes every listed node each `probe_interval` until `stop`. Nodes were probed
+/// when they registered, so the first round waits a period; stopping drops an unfinished
+/// round, which aborts its probes.
 pub(crate) async fn run_prober(shared: Arc<Shared>, stop: CancellationToken) {
-    // A zero period would make `interval_at` panic; a huge one must not overflow.
-    let interval = shared
-        .config
-        .probe_interval
-        .clamp(MIN_PROBE_INTERVAL, MAX_PROBE_INTERVAL);
-    // Nodes were probed when they registered; the first round waits a period.
-    let mut ticker = tokio::time::interval_at(Instant::now() + interval, interval);
-    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => return,
-            _ = ticker.tick() => {}
-        }
-        // Dropping an unfinished round aborts its probes.
-        tokio::select! {
-            () = stop.cancelled() => return,
-            () = probe_round(&shared) => {}
+    let mut ticker = period_ticker(shared.config.probe_interval);
+    while stop.run_until_cancelled(ticker.tick()).await.is_some() {
+        if stop
+            .run_until_cancelled(probe_round(&shared))
+            .await
+            .is_none()
+        {
+            return;
         }
     }
 }

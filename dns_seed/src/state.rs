@@ -107,6 +107,20 @@ impl Shared {
     }
 }
 
+/// A ticker for a task that runs a round every `period`: the first tick comes one period
+/// from now (what it works on was just checked), ticks missed behind a slow round are
+/// delayed rather than bunched, and the period is clamped to 1 ms .. 1 year (a zero period
+/// would make `interval_at` panic; a huge one must not overflow).
+pub(crate) fn period_ticker(period: std::time::Duration) -> tokio::time::Interval {
+    let period = period.clamp(
+        std::time::Duration::from_millis(1),
+        std::time::Duration::from_secs(365 * 24 * 3600),
+    );
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker
+}
+
 /// Unix seconds now (0 if the clock is before 1970).
 pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now()
