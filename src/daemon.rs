@@ -4,7 +4,7 @@
 
 use crate::api;
 use crate::chain::{ChainState, RedbStore};
-use crate::http::server::{self, Favoured, ServerLimits};
+use crate::http::server::{self, Favoured};
 use crate::node::{self, Node, NodeConfig, NodeError};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -93,7 +93,6 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<RunningNode> {
         height = %node.chain().height(),
         "node started"
     );
-    raise_open_file_limit(&node.config.server);
     let stop = node.shutdown.clone();
     let tasks = TaskTracker::new();
     {
@@ -151,20 +150,5 @@ async fn mining_loop(
                 }
             },
         }
-    }
-}
-
-/// Raises the soft open-file limit to fit the connection caps (PROTOCOL.md section 9):
-/// each connection is a descriptor, and the database, peers and logs need some more.
-pub fn raise_open_file_limit(limits: &ServerLimits) {
-    let wanted = limits.max_connections as u64 + 256;
-    match rlimit::increase_nofile_limit(wanted) {
-        Ok(got) if got < wanted => tracing::warn!(
-            wanted,
-            got,
-            "the open-file limit is below what the connection caps need; lower --max-connections or raise the hard limit"
-        ),
-        Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
     }
 }

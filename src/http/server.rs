@@ -219,7 +219,8 @@ impl Drop for SlotGuard {
 }
 
 /// Serves `app` on `listener` until `shutdown` is cancelled, then shuts down gracefully
-/// (see the module documentation). `favoured` names the sources that may use the
+/// (see the module documentation), after raising the process's open-file limit to fit
+/// `limits`. `favoured` names the sources that may use the
 /// reserved share of slots. The listener is closed when this returns.
 pub async fn serve(
     listener: TcpListener,
@@ -228,6 +229,7 @@ pub async fn serve(
     favoured: Option<Favoured>,
     shutdown: CancellationToken,
 ) {
+    raise_open_file_limit(&limits);
     let table = Arc::new(SlotTable {
         slots: Mutex::new(Slots::default()),
         limits: limits.clone(),
@@ -298,6 +300,21 @@ pub async fn serve(
         );
         abort.cancel();
         connections.wait().await;
+    }
+}
+
+/// Raises the soft open-file limit to fit the connection caps (PROTOCOL.md section 9):
+/// each connection is a descriptor, and the database, peers and logs need some more.
+fn raise_open_file_limit(limits: &ServerLimits) {
+    let wanted = limits.max_connections as u64 + 256;
+    match rlimit::increase_nofile_limit(wanted) {
+        Ok(got) if got < wanted => tracing::warn!(
+            wanted,
+            got,
+            "the open-file limit is below what the connection caps need; lower --max-connections or raise the hard limit"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
     }
 }
 
