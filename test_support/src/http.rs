@@ -210,22 +210,13 @@ pub fn split_url(url: &str) -> anyhow::Result<(SocketAddr, String)> {
     Ok((addr, path.to_owned()))
 }
 
-/// The client by URL, optionally from a chosen source address.
+/// The client by URL (from the default source address; [`exchange`] takes one).
 #[derive(Clone, Default)]
-pub struct Http {
-    source: Option<IpAddr>,
-}
+pub struct Http;
 
 impl Http {
     pub fn new() -> Http {
-        Http::default()
-    }
-
-    /// A client whose connections leave from `source` (another "host" on loopback).
-    pub fn from_source(source: IpAddr) -> Http {
-        Http {
-            source: Some(source),
-        }
+        Http
     }
 
     /// Sends `body` with an optional content type; returns whatever the server answered.
@@ -237,15 +228,7 @@ impl Http {
         body: Vec<u8>,
     ) -> anyhow::Result<Reply> {
         let (addr, path) = split_url(url)?;
-        exchange(
-            self.source,
-            addr,
-            method.as_str(),
-            &path,
-            content_type,
-            &body,
-        )
-        .await
+        exchange(None, addr, method.as_str(), &path, content_type, &body).await
     }
 
     pub async fn get(&self, url: &str) -> anyhow::Result<Reply> {
