@@ -13,6 +13,10 @@ use ferro::primitives::{
 };
 use rayon::prelude::*;
 
+/// The allocator the node runs with (src/bin/full_node.rs), so the figures are the node's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// `count` deterministic keys.
 pub fn keys(count: usize) -> Vec<SecretKey> {
     (0..count)

@@ -1,12 +1,18 @@
-//! The on-disk store: one redb database file, one redb table per [`Table`].
+//! The on-disk store: two redb database files, one redb table per [`Table`]: the chain
+//! state (UTXO set, explorer indexes, tip) in `chain.redb`, the blocks, their headers and
+//! the best block's hash in `chain.blocks.redb` beside it. Two files, so a block can be
+//! stored durably while the chain state cache is flushed on another thread (redb has
+//! one writer per database); the chain state never gets ahead of the stored blocks
+//! (chain/state.rs replays what it lags behind at open).
 //!
 //! redb is pure Rust with ACID, copy-on-write transactions: a commit is durable when it
 //! returns and a crash at any moment leaves the last committed state. Commits use
 //! two-phase commit (redb's recommendation when written data can come from untrusted
 //! peers) and quick repair (a clean-enough restart after a crash stays fast).
 
+use super::records::META_BEST;
 use super::store::{scan_bounds, Batch, ChainStore, Direction, Entries, StoreError, Table};
-use redb::{Database, TableDefinition};
+use redb::{Database, ReadableTable, TableDefinition};
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,11 +43,34 @@ type RangeItem<'a> = Result<
 >;
 type OpenTable<'t> = (Table, redb::Table<'t, &'static [u8], &'static [u8]>);
 
-/// redb's page cache: part of the node's memory beyond `--db-cache` (docs/chain.md).
+/// redb's page cache of the chain state file: part of the node's memory beyond
+/// `--db-cache` (docs/chain.md).
 pub const REDB_CACHE_BYTES: usize = 256 * 1024 * 1024;
+/// redb's page cache of the blocks file (written once, read for the explorer and peers).
+pub const REDB_BLOCKS_CACHE_BYTES: usize = 32 * 1024 * 1024;
+
+/// Whether a key of `table` lives in the blocks file.
+fn in_blocks_file(table: Table, key: &[u8]) -> bool {
+    match table {
+        Table::Blocks | Table::Headers => true,
+        Table::Meta => key == META_BEST,
+        _ => false,
+    }
+}
+
+/// The tables each file holds (the Meta table exists in both: the best block's hash in
+/// the blocks file, the tip and the totals in the chain state file).
+fn tables_of(blocks_file: bool) -> impl Iterator<Item = Table> {
+    Table::ALL.into_iter().filter(move |t| {
+        *t == Table::Meta || matches!(t, Table::Blocks | Table::Headers) == blocks_file
+    })
+}
 
 pub struct RedbStore {
+    /// The chain state file.
     db: Database,
+    /// The blocks file.
+    blocks: Database,
     /// Test hook (crash tests): milliseconds to wait inside a commit that writes the
     /// UTXO set (a chain state flush or a reorg), after every write is staged in the redb
     /// transaction and before it commits, so a test can kill the process mid-flush.
@@ -49,28 +78,80 @@ pub struct RedbStore {
 }
 
 impl RedbStore {
-    /// Opens (or creates) the database file at `path` and makes sure every table exists,
-    /// with a page cache of [`REDB_CACHE_BYTES`].
+    /// Opens (or creates) the chain state file at `path` and the blocks file beside it
+    /// (`chain.redb` → `chain.blocks.redb`), with page caches of [`REDB_CACHE_BYTES`] and
+    /// [`REDB_BLOCKS_CACHE_BYTES`], and moves the blocks of a data directory made before
+    /// the split (one file) into the blocks file.
     pub fn open(path: &Path) -> Result<RedbStore, StoreError> {
         Self::open_with_page_cache(path, REDB_CACHE_BYTES)
     }
 
-    /// [`RedbStore::open`] with a redb page cache of `cache_bytes` (redb's own default is
-    /// 1 GiB, which would dwarf the chain state cache `--db-cache` sizes).
+    /// The blocks file that goes with the chain state file at `path`.
+    pub fn blocks_path(path: &Path) -> std::path::PathBuf {
+        path.with_extension("blocks.redb")
+    }
+
+    /// [`RedbStore::open`] with a redb page cache of `cache_bytes` for the chain state
+    /// file (redb's own default is 1 GiB, which would dwarf the chain state cache
+    /// `--db-cache` sizes).
     pub fn open_with_page_cache(path: &Path, cache_bytes: usize) -> Result<RedbStore, StoreError> {
-        let db = redb::Builder::new()
-            .set_cache_size(cache_bytes)
-            .create(path)
-            .map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
-        let txn = db.begin_write().map_err(err)?;
-        for table in Table::ALL {
-            txn.open_table(definition(table)).map_err(err)?;
-        }
-        txn.commit().map_err(err)?;
-        Ok(RedbStore {
+        let open = |path: &Path, cache: usize, blocks_file: bool| -> Result<Database, StoreError> {
+            let db = redb::Builder::new()
+                .set_cache_size(cache)
+                .create(path)
+                .map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
+            let txn = db.begin_write().map_err(err)?;
+            for table in tables_of(blocks_file) {
+                txn.open_table(definition(table)).map_err(err)?;
+            }
+            txn.commit().map_err(err)?;
+            Ok(db)
+        };
+        let db = open(path, cache_bytes, false)?;
+        let blocks = open(&Self::blocks_path(path), REDB_BLOCKS_CACHE_BYTES, true)?;
+        let store = RedbStore {
             db,
+            blocks,
             flush_pause_ms: AtomicU64::new(0),
-        })
+        };
+        store.move_blocks_out_of_state_file()?;
+        Ok(store)
+    }
+
+    /// A data directory made before the split keeps its blocks, headers and best block
+    /// in the chain state file: copies them into the blocks file (one commit), then
+    /// removes them from the chain state file (another). A crash in between repeats the
+    /// copy at the next start, which writes the same entries again.
+    fn move_blocks_out_of_state_file(&self) -> Result<(), StoreError> {
+        let read = self.db.begin_read().map_err(err)?;
+        let mut moved = Batch::default();
+        let mut removed = Batch::default();
+        for table in [Table::Blocks, Table::Headers] {
+            let Ok(t) = read.open_table(definition(table)) else {
+                continue; // a chain state file made after the split has no such table
+            };
+            for item in t.iter().map_err(err)? {
+                let (k, v) = item.map_err(err)?;
+                moved.put(table, k.value().to_vec(), v.value().to_vec());
+                removed.delete(table, k.value().to_vec());
+            }
+        }
+        let meta = read.open_table(definition(Table::Meta)).map_err(err)?;
+        if let Some(best) = meta.get(META_BEST).map_err(err)? {
+            moved.put(Table::Meta, META_BEST.to_vec(), best.value().to_vec());
+            removed.delete(Table::Meta, META_BEST.to_vec());
+        }
+        drop(meta);
+        drop(read);
+        if moved.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(
+            entries = moved.len(),
+            "moving the stored blocks into their own file (chain.blocks.redb)"
+        );
+        Self::write(&self.blocks, moved.ops().collect(), None)?;
+        Self::write(&self.db, removed.ops().collect(), None)
     }
 
     /// Test hook: see [`RedbStore::flush_pause_ms`]. Zero (the default) turns it off.
@@ -82,7 +163,12 @@ impl RedbStore {
 
 impl ChainStore for RedbStore {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let txn = self.db.begin_read().map_err(err)?;
+        let db = if in_blocks_file(table, key) {
+            &self.blocks
+        } else {
+            &self.db
+        };
+        let txn = db.begin_read().map_err(err)?;
         let t = txn.open_table(definition(table)).map_err(err)?;
         Ok(t.get(key).map_err(err)?.map(|v| v.value().to_vec()))
     }
@@ -95,7 +181,13 @@ impl ChainStore for RedbStore {
         direction: Direction,
         limit: usize,
     ) -> Result<Entries, StoreError> {
-        let txn = self.db.begin_read().map_err(err)?;
+        // Scans of the Meta table see the chain state file's records (nothing scans it).
+        let db = if matches!(table, Table::Blocks | Table::Headers) {
+            &self.blocks
+        } else {
+            &self.db
+        };
+        let txn = db.begin_read().map_err(err)?;
         let t = txn.open_table(definition(table)).map_err(err)?;
         let (lower, upper) = scan_bounds(prefix, after, direction);
         let range = t
@@ -129,13 +221,42 @@ impl ChainStore for RedbStore {
         Ok(out)
     }
 
+    /// Writes the blocks file's part of `batch` first, then the chain state file's: the
+    /// chain state never gets ahead of the stored blocks. (The chain state writes a
+    /// batch that spans both only where that order is the one it needs.)
     fn commit(&self, batch: &Batch) -> Result<(), StoreError> {
-        let mut txn = self.db.begin_write().map_err(err)?;
+        let (blocks, state): (Vec<Write<'_>>, Vec<Write<'_>>) = batch
+            .ops()
+            .partition(|(table, key, _)| in_blocks_file(*table, key));
+        if !blocks.is_empty() {
+            Self::write(&self.blocks, blocks, None)?;
+        }
+        if !state.is_empty() {
+            Self::write(&self.db, state, Some(&self.flush_pause_ms))?;
+        }
+        Ok(())
+    }
+}
+
+/// One write of a batch: table, key, value (`None`: delete).
+type Write<'a> = (Table, &'a [u8], Option<&'a [u8]>);
+
+impl RedbStore {
+    /// One durable redb transaction writing `ops` into `db`; `pause`: the crash tests'
+    /// hook (see [`RedbStore::flush_pause_ms`]), applied to writes of the UTXO set.
+    fn write(
+        db: &Database,
+        ops: Vec<Write<'_>>,
+        pause: Option<&AtomicU64>,
+    ) -> Result<(), StoreError> {
+        let mut txn = db.begin_write().map_err(err)?;
         txn.set_two_phase_commit(true);
         txn.set_quick_repair(true);
+        let writes_utxo = ops.iter().any(|(t, _, _)| *t == Table::Utxo);
+        let count = ops.len();
         {
             let mut tables: Vec<OpenTable<'_>> = Vec::new();
-            for (table, key, value) in batch.ops() {
+            for (table, key, value) in ops {
                 let index = match tables.iter().position(|(t, _)| *t == table) {
                     Some(i) => i,
                     None => {
@@ -154,10 +275,10 @@ impl ChainStore for RedbStore {
                 }
             }
         }
-        let pause = self.flush_pause_ms.load(Ordering::SeqCst);
-        if pause > 0 && batch.table(Table::Utxo).is_some() {
+        let pause = pause.map_or(0, |p| p.load(Ordering::SeqCst));
+        if pause > 0 && writes_utxo {
             tracing::warn!(
-                entries = batch.len(),
+                entries = count,
                 ms = pause,
                 "test hook: chain state commit staged, pausing before it is written"
             );

@@ -24,6 +24,7 @@ use crate::primitives::{
 use rand::seq::IteratorRandom;
 use rayon::prelude::*;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Policy: orphan blocks kept at most (PROTOCOL.md sections 8 and 9).
 pub const MAX_ORPHANS: usize = 64;
@@ -122,8 +123,8 @@ impl BlockAccepted {
     }
 }
 
-pub struct ChainState<S: ChainStore> {
-    store: S,
+pub struct ChainState<S: ChainStore + 'static> {
+    store: Arc<S>,
     network: Network,
     /// Every stored block's header and chain work, active and side branches.
     headers: HashMap<BlockHash, HeaderEntry>,
@@ -140,8 +141,57 @@ pub struct ChainState<S: ChainStore> {
     /// the last flush, in memory (Bitcoin Core's `dbcache`). Reads go through it. An
     /// output created and spent between flushes never reaches the store.
     cache: Batch,
-    /// Flush once the cache's estimated bytes pass this.
+    /// Flush once the cache's estimated bytes pass this (half of it with a flush on
+    /// another thread, so the cache and the batch being flushed fit in it together).
     cache_budget: usize,
+    /// The cache as it was when a flush started on another thread: read through, under
+    /// the cache, until that flush is done.
+    flushing: Option<Flushing>,
+}
+
+/// A chain state flush running on its own thread.
+struct Flushing {
+    /// What it writes: the cache, frozen.
+    batch: Arc<Batch>,
+    thread: std::thread::JoinHandle<Result<(), StoreError>>,
+    height: Height,
+    started: std::time::Instant,
+}
+
+/// A store seen through one frozen layer of writes (a flush in progress): the layer
+/// below the cache for merged scans. Never written to.
+struct Overlay<'a, S: ?Sized> {
+    store: &'a S,
+    layer: &'a Batch,
+}
+
+impl<S: ChainStore + ?Sized> ChainStore for Overlay<'_, S> {
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        layered_get(self.store, &[self.layer], table, key)
+    }
+
+    fn scan(
+        &self,
+        table: Table,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Entries, StoreError> {
+        merged_scan(
+            self.store,
+            self.layer.table(table),
+            table,
+            prefix,
+            after,
+            direction,
+            limit,
+        )
+    }
+
+    fn commit(&self, _batch: &Batch) -> Result<(), StoreError> {
+        Err(StoreError("a flush in progress is read-only".into()))
+    }
 }
 
 /// Remembers a block as invalid. Time-too-new is a "not yet", never a verdict.
@@ -151,11 +201,23 @@ fn record_invalid(invalid: &mut HashMap<BlockHash, BlockError>, hash: BlockHash,
     }
 }
 
+/// Drops `batch` (hundreds of thousands of allocations after a flush: a good part of a
+/// second) on another thread, while this one goes on.
+fn free_elsewhere<T: Send + 'static>(batch: T) {
+    if std::thread::Builder::new()
+        .name("cache-free".into())
+        .spawn(move || drop(batch))
+        .is_err()
+    {
+        tracing::debug!("no thread to free the flushed cache; freed here");
+    }
+}
+
 fn txids_of(block: &Block) -> Vec<Txid> {
     block.transactions.iter().map(Transaction::txid).collect()
 }
 
-impl<S: ChainStore> ChainState<S> {
+impl<S: ChainStore + 'static> ChainState<S> {
     /// Opens the chain in `store`, writing the genesis block of `network` into an empty one,
     /// with no chain state cache: every block's changes are flushed at once.
     pub fn open(store: S, network: Network) -> Result<ChainState<S>, ChainError> {
@@ -233,7 +295,7 @@ impl<S: ChainStore> ChainState<S> {
             None => None,
         };
         let mut chain = ChainState {
-            store,
+            store: Arc::new(store),
             network,
             headers,
             active,
@@ -243,11 +305,49 @@ impl<S: ChainStore> ChainState<S> {
             sig_cache: SigCache::new(SIG_CACHE_SIZE),
             cache: Batch::default(),
             cache_budget: cache_bytes,
+            flushing: None,
         };
         if let Some(best) = best {
-            chain.replay_to(best)?;
+            if chain.descends_from_tip(&best) {
+                chain.replay_to(best)?;
+            } else {
+                chain.settle_best(best)?;
+            }
         }
         Ok(chain)
+    }
+
+    /// Whether `best` is the tip or one of its descendants (by the stored headers).
+    fn descends_from_tip(&self, best: &BlockHash) -> bool {
+        let tip = self.tip_hash();
+        let mut cursor = *best;
+        loop {
+            if cursor == tip {
+                return true;
+            }
+            match self.headers.get(&cursor) {
+                Some(e) if e.header.height > self.height() => cursor = e.header.prev_hash,
+                _ => return false,
+            }
+        }
+    }
+
+    /// The best block recorded is on another branch than the chain state's tip: a crash
+    /// came between a reorganisation's two commits (the chain state first, then the
+    /// best block, which live in different files). The chain state is whole at its
+    /// tip; the heavier of the two wins.
+    fn settle_best(&mut self, best: BlockHash) -> Result<(), ChainError> {
+        let work = |h: &BlockHash| self.headers.get(h).map(|e| e.chain_work);
+        let tip = self.tip_hash();
+        tracing::warn!(%best, %tip, "the best block and the chain state's tip differ; settling");
+        if work(&best) > work(&tip) {
+            self.reorganize(best)?;
+        } else {
+            let mut record = Batch::default();
+            record.put(Table::Meta, META_BEST.to_vec(), tip.0.to_vec());
+            self.store.commit(&record)?;
+        }
+        Ok(())
     }
 
     /// Connects again the stored blocks from the chain state's tip to `best`, the last
@@ -284,7 +384,7 @@ impl<S: ChainStore> ChainState<S> {
         for hashes in path.chunks(REPLAY_RUN) {
             let mut blocks = Vec::with_capacity(hashes.len());
             for hash in hashes {
-                let block = self.load_block(&Pending::new(&self.store), hash)?;
+                let block = self.load_block(&Pending::new(&*self.store), hash)?;
                 check_block(&block, &self.network.params)
                     .map_err(|e| StoreError(format!("stored best block {hash}: {e}")))?;
                 blocks.push(block);
@@ -296,9 +396,11 @@ impl<S: ChainStore> ChainState<S> {
         self.flush()
     }
 
-    /// Writes the chain state cache to the store in one commit. On failure the cache is
-    /// kept (still consistent with memory) and the next flush tries again.
+    /// Writes the chain state cache to the store in one commit, after the flush running
+    /// on another thread, if any, is done. On failure the cache is kept (still
+    /// consistent with memory) and the next flush tries again.
     pub fn flush(&mut self) -> Result<(), ChainError> {
+        self.finish_flush(true)?;
         if self.cache.is_empty() {
             return Ok(());
         }
@@ -315,22 +417,102 @@ impl<S: ChainStore> ChainState<S> {
             ms = started.elapsed().as_millis() as u64,
             "chain state flushed"
         );
-        // Freeing a flushed cache (hundreds of thousands of allocations) takes a good
-        // part of a second: another thread does it while this one goes on.
-        let flushed = std::mem::take(&mut self.cache);
-        if std::thread::Builder::new()
-            .name("cache-free".into())
-            .spawn(move || drop(flushed))
-            .is_err()
-        {
-            tracing::debug!("no thread to free the flushed cache; freed here");
-        }
+        free_elsewhere(std::mem::take(&mut self.cache));
         Ok(())
+    }
+
+    /// Starts writing the cache to the store on another thread; the cache starts empty
+    /// and reads go through the frozen batch until [`ChainState::finish_flush`]. The
+    /// blocks are in their own file, so storing the next blocks does not wait for it.
+    fn start_flush(&mut self) {
+        let batch = Arc::new(std::mem::take(&mut self.cache));
+        tracing::info!(
+            height = %self.height(),
+            entries = batch.len(),
+            bytes = batch.bytes(),
+            "flushing chain state on another thread"
+        );
+        let store = Arc::clone(&self.store);
+        let frozen = Arc::clone(&batch);
+        let spawned = std::thread::Builder::new()
+            .name("chain-flush".into())
+            .spawn(move || store.commit(&frozen));
+        match spawned {
+            Ok(thread) => {
+                self.flushing = Some(Flushing {
+                    batch,
+                    thread,
+                    height: self.height(),
+                    started: std::time::Instant::now(),
+                })
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "no thread for the flush; flushing here");
+                self.cache = Arc::try_unwrap(batch).unwrap_or_else(|b| (*b).clone());
+                if let Err(e) = self.flush() {
+                    tracing::error!(error = %e, "chain state flush failed; kept in memory");
+                }
+            }
+        }
+    }
+
+    /// Ends the flush running on another thread, waiting for it when `wait` (else only
+    /// if it is already done). A failed flush's batch goes back under the cache, to be
+    /// written by the next flush.
+    fn finish_flush(&mut self, wait: bool) -> Result<(), StoreError> {
+        let Some(flushing) = self.flushing.take() else {
+            return Ok(());
+        };
+        if !wait && !flushing.thread.is_finished() {
+            self.flushing = Some(flushing);
+            return Ok(());
+        }
+        let result = flushing
+            .thread
+            .join()
+            .unwrap_or_else(|_| Err(StoreError("the flush thread panicked".into())));
+        match result {
+            Ok(()) => {
+                tracing::info!(
+                    height = %flushing.height,
+                    ms = flushing.started.elapsed().as_millis() as u64,
+                    "chain state flushed"
+                );
+                free_elsewhere(flushing.batch);
+                Ok(())
+            }
+            Err(e) => {
+                let mut older = Arc::try_unwrap(flushing.batch).unwrap_or_else(|b| (*b).clone());
+                older.extend(std::mem::take(&mut self.cache));
+                self.cache = older;
+                Err(e)
+            }
+        }
+    }
+
+    /// The layers of staged writes over the store, newest first: the cache, and the
+    /// batch a flush in progress writes.
+    fn layers(&self) -> Vec<&Batch> {
+        let mut layers = vec![&self.cache];
+        if let Some(f) = &self.flushing {
+            layers.push(&f.batch);
+        }
+        layers
     }
 
     /// The chain state cache's estimated heap bytes and entries (not yet flushed).
     pub fn cache_usage(&self) -> (usize, usize) {
-        (self.cache.bytes(), self.cache.len())
+        let flushing = self.flushing.as_ref().map(|f| &*f.batch);
+        (
+            self.cache.bytes() + flushing.map_or(0, Batch::bytes),
+            self.cache.len() + flushing.map_or(0, Batch::len),
+        )
+    }
+
+    /// Whether a flush is running on another thread (tests).
+    #[cfg(test)]
+    pub(crate) fn flush_in_progress(&self) -> bool {
+        self.flushing.is_some()
     }
 
     /// The cache's pending write of `key`, if any (tests).
@@ -358,12 +540,25 @@ impl<S: ChainStore> ChainState<S> {
         self.after_staging();
     }
 
-    /// Flushes when the cache has passed its budget (see [`ChainState::stage`]).
+    /// Flushes when the cache has passed its budget (see [`ChainState::stage`]): at
+    /// once without a cache; with one, on another thread once the cache holds half the
+    /// budget (the frozen half and the growing half fit in it together), after the
+    /// previous flush is done.
     fn after_staging(&mut self) {
-        if self.cache.bytes() > self.cache_budget {
+        if self.cache_budget == 0 {
             if let Err(e) = self.flush() {
                 tracing::error!(error = %e, "chain state flush failed; kept in memory");
             }
+            return;
+        }
+        if let Err(e) = self.finish_flush(false) {
+            tracing::error!(error = %e, "chain state flush failed; kept in memory");
+        }
+        if self.cache.bytes() > self.cache_budget / 2 {
+            if let Err(e) = self.finish_flush(true) {
+                tracing::error!(error = %e, "chain state flush failed; kept in memory");
+            }
+            self.start_flush();
         }
     }
 
@@ -496,7 +691,8 @@ impl<S: ChainStore> ChainState<S> {
                     }
                 };
                 let mark = cache.mark();
-                let mut pending = Pending::over(&self.store, Vec::new());
+                let frozen = self.flushing.as_ref().map(|f| &*f.batch);
+                let mut pending = Pending::over(&*self.store, frozen.into_iter().collect());
                 pending.batch = std::mem::take(&mut cache);
                 let outcome = self.connect_deferred(&mut pending, block, hash, txids);
                 cache = std::mem::take(&mut pending.batch);
@@ -737,7 +933,7 @@ impl<S: ChainStore> ChainState<S> {
         txids: Vec<Txid>,
         entry: HeaderEntry,
     ) -> Result<BlockAccepted, ChainError> {
-        let mut pending = Pending::over(&self.store, vec![&self.cache]);
+        let mut pending = Pending::over(&*self.store, self.layers());
         if let Err(e) = self.connect_and_index(&mut pending, &block, hash, &txids)? {
             self.mark_invalid(hash, &e);
             return Err(e.into());
@@ -779,7 +975,7 @@ impl<S: ChainStore> ChainState<S> {
         // (chain state and the best block) at once, as without a cache.
         self.flush()?;
         let fork_height = self.headers[&cursor].header.height;
-        let mut pending = Pending::new(&self.store);
+        let mut pending = Pending::new(&*self.store);
         let mut disconnected = Vec::new();
         for hash in self.active[(fork_height.get() as usize + 1)..].iter().rev() {
             let block = self.load_block(&pending, hash)?;
@@ -806,8 +1002,15 @@ impl<S: ChainStore> ChainState<S> {
             BlockIndexer::new(&mut pending).connect(&block, *hash, &txids, &undo.spent)?;
             connected.push(block);
         }
-        pending.put(Table::Meta, META_BEST.to_vec(), new_tip.0.to_vec());
+        // The chain state first, then the best block (another file): a crash between
+        // the two leaves a whole chain state that open settles (`settle_best`).
         self.store.commit(&pending.batch)?;
+        let mut best = Batch::default();
+        best.put(Table::Meta, META_BEST.to_vec(), new_tip.0.to_vec());
+        if let Err(e) = self.store.commit(&best) {
+            // The chain state is committed: memory follows it; open settles the record.
+            tracing::error!(error = %e, "best block record not written after a reorganisation");
+        }
         self.active.truncate(fork_height.get() as usize + 1);
         self.active.extend(path);
         tracing::info!(
@@ -921,7 +1124,7 @@ impl<S: ChainStore> ChainState<S> {
     /// another on the tip) over the cache: rebuilds a run's batch after a later block of
     /// the run failed once its changes were written.
     fn reindex(&self, blocks: &[Block]) -> Result<Batch, StoreError> {
-        let mut pending = Pending::over(&self.store, vec![&self.cache]);
+        let mut pending = Pending::over(&*self.store, self.layers());
         for block in blocks {
             let hash = block.hash();
             let txids = txids_of(block);
@@ -1162,7 +1365,7 @@ impl<S: ChainStore> ChainState<S> {
 
     /// A chain state record as of the in-memory tip: the cache, then the store.
     fn read(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        layered_get(&self.store, &[&self.cache], table, key)
+        layered_get(&*self.store, &self.layers(), table, key)
     }
 
     /// [`ChainStore::scan`] as of the in-memory tip: the cache laid over the store.
@@ -1174,15 +1377,29 @@ impl<S: ChainStore> ChainState<S> {
         direction: Direction,
         limit: usize,
     ) -> Result<Entries, StoreError> {
-        merged_scan(
-            &self.store,
-            self.cache.table(table),
-            table,
-            prefix,
-            after,
-            direction,
-            limit,
-        )
+        match &self.flushing {
+            None => merged_scan(
+                &*self.store,
+                self.cache.table(table),
+                table,
+                prefix,
+                after,
+                direction,
+                limit,
+            ),
+            Some(f) => merged_scan(
+                &Overlay {
+                    store: &*self.store,
+                    layer: &f.batch,
+                },
+                self.cache.table(table),
+                table,
+                prefix,
+                after,
+                direction,
+                limit,
+            ),
+        }
     }
 
     pub fn block(&self, hash: &BlockHash) -> Result<Option<Block>, ChainError> {
@@ -1368,7 +1585,7 @@ impl<S: ChainStore> ChainState<S> {
 
 /// The confirmed UTXO set at the tip, for the mempool. A store failure reads as a missing
 /// coin here; it is logged, and the transaction is refused rather than wrongly accepted.
-impl<S: ChainStore> crate::consensus::UtxoView for ChainState<S> {
+impl<S: ChainStore + 'static> crate::consensus::UtxoView for ChainState<S> {
     fn coin(&self, outpoint: &OutPoint) -> Option<Coin> {
         match ChainState::coin(self, outpoint) {
             Ok(c) => c,
@@ -1382,7 +1599,7 @@ impl<S: ChainStore> crate::consensus::UtxoView for ChainState<S> {
 
 /// A clean shutdown writes the chain state cache out; after a crash the stored blocks are
 /// connected again at the next open instead.
-impl<S: ChainStore> Drop for ChainState<S> {
+impl<S: ChainStore + 'static> Drop for ChainState<S> {
     fn drop(&mut self) {
         if let Err(e) = self.flush() {
             tracing::error!(error = %e, "chain state flush at shutdown failed");

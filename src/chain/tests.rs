@@ -828,8 +828,10 @@ fn reads_through_the_cache_equal_a_chain_without_one() {
     assert_indexes_match_utxos(&cached);
 }
 
-/// The cache is bounded: after every block it holds at most its budget in estimated
-/// bytes, hence at most budget / ENTRY_OVERHEAD entries, and it flushes when full.
+/// The cache is bounded: after every block it and the batch a flush in progress writes
+/// hold at most the budget plus two blocks' changes in estimated bytes (a flush starts on
+/// another thread past half the budget, after the previous one is done), hence a bounded
+/// number of entries, and it flushes when full.
 #[test]
 fn the_chain_state_cache_stays_within_its_budget() {
     let net = network();
@@ -838,6 +840,9 @@ fn the_chain_state_cache_stays_within_its_budget() {
         .expect("opens");
     extend(&mut chain, 2, 9);
     let mut flushes = 0;
+    let mut largest_block = 0;
+    let mut held = Vec::new();
+    let mut stored_tip = chain.store().get(Table::Meta, records::META_TIP);
     let mut coin = premine(&net);
     for i in 0..40 {
         let tx = pay(&net, 1, &[coin], 2 + (i % 4) as u8, COIN);
@@ -852,15 +857,26 @@ fn the_chain_state_cache_stays_within_its_budget() {
         let before = chain.cache_usage().0;
         chain.accept_block(b, NOW).expect("valid");
         let (bytes, entries) = chain.cache_usage();
-        assert!(bytes <= budget, "{bytes} bytes held, budget {budget}");
-        assert!(entries <= budget / store::ENTRY_OVERHEAD);
-        flushes += usize::from(bytes < before);
+        largest_block = largest_block.max(bytes.saturating_sub(before));
+        held.push((bytes, entries));
+        // A flush writes the chain state's tip to the store (perhaps a block later, when
+        // it ran on another thread).
+        let stored = chain.store().get(Table::Meta, records::META_TIP);
+        flushes += usize::from(stored != stored_tip);
+        stored_tip = stored;
+    }
+    assert!(largest_block > 0);
+    let bound = budget + 2 * largest_block;
+    for (bytes, entries) in held {
+        assert!(bytes <= bound, "{bytes} bytes held, bound {bound}");
+        assert!(entries <= bound / store::ENTRY_OVERHEAD);
     }
     assert!(
         flushes >= 5,
         "the cache filled and flushed ({flushes} times)"
     );
     chain.flush().expect("flushes");
+    assert_eq!(chain.cache_usage(), (0, 0));
     assert_matches_replay(&chain);
 }
 
@@ -1071,4 +1087,210 @@ fn connect_run_drops_the_changes_of_a_block_whose_signature_fails() {
     assert_eq!(chain.tip_hash(), source.tip_hash());
     assert_eq!(reads(&chain), reads(&source));
     assert_matches_replay(&chain);
+}
+
+/// A store whose chain state commits wait at a gate the test holds: a flush on another
+/// thread stays in progress until the test lets it through.
+struct GatedStore {
+    inner: Arc<MemoryStore>,
+    gate: std::sync::Mutex<()>,
+    commits: AtomicUsize,
+}
+
+impl ChainStore for GatedStore {
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.get(table, key)
+    }
+    fn scan(
+        &self,
+        table: Table,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        d: Direction,
+        limit: usize,
+    ) -> Result<store::Entries, StoreError> {
+        self.inner.scan(table, prefix, after, d, limit)
+    }
+    fn commit(&self, batch: &Batch) -> Result<(), StoreError> {
+        if batch.table(Table::Utxo).is_some() {
+            let _open = self.gate.lock().unwrap_or_else(|e| e.into_inner());
+            self.commits.fetch_add(1, Ordering::SeqCst);
+        }
+        self.inner.commit(batch)
+    }
+}
+
+/// While a flush runs on another thread (held at the gate), every read answers as a
+/// chain without a cache does, blocks keep connecting on top of it (their own file is
+/// not behind the flush), and the next flush waits for it; once through, the store
+/// holds what a fresh replay makes.
+#[test]
+fn reads_and_blocks_go_on_during_a_flush_on_another_thread() {
+    let net = network();
+    let gated = Arc::new(GatedStore {
+        inner: Arc::new(MemoryStore::new()),
+        gate: std::sync::Mutex::new(()),
+        commits: AtomicUsize::new(0),
+    });
+    let mut plain = memory_chain();
+    let mut cached =
+        ChainState::open_with_cache(gated.clone(), net.clone(), 20_000).expect("opens");
+    extend(&mut plain, 2, 9);
+    extend(&mut cached, 2, 9);
+    let base = gated.commits.load(Ordering::SeqCst);
+    let held = gated.gate.lock().expect("gate");
+    let mut coin = premine(&net);
+    let mut flushing_seen = false;
+    for i in 0..12 {
+        let tx = pay(&net, 1, &[coin], 2 + (i % 4) as u8, COIN);
+        coin = (
+            OutPoint {
+                txid: tx.txid(),
+                vout: 1,
+            },
+            tx.outputs[1].value,
+        );
+        let b = block_on(&plain, plain.tip_hash(), vec![tx], 9, 0);
+        plain.accept_block(b.clone(), NOW).expect("valid block");
+        cached.accept_block(b, NOW).expect("valid block");
+        assert_eq!(reads(&cached), reads(&plain), "after block {i}");
+        if cached.flush_in_progress() {
+            flushing_seen = true;
+            // The first flush is held: nothing of the chain state reached the store.
+            assert_eq!(gated.commits.load(Ordering::SeqCst), base);
+            break;
+        }
+    }
+    assert!(
+        flushing_seen,
+        "the cache passed half its budget and a flush started"
+    );
+    // Blocks connect on top while the flush is held (their commits pass the gate), up
+    // to the point where another flush would be due (a payment block's changes are a
+    // fraction of the 10 000 bytes that start one).
+    let tx = pay(&net, 1, &[coin], 5, COIN);
+    let b = block_on(&plain, plain.tip_hash(), vec![tx], 9, 0);
+    plain.accept_block(b.clone(), NOW).expect("valid block");
+    cached.accept_block(b, NOW).expect("valid block");
+    assert_eq!(reads(&cached), reads(&plain));
+    assert!(gated.stored_tip_lags(&cached));
+    drop(held);
+    cached.flush().expect("flushes");
+    assert!(!cached.flush_in_progress());
+    assert_eq!(cached.cache_usage(), (0, 0));
+    assert_eq!(reads(&cached), reads(&plain));
+    for table in INDEX_TABLES {
+        assert_eq!(
+            gated.inner.dump(table),
+            plain.store().dump(table),
+            "table {} differs from a chain without a cache",
+            table.name()
+        );
+    }
+}
+
+impl GatedStore {
+    /// Whether the chain state in the store is behind `chain`'s tip.
+    fn stored_tip_lags<S: ChainStore>(&self, chain: &ChainState<S>) -> bool {
+        self.inner
+            .get(Table::Meta, records::META_TIP)
+            .expect("reads")
+            .is_some_and(|t| t != chain.tip_hash().0.to_vec())
+    }
+}
+
+/// A reorganisation writes the chain state, then the best block's record (they live in
+/// different files). A crash between the two leaves a whole chain state on the new
+/// branch and the record on the old one: open settles the record on the heavier tip and
+/// the chain reads as a fresh replay of it.
+#[test]
+fn a_crash_between_a_reorganisations_two_commits_is_settled_at_open() {
+    let net = network();
+    let inner = Arc::new(MemoryStore::new());
+    let store = CrashingStore {
+        inner: inner.clone(),
+        allowed: AtomicUsize::new(usize::MAX),
+    };
+    let mut chain = ChainState::open(store, net.clone()).expect("opens");
+    extend(&mut chain, 2, 9);
+    let fork = chain.tip_hash();
+    let a = block_on(&chain, fork, vec![], 7, 0);
+    chain.accept_block(a.clone(), NOW).expect("valid");
+    let b1 = block_on(&chain, fork, vec![], 8, 1);
+    assert_eq!(
+        chain.accept_block(b1.clone(), NOW).expect("valid").status,
+        AcceptStatus::SideChain
+    );
+    let b2 = block_on(&chain, b1.hash(), vec![], 8, 1);
+    // Storing b2 (1), the reorganised chain state (2), then the best block record fails.
+    chain.store().allowed.store(2, Ordering::SeqCst);
+    let accepted = chain.accept_block(b2.clone(), NOW).expect("reorganises");
+    assert_eq!(accepted.status, AcceptStatus::Reorganized);
+    assert_eq!(
+        inner.get(Table::Meta, records::META_BEST).expect("reads"),
+        Some(a.hash().0.to_vec()),
+        "the record still names the old branch"
+    );
+    drop(chain);
+    let reopened = ChainState::open(inner.clone(), net).expect("reopens");
+    assert_eq!(reopened.tip_hash(), b2.hash());
+    assert_eq!(
+        inner.get(Table::Meta, records::META_BEST).expect("reads"),
+        Some(b2.hash().0.to_vec()),
+        "settled on the heavier tip"
+    );
+    assert_matches_replay(&reopened);
+}
+
+/// A data directory from before the blocks got their own file (everything in
+/// `chain.redb`) opens: its blocks, headers and best block move to `chain.blocks.redb`,
+/// and the chain reads as before.
+#[test]
+fn a_single_file_data_directory_moves_its_blocks_out() {
+    use redb::{ReadableTable, TableDefinition};
+    let net = network();
+    let mut source = memory_chain();
+    extend(&mut source, 3, 9);
+    let tx = pay(&net, 1, &[premine(&net)], 2, 3 * COIN);
+    let b = block_on(&source, source.tip_hash(), vec![tx], 9, 0);
+    source.accept_block(b, NOW).expect("valid");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("chain.redb");
+    {
+        // The old layout: every table in one file.
+        let db = redb::Database::create(&path).expect("db");
+        let txn = db.begin_write().expect("txn");
+        for table in Table::ALL {
+            let def: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new(table.name());
+            let mut t = txn.open_table(def).expect("table");
+            for (k, v) in source.store().dump(table) {
+                t.insert(k.as_slice(), v.as_slice()).expect("insert");
+            }
+        }
+        txn.commit().expect("commit");
+    }
+    let chain = ChainState::open(RedbStore::open(&path).expect("db"), net.clone()).expect("opens");
+    assert_eq!(chain.tip_hash(), source.tip_hash());
+    assert_eq!(reads(&chain), reads(&source));
+    for h in 0..=source.height().get() {
+        let hash = source
+            .block_hash_at(crate::primitives::Height(h))
+            .expect("active");
+        assert_eq!(
+            chain.block(&hash).expect("reads"),
+            source.block(&hash).expect("reads")
+        );
+    }
+    drop(chain);
+    let db = redb::Database::create(&path).expect("db");
+    let txn = db.begin_read().expect("txn");
+    let def: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new(Table::Blocks.name());
+    let left = txn
+        .open_table(def)
+        .expect("table")
+        .iter()
+        .expect("iter")
+        .count();
+    assert_eq!(left, 0, "no block is left in the chain state file");
+    assert!(RedbStore::blocks_path(&path).exists());
 }
