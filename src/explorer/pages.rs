@@ -49,6 +49,8 @@ fn layout(title: &str, live: bool, body: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · Ferro explorer" }
                 link rel="stylesheet" href="/explorer/static/style.css";
+                // No favicon request (it would be a 404 on every page).
+                link rel="icon" href="data:,";
                 script src="/explorer/static/app.js" defer {}
             }
             body {

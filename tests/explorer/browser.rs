@@ -333,6 +333,7 @@ async fn drive(
         check_console(name, console(client).await?, false);
     }
     // The mempool page goes live too, and shows a payment as it arrives.
+    client.goto(&node.at("/explorer/mempool")).await?;
     client
         .wait()
         .at_most(WAIT)
