@@ -118,3 +118,69 @@ pub fn sse_event(item: &Sequenced) -> Event {
         .event(item.event.name())
         .data(data)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::node::events::{EventBus, NodeEvent};
+    use futures_util::StreamExt;
+    use tokio::sync::Semaphore;
+
+    fn tx(i: u64) -> NodeEvent {
+        NodeEvent::Tx {
+            txid: format!("{i:064x}"),
+            fee: i,
+            size: 100,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_client_that_falls_behind_is_dropped_and_its_slot_freed() {
+        let bus = EventBus::new(8);
+        let slots = Arc::new(Semaphore::new(1));
+        let permit = Arc::clone(&slots).try_acquire_owned().unwrap();
+        let stream = event_stream(bus.subscribe(), permit, Default::default());
+        futures_util::pin_mut!(stream);
+        // The hello, then events as they come.
+        assert!(stream.next().await.is_some());
+        bus.emit(tx(1));
+        assert!(stream.next().await.is_some());
+        // Far more than the buffer while the client reads nothing: it is not buffered
+        // for, it is told it lagged and the stream ends.
+        for i in 0..1_000 {
+            bus.emit(tx(i));
+        }
+        assert!(stream.next().await.is_some(), "the lagged event");
+        assert!(stream.next().await.is_none(), "then the end");
+        drop(stream);
+        assert_eq!(slots.available_permits(), 1, "the slot is free again");
+        assert_eq!(bus.subscribers(), 0);
+    }
+
+    #[tokio::test]
+    async fn streams_end_at_shutdown() {
+        let bus = EventBus::new(8);
+        let slots = Arc::new(Semaphore::new(1));
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let permit = Arc::clone(&slots).try_acquire_owned().unwrap();
+        let stream = event_stream(bus.subscribe(), permit, shutdown.clone());
+        futures_util::pin_mut!(stream);
+        assert!(stream.next().await.is_some());
+        shutdown.cancel();
+        assert!(stream.next().await.is_none());
+    }
+
+    #[test]
+    fn events_are_named_with_ids_and_json() {
+        let item = Sequenced {
+            id: 7,
+            event: tx(3),
+        };
+        let text = format!("{:?}", sse_event(&item));
+        assert!(text.contains("tx"), "{text}");
+        let json = serde_json::to_value(&item.event).unwrap();
+        assert_eq!(json["fee"], 3);
+        assert_eq!(json["size"], 100);
+    }
+}

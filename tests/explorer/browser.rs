@@ -75,7 +75,10 @@ impl WebDriverCompatibleCommand for BrowserLog {
         base_url: &url::Url,
         session_id: Option<&str>,
     ) -> Result<url::Url, url::ParseError> {
-        base_url.join(&format!("session/{}/se/log", session_id.unwrap_or_default()))
+        base_url.join(&format!(
+            "session/{}/se/log",
+            session_id.unwrap_or_default()
+        ))
     }
 
     fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
@@ -199,7 +202,11 @@ async fn explorer_in_headless_chromium() -> anyhow::Result<()> {
     let client = loop {
         let mut builder =
             ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
-        match builder.capabilities(caps.clone()).connect(&driver.url).await {
+        match builder
+            .capabilities(caps.clone())
+            .connect(&driver.url)
+            .await
+        {
             Ok(c) => break c,
             Err(e) if tokio::time::Instant::now() >= deadline => {
                 anyhow::bail!("no WebDriver session from chromedriver: {e}")
@@ -360,7 +367,11 @@ async fn drive(
         )
         .await?;
     shoot(client, "home-phone").await?;
-    assert_eq!(overflow, Value::Bool(true), "the home page is wider than a phone");
+    assert_eq!(
+        overflow,
+        Value::Bool(true),
+        "the home page is wider than a phone"
+    );
     check_console("phone", console(client).await?, false);
     assert!(errors.is_empty(), "console errors:\n{}", errors.join("\n"));
     Ok(())

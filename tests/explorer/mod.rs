@@ -136,9 +136,15 @@ async fn explorer_pages_search_escaping_and_error_shapes() -> TestResult {
     // The spent premine output links to the payment that spent it.
     let genesis_tx = net.premine(0).txid.to_hex();
     let premine = raw_get(&node, &format!("/explorer/tx/{genesis_tx}")).await?;
-    assert!(premine.contains(&format!("/explorer/tx/{txid}")), "spender link");
+    assert!(
+        premine.contains(&format!("/explorer/tx/{txid}")),
+        "spender link"
+    );
     let address = raw_get(&node, &format!("/explorer/address/{bob}")).await?;
-    assert!(address.contains("1,012.00000000"), "bob's balance: {address}");
+    assert!(
+        address.contains("1,012.00000000"),
+        "bob's balance: {address}"
+    );
     assert!(address.contains("+3.00000000"), "bob's unconfirmed change");
     let home = raw_get(&node, "/explorer/").await?;
     assert!(home.contains("id=\"live\""), "the live marker");
@@ -200,7 +206,9 @@ async fn explorer_pages_search_escaping_and_error_shapes() -> TestResult {
         .post_json(&node.at("/explorer/"), &serde_json::json!({}))
         .await?;
     assert_eq!(reply.status.as_u16(), 405);
-    assert!(reply.header("content-type").is_some_and(|v| v.starts_with("text/html")));
+    assert!(reply
+        .header("content-type")
+        .is_some_and(|v| v.starts_with("text/html")));
     let reply = node.get("/no/such/thing").await?;
     assert_eq!(reply.status.as_u16(), 404);
     assert_eq!(reply.code(), Some("not-found"));
@@ -216,13 +224,18 @@ async fn explorer_pages_search_escaping_and_error_shapes() -> TestResult {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn events_stream_blocks_reorg_free_txs_with_ids_and_are_capped() -> TestResult {
+async fn events_stream_blocks_and_txs_with_ids_outlive_timeouts_and_are_capped() -> TestResult {
     let net = TestNet::new()?;
+    // Short request and idle timeouts: neither may end a stream.
+    let timeout = Duration::from_millis(500);
     let node = NodeBuilder::new(&net, "events")
         .max_event_streams(3)
+        .short_timeouts(timeout)
         .start()
         .await?;
     let mut stream = EventStream::open(&node).await?;
+    // Waiting is the point here: the stream outlives both timeouts.
+    tokio::time::sleep(timeout * 3).await;
     // A block event for each mined block, in order, with ids.
     let hashes = node.generate(&net, 2).await?;
     let first = stream.read_until("\n\n").await?;
@@ -259,7 +272,10 @@ async fn events_stream_blocks_reorg_free_txs_with_ids_and_are_capped() -> TestRe
     node.submit_tx(&net, &pay).await?;
     let hash = node.generate(&net, 1).await?;
     let next = stream.read_until("\n\n").await?;
-    assert!(next.contains("event: block") && next.contains(&hash[0]), "{next}");
+    assert!(
+        next.contains("event: block") && next.contains(&hash[0]),
+        "{next}"
+    );
 
     // The cap: two more streams fit, the fourth is refused in the API's error shape.
     let _b = EventStream::open(&node).await?;
@@ -277,6 +293,61 @@ async fn events_stream_blocks_reorg_free_txs_with_ids_and_are_capped() -> TestRe
     })
     .await?;
     stop_all(vec![node]).await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reorg_is_announced_before_the_blocks_of_the_new_branch() -> TestResult {
+    let net = TestNet::new()?;
+    let a = NodeBuilder::new(&net, "A").start().await?;
+    let b = NodeBuilder::new(&net, "B").start().await?;
+    let mut stream = EventStream::open(&a).await?;
+    let lost = a.generate(&net, 1).await?;
+    // Paid to another key than A's block, so B's first block is not A's.
+    let won = b.generate_to(2, &net.address(&net.bob)).await?;
+    // B's branch, handed to A block by block: the second one outweighs A's.
+    for hash in &won {
+        let block = b
+            .running
+            .node
+            .chain()
+            .block(&ferro::primitives::BlockHash::from_hex(hash)?)?
+            .context("B stores its block")?;
+        let reply = Http::new()
+            .post_binary(
+                &a.at("/blocks"),
+                ferro::primitives::Encode::to_bytes(&block),
+            )
+            .await?;
+        anyhow::ensure!(reply.status.is_success(), "{:?}", reply.body);
+    }
+    stream.read_until(&lost[0]).await?;
+    let reorg = stream.read_until("\n\n").await?;
+    let reorg = if reorg.contains("event: reorg") {
+        reorg
+    } else {
+        stream.read_until("\n\n").await?
+    };
+    assert!(reorg.contains("event: reorg"), "{reorg}");
+    assert!(
+        reorg.contains(&format!("\"disconnected\":[\"{}\"]", lost[0])),
+        "{reorg}"
+    );
+    assert!(
+        reorg.contains(&format!("\"connected\":[\"{}\",\"{}\"]", won[0], won[1])),
+        "{reorg}"
+    );
+    let first = stream.read_until("\n\n").await?;
+    assert!(
+        first.contains("event: block") && first.contains(&won[0]),
+        "{first}"
+    );
+    let second = stream.read_until("\n\n").await?;
+    assert!(
+        second.contains("event: block") && second.contains(&won[1]),
+        "{second}"
+    );
+    stop_all(vec![a, b]).await;
     Ok(())
 }
 

@@ -36,6 +36,7 @@ pub struct NodeBuilder<'a> {
     max_connections: Option<usize>,
     blocking_work: Option<usize>,
     max_event_streams: Option<usize>,
+    short_timeouts: Option<Duration>,
 }
 
 impl<'a> NodeBuilder<'a> {
@@ -53,6 +54,7 @@ impl<'a> NodeBuilder<'a> {
             max_connections: None,
             blocking_work: None,
             max_event_streams: None,
+            short_timeouts: None,
         }
     }
 
@@ -79,6 +81,12 @@ impl<'a> NodeBuilder<'a> {
     /// Caps the node's open connections (its default is 1 024).
     pub fn max_connections(mut self, max: usize) -> Self {
         self.max_connections = Some(max);
+        self
+    }
+
+    /// Sets the request timeout and the connections' idle timeout to `timeout`.
+    pub fn short_timeouts(mut self, timeout: Duration) -> Self {
+        self.short_timeouts = Some(timeout);
         self
     }
 
@@ -137,6 +145,10 @@ impl<'a> NodeBuilder<'a> {
         }
         if let Some(max) = self.max_peers {
             cfg.max_peers = max;
+        }
+        if let Some(timeout) = self.short_timeouts {
+            cfg.requests.request_timeout = timeout;
+            cfg.server.idle_timeout = timeout;
         }
         if let Some(max) = self.max_event_streams {
             cfg.max_event_streams = max;
