@@ -112,11 +112,10 @@ fn event_stream(
 
 /// One event in SSE form.
 pub fn sse_event(item: &Sequenced) -> Event {
-    let data = serde_json::to_string(&item.event).unwrap_or_else(|_| "{}".to_owned());
     Event::default()
         .id(item.id.to_string())
         .event(item.event.name())
-        .data(data)
+        .data(&item.json)
 }
 
 #[cfg(test)]

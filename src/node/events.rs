@@ -75,11 +75,12 @@ impl NodeEvent {
     }
 }
 
-/// An event with its id.
+/// An event with its id and its JSON (serialized once, not once per subscriber).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sequenced {
     pub id: u64,
     pub event: NodeEvent,
+    pub json: String,
 }
 
 /// The bus. Ids are given and events sent under one lock, so subscribers see them in id
@@ -105,9 +106,18 @@ impl EventBus {
 
     /// Sends `event` to every subscriber (none is fine). Never blocks on a subscriber.
     pub fn emit(&self, event: NodeEvent) {
+        let json = if self.sender.receiver_count() == 0 {
+            String::new()
+        } else {
+            serde_json::to_string(&event).unwrap_or_else(|_| "{}".to_owned())
+        };
         let mut last = self.last_id.lock().unwrap_or_else(|e| e.into_inner());
         *last += 1;
-        let _ = self.sender.send(Arc::new(Sequenced { id: *last, event }));
+        let _ = self.sender.send(Arc::new(Sequenced {
+            id: *last,
+            event,
+            json,
+        }));
     }
 
     /// Emits what a change of the active chain means: a `reorg` first when blocks left
