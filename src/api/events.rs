@@ -152,7 +152,7 @@ mod tests {
         }
         assert!(stream.next().await.is_some(), "the lagged event");
         assert!(stream.next().await.is_none(), "then the end");
-        drop(stream);
+        // The ended stream let go of its slot and its subscription.
         assert_eq!(slots.available_permits(), 1, "the slot is free again");
         assert_eq!(bus.subscribers(), 0);
     }
@@ -174,6 +174,7 @@ mod tests {
     fn events_are_named_with_ids_and_json() {
         let item = Sequenced {
             id: 7,
+            json: serde_json::to_string(&tx(3)).unwrap(),
             event: tx(3),
         };
         let text = format!("{:?}", sse_event(&item));

@@ -959,7 +959,7 @@ impl Mempool {
             }
         }
         let mut out: Vec<(u64, Txid)> = heap.into_iter().map(|r| r.0).collect();
-        out.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        out.sort_unstable_by_key(|b| std::cmp::Reverse(b.0));
         out.into_iter()
             .filter_map(|(_, t)| self.entries.get(&t).map(|e| (t, e.size, e.fee)))
             .collect()
