@@ -112,10 +112,16 @@ fn event_stream(
 
 /// One event in SSE form.
 pub fn sse_event(item: &Sequenced) -> Event {
+    // Empty when it was sent as the first subscriber was joining (see `EventBus::emit`).
+    let data = if item.json.is_empty() {
+        serde_json::to_string(&item.event).unwrap_or_else(|_| "{}".to_owned())
+    } else {
+        item.json.clone()
+    };
     Event::default()
         .id(item.id.to_string())
         .event(item.event.name())
-        .data(&item.json)
+        .data(data)
 }
 
 #[cfg(test)]

@@ -105,6 +105,8 @@ impl EventBus {
     }
 
     /// Sends `event` to every subscriber (none is fine). Never blocks on a subscriber.
+    /// The JSON is made once here when someone listens (left empty otherwise, and made by
+    /// the stream in the rare case a subscriber joined in between).
     pub fn emit(&self, event: NodeEvent) {
         let json = if self.sender.receiver_count() == 0 {
             String::new()

@@ -183,22 +183,24 @@ impl Node {
                 chain.sig_cache().insert(txid);
             }
             let mut pool = self.mempool();
-            pool.accept(
+            let accepted = pool.accept(
                 tx.clone(),
                 &*chain,
                 next,
                 &net.params,
                 &net.genesis_hash,
                 chain.sig_cache(),
-            )?
+            )?;
+            // Under the locks, so its event comes before that of a block confirming it.
+            if !accepted.already_known {
+                let fee = accepted.fee.to_base_units();
+                self.events
+                    .emit(NodeEvent::tx(&accepted.txid, fee, tx.size()));
+            }
+            accepted
         };
         if !accepted.already_known {
             tracing::debug!(txid = %accepted.txid, fee = %accepted.fee, "transaction accepted");
-            self.events.emit(NodeEvent::tx(
-                &accepted.txid,
-                accepted.fee.to_base_units(),
-                tx.size(),
-            ));
             self.peers.relay_transaction(Arc::new(tx));
         }
         Ok((accepted.txid, accepted.already_known))
@@ -286,9 +288,10 @@ impl Node {
         }
         let tip = chain.tip_hash();
         let height = chain.height();
-        drop(chain);
+        // Under the chain lock, so events of concurrent chain changes stay in chain order.
         self.events
             .chain_changed(&accepted.disconnected, &accepted.connected);
+        drop(chain);
         self.tip_generation.fetch_add(1, Ordering::SeqCst);
         self.tip.send_replace(tip);
         (tip, height)
