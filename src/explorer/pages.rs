@@ -103,9 +103,9 @@ fn amount(units: u64) -> Markup {
 fn pager(base: &str, page: u64, has_next: bool) -> Markup {
     html! {
         nav.pager {
-            @if page > 1 { a rel="prev" href={ (base) "?page=" (page - 1) } { "← newer" } }
+            @if page > 1 { a rel="prev" href={ (base) "?page=" (page - 1) } { "← previous" } }
             span { "page " (page) }
-            @if has_next { a rel="next" href={ (base) "?page=" (page + 1) } { "older →" } }
+            @if has_next { a rel="next" href={ (base) "?page=" (page + 1) } { "next →" } }
         }
     }
 }
@@ -795,7 +795,11 @@ pub fn mempool(ex: &Explorer) -> Result<Markup, ApiError> {
                     thead { tr { th { "Rate" } th.num { "Txs" } th.num { "Bytes" } th { "" } } }
                     tbody { @for (i, (n, b)) in histogram.iter().enumerate() {
                         tr {
-                            td { (thousands(FEE_BUCKETS[i])) @match FEE_BUCKETS.get(i + 1) { Some(next) => { "–" (thousands(next - 1)) }, None => { "+" } } }
+                            td { (thousands(FEE_BUCKETS[i])) @match FEE_BUCKETS.get(i + 1) {
+                                Some(next) if next - 1 > FEE_BUCKETS[i] => { "–" (thousands(next - 1)) },
+                                Some(_) => {},
+                                None => { "+" },
+                            } }
                             td.num { (thousands(*n)) }
                             td.num { (format::bytes(*b)) }
                             td.bar { svg viewBox="0 0 100 10" preserveAspectRatio="none" role="img" aria-label="share of bytes" { rect x="0" y="0" height="10" width=(format!("{:.1}", *b as f64 * 100.0 / most as f64)) fill="currentColor" {} } }
