@@ -247,3 +247,42 @@ async fn unknown(Path(rest): Path<String>) -> Response {
         ),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_cache_stays_bounded_when_filled() {
+        let cache = SummaryCache::default();
+        for i in 0..(3 * SUMMARY_CACHE as u32) {
+            let mut hash = [0u8; 32];
+            hash[..4].copy_from_slice(&i.to_le_bytes());
+            cache.put(
+                BlockHash(hash),
+                Arc::new(pages::BlockSummary {
+                    hash: String::new(),
+                    height: u64::from(i),
+                    timestamp: 0,
+                    tx_count: 1,
+                    size: 100,
+                    reward: 0,
+                    txs: Vec::new(),
+                }),
+            );
+            assert!(cache.len() <= SUMMARY_CACHE);
+        }
+        assert!(!cache.is_empty());
+    }
+
+    #[test]
+    fn page_and_cursor_parameters_are_read_leniently() {
+        assert_eq!(page_of(&None), 1);
+        assert_eq!(page_of(&Some("page=3".into())), 3);
+        assert_eq!(page_of(&Some("x=1&page=0".into())), 1);
+        assert_eq!(page_of(&Some("page=-2".into())), 1);
+        assert_eq!(page_of(&Some("page=99999999999999999999999".into())), 1);
+        assert_eq!(param(&Some("a=1&before=ab".into()), "before"), Some("ab"));
+        assert_eq!(param(&Some("beforex=ab".into()), "before"), None);
+    }
+}
