@@ -22,10 +22,13 @@
 
   // Fetch this page again and swap in its live sections. One fetch at a time; events that
   // arrive meanwhile ask for one more afterwards, so the last state always shows.
-  var running = false, again = false, lastAt = 0, timer = null;
+  var running = false, again = false, lastAt = 0, timer = null, waiting = [];
   function refresh(then) {
+    if (then) waiting.push(then);
     if (running) { again = true; return; }
     running = true;
+    var done = waiting;
+    waiting = [];
     lastAt = Date.now();
     fetch(window.location.href, { headers: { "Accept": "text/html" }, cache: "no-store" })
       .then(function (response) {
@@ -38,9 +41,14 @@
           var replacement = old.id ? fresh.getElementById(old.id) : null;
           if (replacement) old.replaceWith(document.importNode(replacement, true));
         });
-        if (then) then();
+        done.forEach(function (f) { f(); });
       })
-      .catch(function () { mark("reconnecting", "reconnecting…"); })
+      .catch(function () {
+        // Not live until a read succeeds: try again in a while.
+        mark("reconnecting", "reconnecting…");
+        waiting = done.concat(waiting);
+        setTimeout(function () { refresh(); }, 3000);
+      })
       .then(function () {
         running = false;
         if (again) { again = false; refresh(); }
@@ -54,17 +62,25 @@
     timer = setTimeout(function () { timer = null; refresh(); }, wait);
   }
 
-  var source = new EventSource("/events");
   // On every (re)connect, read the current state first: a block that connected while the
   // stream was (re)opening is in it. Only then is the page live.
-  source.addEventListener("open", function () {
-    refresh(function () { mark("live", "live"); });
-  });
-  source.addEventListener("block", function (event) {
-    live.setAttribute("data-last-event-id", event.lastEventId);
-    refresh();
-  });
-  source.addEventListener("reorg", function () { refresh(); });
-  source.addEventListener("tx", function () { soon(); });
-  source.addEventListener("error", function () { mark("reconnecting", "reconnecting…"); });
+  function connect() {
+    var source = new EventSource("/events");
+    source.addEventListener("open", function () {
+      refresh(function () { mark("live", "live"); });
+    });
+    source.addEventListener("block", function (event) {
+      live.setAttribute("data-last-event-id", event.lastEventId);
+      refresh();
+    });
+    source.addEventListener("reorg", function () { refresh(); });
+    source.addEventListener("tx", function () { soon(); });
+    source.addEventListener("error", function () {
+      mark("reconnecting", "reconnecting…");
+      // The browser retries by itself unless the node refused the stream (503 when too
+      // many are open): then try again later.
+      if (source.readyState === EventSource.CLOSED) setTimeout(connect, 10000);
+    });
+  }
+  connect();
 })();
