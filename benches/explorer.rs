@@ -1,6 +1,6 @@
 //! Explorer benchmark: server-side render time of each page kind against a chain of
 //! 1 000 blocks of 100 payments each paying a new address (100 000 funded addresses), and
-//! 100 payments in the mempool, and the home page over HTTP with and without 1 000 open `GET /events` streams (blocks
+//! 10 000 payments in the mempool, and the home page over HTTP with and without 1 000 open `GET /events` streams (blocks
 //! mined meanwhile, so every stream is sent events).
 //!
 //! Run: `cargo bench --bench explorer` (a plain harness). Figures: p50 / p99 / max in ms.
@@ -20,6 +20,8 @@ const BLOCKS: usize = 1_000;
 const TXS_PER_BLOCK: usize = 100;
 const ROUNDS: usize = 300;
 const STREAMS: usize = 1_000;
+/// Blocks' worth of payments (100 each) left in the mempool.
+const MEMPOOL_BLOCKS: usize = 100;
 
 /// p50, p99 and max of `samples` (seconds), in ms.
 fn percentiles(samples: &mut [f64]) -> (f64, f64, f64) {
@@ -73,7 +75,9 @@ fn render_all(ex: &Explorer, blocks: &[Block], payee: &str, key_address: &str) -
     worst = worst.max(time_page("rich list page 20 (ranks 951-1000)", || {
         page(pages::rich_list(ex, 20))
     }));
-    worst = worst.max(time_page("mempool", || page(pages::mempool(ex))));
+    worst = worst.max(time_page("mempool (10 000 txs)", || {
+        page(pages::mempool(ex))
+    }));
     worst = worst.max(time_page("peers", || page(pages::peers(ex))));
     worst = worst.max(time_page("search (txid)", || {
         pages::search_target(&ex.node, &txid).map_or(0, |s| s.len())
@@ -125,9 +129,10 @@ async fn main() {
         ferro::clock::unix_now() - 100_000,
     );
     let t = Instant::now();
-    // One block more than connected: its payments go to the mempool.
-    let mut blocks = common::build_chain(&net, &keys, BLOCKS + 1);
-    let pending = blocks.pop().expect("the extra block");
+    // Blocks past the connected ones: their payments (chains of unconfirmed spends) go to
+    // the mempool.
+    let mut blocks = common::build_chain(&net, &keys, BLOCKS + MEMPOOL_BLOCKS);
+    let pending = blocks.split_off(BLOCKS);
     eprintln!(
         "built {BLOCKS} blocks of {TXS_PER_BLOCK} payments in {:.1} s",
         t.elapsed().as_secs_f64()
@@ -156,8 +161,10 @@ async fn main() {
     cfg.server.max_connections = 4 * STREAMS;
     let running = ferro::daemon::run(cfg).await.expect("node starts");
     let node: Arc<Node> = Arc::clone(&running.node);
-    for tx in pending.transactions.into_iter().skip(1) {
-        node.submit_transaction(tx).expect("a valid payment");
+    for block in pending {
+        for tx in block.transactions.into_iter().skip(1) {
+            node.submit_transaction(tx).expect("a valid payment");
+        }
     }
     eprintln!("mempool: {} transactions", node.mempool().len());
     let ex = Explorer::new(Arc::clone(&node));

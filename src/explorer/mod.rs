@@ -33,6 +33,7 @@ use axum::Router;
 use maud::Markup;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// The policy every page is sent with: nothing but the node's own scripts, styles and
 /// connections; no inline script, no plugins, no framing.
@@ -43,11 +44,24 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
 /// Blocks whose summaries the explorer keeps (the latest-blocks table reads them often).
 const SUMMARY_CACHE: usize = 2_048;
 
-/// The explorer's shared state: the node and a bounded cache of block summaries.
+/// How long a rendered live page may be served again while no event happened (its
+/// "N s ago" times age by at most this).
+const LIVE_PAGE_TTL: Duration = Duration::from_secs(2);
+
+/// The explorer's shared state: the node, a bounded cache of block summaries, and the
+/// last rendering of each live page.
 #[derive(Clone)]
 pub struct Explorer {
     pub node: Arc<Node>,
     summaries: Arc<SummaryCache>,
+    live_pages: Arc<Mutex<HashMap<&'static str, LivePage>>>,
+}
+
+/// A live page as rendered after event `event_id`.
+struct LivePage {
+    event_id: u64,
+    at: Instant,
+    html: Arc<String>,
 }
 
 impl Explorer {
@@ -55,7 +69,31 @@ impl Explorer {
         Explorer {
             node,
             summaries: Arc::new(SummaryCache::default()),
+            live_pages: Arc::new(Mutex::new(HashMap::new())),
         }
+    }
+
+    /// The cached rendering of live page `key`, if no event happened since it was made
+    /// and it is younger than [`LIVE_PAGE_TTL`].
+    fn cached(&self, key: &'static str) -> Option<Arc<String>> {
+        let id = self.node.events().last_id();
+        let pages = self.live_pages.lock().unwrap_or_else(|e| e.into_inner());
+        pages
+            .get(key)
+            .filter(|p| p.event_id == id && p.at.elapsed() < LIVE_PAGE_TTL)
+            .map(|p| Arc::clone(&p.html))
+    }
+
+    fn remember(&self, key: &'static str, event_id: u64, html: Arc<String>) {
+        let mut pages = self.live_pages.lock().unwrap_or_else(|e| e.into_inner());
+        pages.insert(
+            key,
+            LivePage {
+                event_id,
+                at: Instant::now(),
+                html,
+            },
+        );
     }
 }
 
@@ -113,7 +151,11 @@ pub fn router(node: Arc<Node>) -> Router {
 
 /// An HTML answer with the explorer's security headers.
 pub fn html(status: StatusCode, markup: Markup) -> Response {
-    let mut response = (status, markup.into_string()).into_response();
+    html_string(status, markup.into_string())
+}
+
+fn html_string(status: StatusCode, body: String) -> Response {
+    let mut response = (status, body).into_response();
     let headers = response.headers_mut();
     headers.insert(
         CONTENT_TYPE,
@@ -145,6 +187,29 @@ where
     }
 }
 
+/// A live page (home, mempool): every live client fetches it again on each block, so
+/// one rendering serves them all until the next event (the event id is read before the
+/// page, so a rendering is never older than the id it is filed under).
+async fn render_live<F>(ex: Explorer, key: &'static str, f: F) -> Response
+where
+    F: FnOnce(&Explorer) -> Result<Markup, ApiError> + Send + 'static,
+{
+    if let Some(html) = ex.cached(key) {
+        return html_string(StatusCode::OK, html.as_str().to_owned());
+    }
+    let node = Arc::clone(&ex.node);
+    let event_id = node.events().last_id();
+    let keep = ex.clone();
+    match blocking(node, move |_| f(&ex)).await {
+        Ok(markup) => {
+            let html = Arc::new(markup.into_string());
+            keep.remember(key, event_id, Arc::clone(&html));
+            html_string(StatusCode::OK, html.as_str().to_owned())
+        }
+        Err(e) => error_page(&e),
+    }
+}
+
 /// A `page=N` query parameter: 1-based, anything unreadable is page 1.
 fn page_of(query: &Option<String>) -> u64 {
     query
@@ -166,7 +231,7 @@ fn param<'q>(query: &'q Option<String>, name: &str) -> Option<&'q str> {
 }
 
 async fn home(State(ex): State<Explorer>) -> Response {
-    render(ex, pages::home).await
+    render_live(ex, "home", pages::home).await
 }
 
 async fn block(
@@ -202,7 +267,7 @@ async fn rich_list(State(ex): State<Explorer>, RawQuery(q): RawQuery) -> Respons
 }
 
 async fn mempool(State(ex): State<Explorer>) -> Response {
-    render(ex, pages::mempool).await
+    render_live(ex, "mempool", pages::mempool).await
 }
 
 async fn peers(State(ex): State<Explorer>) -> Response {
