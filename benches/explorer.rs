@@ -186,6 +186,17 @@ async fn main() {
 
     let addr = running.addr;
     let to = keys[0].public_key().pubkey_hash();
+    // Confirm the mempool first, so both HTTP phases below mine small blocks alike.
+    {
+        let node = Arc::clone(&node);
+        tokio::task::spawn_blocking(move || {
+            while !node.mempool().is_empty() {
+                node.mine_one(to).expect("mines");
+            }
+        })
+        .await
+        .expect("mined the mempool");
+    }
     println!(
         "== GET /explorer/ over HTTP (one connection per request), a block mined every 100 ms"
     );
