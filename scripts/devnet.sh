@@ -270,7 +270,8 @@ print_summary() {
         [[ $i == 1 ]] && role="   (mining to $MINER_ADDRESS)"
         echo "node $i:    $(url_of "node$i")$role"
     done
-    echo "explorer:  $(url_of node1)/info   (also /blocks/last, /richlist?limit=10, /addresses/ADDR)"
+    echo "explorer:  $(url_of node1)/explorer/   (open it in a browser; live updates from /events)"
+    echo "json api:  $(url_of node1)/info   (also /blocks/last, /richlist?limit=10, /addresses/ADDR)"
     echo "data+logs: $DEVNET_DIR"
     echo
     echo "faucet mnemonic (public, devnet only; premine spendable from height 10):"

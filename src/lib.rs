@@ -19,7 +19,8 @@
 //! - [`net`]: the peer table, discouragement, network groups, DNS bootstrap lookups.
 //! - [`node`]: the node's shared state and write paths, and the loops that drive it
 //!   through its peers (discovery, sync).
-//! - [`api`]: the node's axum router, handlers and OpenAPI document.
+//! - [`api`]: the node's axum router, handlers and OpenAPI document, and `GET /events`;
+//!   [`explorer`]: the HTML block explorer under `/explorer/`, on the same router.
 //! - [`daemon`]: starting and stopping everything (server, discovery, sync, miner).
 
 pub mod api;
@@ -28,6 +29,7 @@ pub mod clock;
 pub mod consensus;
 pub mod daemon;
 pub mod error;
+pub mod explorer;
 pub mod http;
 pub mod json;
 pub mod mempool;

@@ -6,6 +6,7 @@
 //! reads) runs on a blocking thread ([`blocking`]), so the runtime keeps answering while
 //! a big block connects.
 
+pub mod events;
 pub mod openapi;
 pub mod submit;
 pub mod views;
@@ -46,8 +47,11 @@ pub fn router(node: Arc<Node>, limits: &RequestLimits) -> Router {
         .route("/nodes", get(views::nodes).post(submit::announce))
         .route("/mining/generate", post(submit::generate))
         .route("/openapi.json", get(openapi::serve_node))
+        .route("/events", get(events::events))
         .fallback(not_found)
-        .with_state(node);
+        .with_state(Arc::clone(&node))
+        // The explorer's HTML pages, all under /explorer/ (and `GET /`, a redirect).
+        .merge(crate::explorer::router(node));
     harden(routes, limits)
 }
 

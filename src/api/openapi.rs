@@ -22,7 +22,7 @@ use utoipa::{Modify, OpenApi};
         views::block_transaction, views::headers, views::transaction, views::address,
         views::address_utxos, views::address_history, views::output, views::mempool,
         views::fees, views::nodes, submit::transaction, submit::block, submit::announce,
-        submit::generate, serve_node,
+        submit::generate, serve_node, super::events::events,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&LayerAnswers),

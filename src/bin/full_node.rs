@@ -114,6 +114,10 @@ struct NodeArgs {
     /// stored blocks again).
     #[arg(long, env = "FULL_NODE_DB_CACHE", default_value_t = ferro::node::config::DEFAULT_DB_CACHE_MB)]
     db_cache: usize,
+    /// Most `GET /events` streams open at once (each is also a connection, within
+    /// --max-connections); over it the answer is 503 not-ready.
+    #[arg(long, env = "FULL_NODE_MAX_EVENT_STREAMS", default_value_t = ferro::node::events::DEFAULT_MAX_EVENT_STREAMS)]
+    max_event_streams: usize,
 }
 
 fn parse_dns_seed(text: &str) -> Result<String, String> {
@@ -279,6 +283,7 @@ fn run_node(genesis: Option<PathBuf>, args: NodeArgs) -> anyhow::Result<()> {
     config.mempool.max_usage = args.mempool_bytes;
     config.mempool.min_fee_rate = args.min_fee_rate;
     config.db_cache = args.db_cache.saturating_mul(1024 * 1024);
+    config.max_event_streams = args.max_event_streams;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

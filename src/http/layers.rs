@@ -87,7 +87,7 @@ pub fn harden(router: Router, limits: &RequestLimits) -> Router {
             limits.request_timeout,
         ));
     let server_wide = ServiceBuilder::new()
-        .layer(middleware::map_response(error_shape))
+        .layer(middleware::from_fn(shape_errors))
         .layer(middleware::from_fn(move |mut req: Request, next: Next| {
             req.extensions_mut().insert(limits_ext.clone());
             next.run(req)
@@ -112,9 +112,64 @@ pub fn harden(router: Router, limits: &RequestLimits) -> Router {
     )
 }
 
+/// Whether `path` is one of the explorer's HTML pages (`/explorer`, `/explorer/…`): their
+/// errors are HTML pages, never the API's JSON (API.md, second round).
+pub fn is_html_path(path: &str) -> bool {
+    path == "/explorer" || path.starts_with("/explorer/")
+}
+
+/// The error shape of the path: HTML under `/explorer/`, JSON everywhere else.
+async fn shape_errors(req: Request, next: Next) -> Response {
+    let html = is_html_path(req.uri().path());
+    let response = next.run(req).await;
+    if html {
+        html_error_shape(response)
+    } else {
+        error_shape(response)
+    }
+}
+
+/// An explorer error answer that is not HTML yet (a layer's 408, 429 or 503, axum's 405)
+/// becomes a small HTML page naming the status; its headers (`Retry-After`, `Allow`) stay.
+fn html_error_shape(response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_html = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if is_html {
+        return response;
+    }
+    let (mut parts, _) = response.into_parts();
+    let title = format!(
+        "{} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("Error")
+    );
+    let body = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>\
+         </head><body><h1>{title}</h1><p><a href=\"/explorer/\">Back to the explorer</a></p>\
+         </body></html>"
+    );
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    parts.headers.insert(
+        CONTENT_TYPE,
+        http::HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    parts.headers.insert(
+        http::header::CONTENT_SECURITY_POLICY,
+        http::HeaderValue::from_static("default-src 'none'"),
+    );
+    Response::from_parts(parts, axum::body::Body::from(body))
+}
+
 /// Gives every error answer that is not already JSON the API's error body: axum's own
 /// 405 (keeping `Allow`) and rejections, tower-http's 408, overload answers.
-async fn error_shape(response: Response) -> Response {
+fn error_shape(response: Response) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return response;

@@ -944,6 +944,48 @@ impl Mempool {
         self.by_rate.iter().rev().map(|k| k.txid).collect()
     }
 
+    /// The `limit` most recently admitted pool transactions, newest first, with their
+    /// size and fee (for the explorer). One pass over the pool, keeping `limit` at most.
+    pub fn newest(&self, limit: usize) -> Vec<(Txid, usize, Amount)> {
+        let mut heap: std::collections::BinaryHeap<std::cmp::Reverse<(u64, Txid)>> =
+            std::collections::BinaryHeap::with_capacity(limit.saturating_add(1).min(1024));
+        if limit == 0 {
+            return Vec::new();
+        }
+        for (txid, e) in &self.entries {
+            heap.push(std::cmp::Reverse((e.seq, *txid)));
+            if heap.len() > limit {
+                heap.pop();
+            }
+        }
+        let mut out: Vec<(u64, Txid)> = heap.into_iter().map(|r| r.0).collect();
+        out.sort_unstable_by_key(|b| std::cmp::Reverse(b.0));
+        out.into_iter()
+            .filter_map(|(_, t)| self.entries.get(&t).map(|e| (t, e.size, e.fee)))
+            .collect()
+    }
+
+    /// Pool transactions and their bytes by fee rate: bucket `i` counts the rates (base
+    /// units per byte, rounded down) from `edges[i]` up to `edges[i + 1]`; the last bucket
+    /// has no upper end, and rates below `edges[0]` count in the first. `edges` ascending.
+    pub fn fee_rate_histogram(&self, edges: &[u64]) -> Vec<(u64, u64)> {
+        let mut buckets = vec![(0u64, 0u64); edges.len()];
+        if edges.is_empty() {
+            return buckets;
+        }
+        for key in &self.by_rate {
+            let rate = key.rate.per_byte_floor();
+            let i = edges
+                .partition_point(|&edge| edge <= rate)
+                .saturating_sub(1);
+            if let Some(b) = buckets.get_mut(i) {
+                b.0 += 1;
+                b.1 += key.rate.size() as u64;
+            }
+        }
+        buckets
+    }
+
     /// The pool transaction spending `outpoint`, if any.
     pub fn spender(&self, outpoint: &OutPoint) -> Option<Txid> {
         self.spenders.get(outpoint).copied()

@@ -418,6 +418,30 @@ fn fee_rate_order_is_exact() {
 }
 
 #[test]
+fn newest_and_fee_rate_histogram_for_the_explorer() {
+    let f = Fixture::new();
+    let mut pool = Mempool::default();
+    let a = f.pay(f.premined(1, 0), 1, PREMINE, 1000, 2);
+    let b = f.pay(f.premined(2, 0), 2, PREMINE, 5000, 3);
+    let c = f.pay(f.premined(3, 0), 3, PREMINE, 100_000, 1);
+    for tx in [&a, &b, &c] {
+        f.accept(&mut pool, tx).expect("valid");
+    }
+    let newest: Vec<Txid> = pool.newest(2).into_iter().map(|(t, _, _)| t).collect();
+    assert_eq!(newest, vec![c.txid(), b.txid()]);
+    assert_eq!(pool.newest(10).len(), 3);
+    assert!(pool.newest(0).is_empty());
+    // Rates: a about 5/B, b about 28/B, c about 565/B.
+    let hist = pool.fee_rate_histogram(&[1, 10, 100]);
+    assert_eq!(
+        hist.iter().map(|b| b.0).collect::<Vec<_>>(),
+        vec![1, 1, 1],
+        "{hist:?}"
+    );
+    assert_eq!(hist.iter().map(|b| b.1).sum::<u64>(), pool.bytes() as u64);
+}
+
+#[test]
 fn full_pool_evicts_lowest_rate_with_descendants() {
     let f = Fixture::new();
     let size = SIZE_1_1 as usize;

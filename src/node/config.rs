@@ -42,6 +42,8 @@ pub struct NodeConfig {
     /// Chain state cache (`--db-cache`), bytes: UTXO set and index changes are kept in
     /// memory and flushed in one commit once they pass this.
     pub db_cache: usize,
+    /// Event streams (`GET /events`) open at once (PROTOCOL.md section 9).
+    pub max_event_streams: usize,
 }
 
 /// Default `--db-cache`, MB.
@@ -69,6 +71,7 @@ impl NodeConfig {
             server: ServerLimits::default(),
             requests: RequestLimits::default(),
             db_cache: DEFAULT_DB_CACHE_MB * 1024 * 1024,
+            max_event_streams: super::events::DEFAULT_MAX_EVENT_STREAMS,
         }
     }
 }

@@ -7,10 +7,12 @@
 
 pub mod config;
 pub mod discovery;
+pub mod events;
 pub mod sync;
 
 pub use config::NodeConfig;
 pub use discovery::{discovery_loop, probe_peer};
+pub use events::{EventBus, NodeEvent};
 pub use sync::{sync_loop, sync_once};
 
 use crate::chain::{AcceptStatus, BlockAccepted, ChainError, ChainState, RedbStore};
@@ -74,6 +76,10 @@ pub struct Node {
     pub shutdown: CancellationToken,
     /// Permits for API work on blocking threads (`RequestLimits::blocking_work`).
     pub api_work: Arc<tokio::sync::Semaphore>,
+    /// Blocks and transactions as they happen, for `GET /events` and the explorer.
+    events: EventBus,
+    /// Permits for open event streams (`NodeConfig::max_event_streams`).
+    pub event_streams: Arc<tokio::sync::Semaphore>,
 }
 
 impl Node {
@@ -92,6 +98,7 @@ impl Node {
         let api_work = Arc::new(tokio::sync::Semaphore::new(
             config.requests.blocking_work.max(1),
         ));
+        let event_streams = Arc::new(tokio::sync::Semaphore::new(config.max_event_streams));
         Arc::new(Node {
             config,
             chain: RwLock::new(chain),
@@ -103,6 +110,8 @@ impl Node {
             sync_wanted: Notify::new(),
             shutdown,
             api_work,
+            events: EventBus::default(),
+            event_streams,
         })
     }
 
@@ -122,6 +131,11 @@ impl Node {
 
     pub fn mempool(&self) -> MutexGuard<'_, Mempool> {
         self.mempool.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The event bus (`GET /events`).
+    pub fn events(&self) -> &EventBus {
+        &self.events
     }
 
     pub fn subscribe_tip(&self) -> watch::Receiver<BlockHash> {
@@ -169,14 +183,21 @@ impl Node {
                 chain.sig_cache().insert(txid);
             }
             let mut pool = self.mempool();
-            pool.accept(
+            let accepted = pool.accept(
                 tx.clone(),
                 &*chain,
                 next,
                 &net.params,
                 &net.genesis_hash,
                 chain.sig_cache(),
-            )?
+            )?;
+            // Under the locks, so its event comes before that of a block confirming it.
+            if !accepted.already_known {
+                let fee = accepted.fee.to_base_units();
+                self.events
+                    .emit(NodeEvent::tx(&accepted.txid, fee, tx.size()));
+            }
+            accepted
         };
         if !accepted.already_known {
             tracing::debug!(txid = %accepted.txid, fee = %accepted.fee, "transaction accepted");
@@ -267,6 +288,9 @@ impl Node {
         }
         let tip = chain.tip_hash();
         let height = chain.height();
+        // Under the chain lock, so events of concurrent chain changes stay in chain order.
+        self.events
+            .chain_changed(&accepted.disconnected, &accepted.connected);
         drop(chain);
         self.tip_generation.fetch_add(1, Ordering::SeqCst);
         self.tip.send_replace(tip);

@@ -35,6 +35,8 @@ pub struct NodeBuilder<'a> {
     max_peers: Option<usize>,
     max_connections: Option<usize>,
     blocking_work: Option<usize>,
+    max_event_streams: Option<usize>,
+    short_timeouts: Option<Duration>,
 }
 
 impl<'a> NodeBuilder<'a> {
@@ -51,6 +53,8 @@ impl<'a> NodeBuilder<'a> {
             max_peers: None,
             max_connections: None,
             blocking_work: None,
+            max_event_streams: None,
+            short_timeouts: None,
         }
     }
 
@@ -77,6 +81,18 @@ impl<'a> NodeBuilder<'a> {
     /// Caps the node's open connections (its default is 1 024).
     pub fn max_connections(mut self, max: usize) -> Self {
         self.max_connections = Some(max);
+        self
+    }
+
+    /// Sets the request timeout and the connections' idle timeout to `timeout`.
+    pub fn short_timeouts(mut self, timeout: Duration) -> Self {
+        self.short_timeouts = Some(timeout);
+        self
+    }
+
+    /// Caps concurrent `GET /events` streams.
+    pub fn max_event_streams(mut self, max: usize) -> Self {
+        self.max_event_streams = Some(max);
         self
     }
 
@@ -129,6 +145,13 @@ impl<'a> NodeBuilder<'a> {
         }
         if let Some(max) = self.max_peers {
             cfg.max_peers = max;
+        }
+        if let Some(timeout) = self.short_timeouts {
+            cfg.requests.request_timeout = timeout;
+            cfg.server.idle_timeout = timeout;
+        }
+        if let Some(max) = self.max_event_streams {
+            cfg.max_event_streams = max;
         }
         if let Some(jobs) = self.blocking_work {
             cfg.requests.blocking_work = jobs;
