@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod discovery;
+pub mod relay;
 pub mod sync;
 
 pub use config::NodeConfig;
@@ -74,6 +75,8 @@ pub struct Node {
     pub shutdown: CancellationToken,
     /// Permits for API work on blocking threads (`RequestLimits::blocking_work`).
     pub api_work: Arc<tokio::sync::Semaphore>,
+    /// Relay, receiving side: wanted transactions, orphans, block fetches, mempool sync.
+    pub relay: relay::RelayState,
 }
 
 impl Node {
@@ -92,17 +95,23 @@ impl Node {
         let api_work = Arc::new(tokio::sync::Semaphore::new(
             config.requests.blocking_work.max(1),
         ));
-        Arc::new(Node {
-            config,
-            chain: RwLock::new(chain),
-            mempool: Mutex::new(mempool),
-            peers,
-            tip: watch::channel(tip).0,
-            tip_generation: AtomicU64::new(0),
-            syncing: AtomicBool::new(false),
-            sync_wanted: Notify::new(),
-            shutdown,
-            api_work,
+        Arc::new_cyclic(|me: &std::sync::Weak<Node>| {
+            // The relay tasks announce from the mempool and name our public address.
+            let source: std::sync::Weak<dyn crate::net::relay::RelaySource> = me.clone();
+            peers.set_relay_source(config.public_address.clone(), source);
+            Node {
+                config,
+                chain: RwLock::new(chain),
+                mempool: Mutex::new(mempool),
+                peers,
+                tip: watch::channel(tip).0,
+                tip_generation: AtomicU64::new(0),
+                syncing: AtomicBool::new(false),
+                sync_wanted: Notify::new(),
+                shutdown,
+                api_work,
+                relay: relay::RelayState::new(),
+            }
         })
     }
 
@@ -170,7 +179,7 @@ impl Node {
             }
             let mut pool = self.mempool();
             pool.accept(
-                tx.clone(),
+                tx,
                 &*chain,
                 next,
                 &net.params,
@@ -180,7 +189,7 @@ impl Node {
         };
         if !accepted.already_known {
             tracing::debug!(txid = %accepted.txid, fee = %accepted.fee, "transaction accepted");
-            self.peers.relay_transaction(Arc::new(tx));
+            self.peers.relay_txid(accepted.txid);
         }
         Ok((accepted.txid, accepted.already_known))
     }
