@@ -6,6 +6,7 @@
 //! polled with a deadline (`support::eventually`).
 
 mod attacks;
+mod relay;
 mod support;
 
 use ferro::primitives::{

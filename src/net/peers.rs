@@ -139,8 +139,14 @@ impl PeerSet {
 
     /// Gives the relay tasks our public address (announcements name it as `from`; without
     /// one, whole items are pushed) and the mempool they announce from.
-    pub fn set_relay_source(&self, own_address: Option<String>, source: Weak<dyn RelaySource>) {
+    pub fn set_relay_source(
+        &self,
+        own_address: Option<String>,
+        source: Weak<dyn RelaySource>,
+        outbox_cap: usize,
+    ) {
         self.relay.set(own_address, source);
+        self.relay.set_outbox_cap(outbox_cap);
     }
 
     /// The client for block downloads (answers up to 32 MiB).
@@ -340,7 +346,7 @@ impl PeerSet {
             }
             evicted = Some(victim);
         }
-        let relay = Arc::new(PeerRelay::default());
+        let relay = Arc::new(PeerRelay::new(self.relay.outbox_cap()));
         let state = Arc::new(PeerState::default());
         state.height.store(height, Ordering::Relaxed);
         state.last_seen.store(now, Ordering::Relaxed);

@@ -29,7 +29,7 @@ use rand::Rng;
 use std::collections::hash_map::RandomState;
 use std::collections::{HashSet, VecDeque};
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -61,10 +61,20 @@ pub trait RelaySource: Send + Sync + 'static {
 }
 
 /// What every relay task shares: our address for `from`, and the mempool.
-#[derive(Default)]
 pub struct RelayContext {
     own_address: OnceLock<String>,
     source: OnceLock<Weak<dyn RelaySource>>,
+    outbox_cap: AtomicUsize,
+}
+
+impl Default for RelayContext {
+    fn default() -> Self {
+        RelayContext {
+            own_address: OnceLock::new(),
+            source: OnceLock::new(),
+            outbox_cap: AtomicUsize::new(MAX_OUTBOX_TXIDS),
+        }
+    }
 }
 
 impl RelayContext {
@@ -75,6 +85,16 @@ impl RelayContext {
             let _ = self.own_address.set(a);
         }
         let _ = self.source.set(source);
+    }
+
+    /// Bounds each peer's outbox (peers added later) to `cap` txids.
+    pub fn set_outbox_cap(&self, cap: usize) {
+        self.outbox_cap.store(cap.max(1), Ordering::Relaxed);
+    }
+
+    /// The outbox bound for a new peer.
+    pub fn outbox_cap(&self) -> usize {
+        self.outbox_cap.load(Ordering::Relaxed)
     }
 
     fn source(&self) -> Option<Arc<dyn RelaySource>> {
@@ -134,8 +154,9 @@ impl KnownSet {
 }
 
 /// What waits to be announced to one peer.
-#[derive(Default)]
 pub struct Outbox {
+    /// Txids held at most ([`MAX_OUTBOX_TXIDS`] unless configured).
+    cap: usize,
     txids: VecDeque<Txid>,
     queued: HashSet<Txid>,
     /// Some txids did not fit: refill from the mempool once drained.
@@ -144,6 +165,16 @@ pub struct Outbox {
 }
 
 impl Outbox {
+    pub fn new(cap: usize) -> Outbox {
+        Outbox {
+            cap: cap.max(1),
+            txids: VecDeque::new(),
+            queued: HashSet::new(),
+            overflowed: false,
+            blocks: VecDeque::new(),
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.txids.len()
     }
@@ -156,7 +187,7 @@ impl Outbox {
         if self.queued.contains(&txid) {
             return;
         }
-        if self.txids.len() >= MAX_OUTBOX_TXIDS {
+        if self.txids.len() >= self.cap {
             self.overflowed = true;
             return;
         }
@@ -170,7 +201,7 @@ impl Outbox {
             if self.queued.contains(&txid) {
                 continue;
             }
-            if self.txids.len() >= MAX_OUTBOX_TXIDS {
+            if self.txids.len() >= self.cap {
                 self.overflowed = true;
                 continue;
             }
@@ -196,8 +227,15 @@ pub struct PeerRelay {
 
 impl Default for PeerRelay {
     fn default() -> Self {
+        PeerRelay::new(MAX_OUTBOX_TXIDS)
+    }
+}
+
+impl PeerRelay {
+    /// A peer's relay state whose outbox holds at most `outbox_cap` txids.
+    pub fn new(outbox_cap: usize) -> PeerRelay {
         PeerRelay {
-            outbox: Mutex::new(Outbox::default()),
+            outbox: Mutex::new(Outbox::new(outbox_cap)),
             known: Mutex::new(KnownSet::new(MAX_KNOWN_TXIDS)),
             wake: Notify::new(),
             legacy: AtomicBool::new(false),

@@ -42,6 +42,9 @@ pub struct NodeConfig {
     /// Chain state cache (`--db-cache`), bytes: UTXO set and index changes are kept in
     /// memory and flushed in one commit once they pass this.
     pub db_cache: usize,
+    /// Txids one peer's relay outbox holds before it falls back to re-reading the
+    /// mempool (docs/relay.md).
+    pub relay_outbox_txids: usize,
 }
 
 /// Default `--db-cache`, MB.
@@ -69,6 +72,7 @@ impl NodeConfig {
             server: ServerLimits::default(),
             requests: RequestLimits::default(),
             db_cache: DEFAULT_DB_CACHE_MB * 1024 * 1024,
+            relay_outbox_txids: crate::net::relay::MAX_OUTBOX_TXIDS,
         }
     }
 }

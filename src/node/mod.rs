@@ -98,7 +98,11 @@ impl Node {
         Arc::new_cyclic(|me: &std::sync::Weak<Node>| {
             // The relay tasks announce from the mempool and name our public address.
             let source: std::sync::Weak<dyn crate::net::relay::RelaySource> = me.clone();
-            peers.set_relay_source(config.public_address.clone(), source);
+            peers.set_relay_source(
+                config.public_address.clone(),
+                source,
+                config.relay_outbox_txids,
+            );
             Node {
                 config,
                 chain: RwLock::new(chain),

@@ -41,6 +41,7 @@ use crate::wire::{
     Info, MempoolView, FEATURE_MEMPOOL_PAGES, FEATURE_RELAY_TRANSACTIONS, MAX_FETCH_TXIDS,
 };
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
@@ -68,6 +69,8 @@ pub const MAX_SYNC_TXIDS: usize = MAX_WANTED_PER_PEER;
 pub const SYNC_PAGE: usize = 5_000;
 /// Mempool syncs running at once.
 pub const MAX_SYNCS: usize = 4;
+/// How long a mempool sync waits when our chain is behind the peer's.
+const SYNC_RETRY: Duration = Duration::from_secs(1);
 /// How often the relay loop looks for new peers and timed-out fetches.
 const TICK: Duration = Duration::from_millis(250);
 
@@ -194,7 +197,8 @@ impl WantTable {
     /// Ends a fetch from `peer`: `delivered` txids are no longer wanted; the others are
     /// handed to the next peer that announced them (or forgotten).
     fn finish(&mut self, peer: &str, asked: &[Txid], delivered: &HashSet<Txid>) {
-        for txid in asked {
+        // In reverse, so what goes back in front keeps its order.
+        for txid in asked.iter().rev() {
             if delivered.contains(txid) {
                 self.txs.remove(txid);
                 continue;
@@ -271,6 +275,10 @@ pub struct RelayState {
     synced: Mutex<HashMap<String, u64>>,
     syncs: Arc<tokio::sync::Semaphore>,
     wake: Notify,
+    /// Announced blocks rebuilt from a compact block (tests, the log).
+    pub compact_rebuilt: AtomicU64,
+    /// Announced blocks fetched whole (no compact form, or it could not be rebuilt).
+    pub full_fetched: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -293,6 +301,8 @@ impl RelayState {
             synced: Mutex::default(),
             syncs: Arc::new(tokio::sync::Semaphore::new(MAX_SYNCS)),
             wake: Notify::new(),
+            compact_rebuilt: AtomicU64::new(0),
+            full_fetched: AtomicU64::new(0),
         }
     }
 
@@ -584,8 +594,12 @@ async fn fetch_block_inner(node: &Arc<Node>, peer: &str, hash: BlockHash) -> Res
         }
     };
     let block = match rebuilt {
-        Some(block) => block,
+        Some(block) => {
+            node.relay.compact_rebuilt.fetch_add(1, Ordering::Relaxed);
+            block
+        }
         None => {
+            node.relay.full_fetched.fetch_add(1, Ordering::Relaxed);
             let url = format!("http://{peer}/blocks?hashes={hash}");
             let bytes = match node.peers.client().get_bytes(&url, timeout * 6).await {
                 Ok(bytes) => bytes,
@@ -661,17 +675,24 @@ fn start_mempool_syncs(node: &Arc<Node>) {
         synced.insert(peer.clone(), generation);
         let n = node.clone();
         tokio::spawn(async move {
-            match mempool_sync(&n, &peer).await {
+            let outcome = mempool_sync(&n, &peer).await;
+            drop(permit);
+            match outcome {
                 Ok(wanted) if wanted > 0 => {
                     tracing::info!(peer = %peer, wanted, "fetching the transactions of a peer's mempool that we lack");
                 }
                 Ok(_) => {}
                 Err(SyncFailure::Punish(why)) => n.peers.discourage_peer(&peer, &why),
+                Err(SyncFailure::Later) => {
+                    // Our chain is behind the peer's: its transactions would not
+                    // validate yet. Try again a little later.
+                    tokio::time::sleep(SYNC_RETRY).await;
+                    lock(&n.relay.synced).remove(&peer);
+                }
                 Err(SyncFailure::Skip(why)) => {
                     tracing::debug!(peer = %peer, reason = %why, "mempool sync skipped");
                 }
             }
-            drop(permit);
         });
     }
 }
@@ -679,6 +700,7 @@ fn start_mempool_syncs(node: &Arc<Node>) {
 enum SyncFailure {
     Punish(String),
     Skip(String),
+    Later,
 }
 
 /// Lists `peer`'s mempool and wants the txids we lack from it. Returns how many.
@@ -691,6 +713,11 @@ async fn mempool_sync(node: &Arc<Node>, peer: &str) -> Result<usize, SyncFailure
         .map_err(|e| SyncFailure::Skip(e.to_string()))?;
     if !(info.offers(FEATURE_MEMPOOL_PAGES) && info.offers(FEATURE_RELAY_TRANSACTIONS)) {
         return Err(SyncFailure::Skip("the peer does not offer mempool sync".into()));
+    }
+    // Its height is a claim; a false one only delays its mempool sync (sync sets a
+    // peer that does not deliver its claimed chain aside).
+    if info.height > node.chain().height().get() {
+        return Err(SyncFailure::Later);
     }
     let mut after: Option<String> = None;
     let mut listed = 0usize;

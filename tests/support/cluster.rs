@@ -35,6 +35,7 @@ pub struct NodeBuilder<'a> {
     max_peers: Option<usize>,
     max_connections: Option<usize>,
     blocking_work: Option<usize>,
+    relay_outbox: Option<usize>,
 }
 
 impl<'a> NodeBuilder<'a> {
@@ -51,7 +52,14 @@ impl<'a> NodeBuilder<'a> {
             max_peers: None,
             max_connections: None,
             blocking_work: None,
+            relay_outbox: None,
         }
+    }
+
+    /// Bounds each peer's relay outbox to `txids` (a small queue, to test overflow).
+    pub fn relay_outbox(mut self, txids: usize) -> Self {
+        self.relay_outbox = Some(txids);
+        self
     }
 
     /// Listens on `ip` (port 0) instead of 127.0.0.1: another host for per-source
@@ -136,6 +144,9 @@ impl<'a> NodeBuilder<'a> {
         if let Some(max) = self.max_connections {
             cfg.server.max_connections = max;
             cfg.server.reserved_connections = max / 8;
+        }
+        if let Some(txids) = self.relay_outbox {
+            cfg.relay_outbox_txids = txids;
         }
         cfg.allow_generate = self.allow_generate;
         cfg.sync_interval = Duration::from_millis(300);
