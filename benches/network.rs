@@ -33,6 +33,16 @@ async fn start(
     dir: &std::path::Path,
     peers: Vec<String>,
 ) -> RunningNode {
+    start_with(net, dir, peers, Duration::from_millis(200)).await
+}
+
+/// A node whose sync loop polls its peers every `sync_interval`.
+async fn start_with(
+    net: &ferro::consensus::Network,
+    dir: &std::path::Path,
+    peers: Vec<String>,
+    sync_interval: Duration,
+) -> RunningNode {
     let mut cfg = NodeConfig::new(
         net.clone(),
         dir.to_path_buf(),
@@ -40,7 +50,7 @@ async fn start(
     );
     cfg.allow_generate = true;
     cfg.peers = peers;
-    cfg.sync_interval = Duration::from_millis(200);
+    cfg.sync_interval = sync_interval;
     cfg.peer_timeout = Duration::from_secs(30);
     run(cfg).await.expect("node starts")
 }
@@ -259,8 +269,10 @@ async fn relay_test() {
     let block_txs = make(RELAY_BURST, RELAY_BURST + RELAY_BLOCK_TXS);
     let join_txs = make(RELAY_BURST + RELAY_BLOCK_TXS, total);
     let dir = tempfile::tempdir().expect("temp dir");
-    let a = start(&net, &dir.path().join("a"), vec![]).await;
-    let b = start(&net, &dir.path().join("b"), vec![a.addr.to_string()]).await;
+    // Sync polls rarely, so blocks reach B by relay (announcement, compact block).
+    let slow = Duration::from_secs(60);
+    let a = start_with(&net, &dir.path().join("a"), vec![], slow).await;
+    let b = start_with(&net, &dir.path().join("b"), vec![a.addr.to_string()], slow).await;
     wait_for("peering", Duration::from_secs(20), || {
         a.node.peers.len() == 1 && b.node.peers.len() == 1
     })
@@ -313,9 +325,11 @@ async fn relay_test() {
     })
     .await;
     submit_all(block_txs).await.expect("block txs task");
-    wait_for("B has the block's transactions", Duration::from_secs(60), || {
-        b.node.mempool().len() == RELAY_BLOCK_TXS
-    })
+    wait_for(
+        "B has the block's transactions",
+        Duration::from_secs(60),
+        || b.node.mempool().len() == RELAY_BLOCK_TXS,
+    )
     .await;
     let rebuilt_before = b.node.relay.compact_rebuilt.load(Ordering::Relaxed);
     let full_before = b.node.relay.full_fetched.load(Ordering::Relaxed);
@@ -326,7 +340,12 @@ async fn relay_test() {
         b.node.chain().tip_hash() == tip
     })
     .await;
-    let block = a.node.chain().block(&tip).expect("store").expect("tip block");
+    let block = a
+        .node
+        .chain()
+        .block(&tip)
+        .expect("store")
+        .expect("tip block");
     let full = block.to_bytes().len();
     let compact = ferro::net::relay_compact::CompactBlock::new(&block, 0)
         .expect("coinbase")
@@ -343,9 +362,11 @@ async fn relay_test() {
 
     // 3. A node joining a network with 5 000 waiting transactions.
     submit_all(join_txs).await.expect("join txs task");
-    wait_for("B has the waiting transactions", Duration::from_secs(60), || {
-        b.node.mempool().len() == RELAY_JOIN_TXS
-    })
+    wait_for(
+        "B has the waiting transactions",
+        Duration::from_secs(60),
+        || b.node.mempool().len() == RELAY_JOIN_TXS,
+    )
     .await;
     let started = Instant::now();
     let c = start(&net, &dir.path().join("c"), vec![a.addr.to_string()]).await;

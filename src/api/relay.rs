@@ -61,7 +61,9 @@ pub async fn announce(
         ));
     }
     if node.config.public_address.as_deref() == Some(from.as_str()) {
-        return Err(ApiError::malformed(format!("{from} is this node's own address")));
+        return Err(ApiError::malformed(format!(
+            "{from} is this node's own address"
+        )));
     }
     if body.txids.len() > MAX_ANNOUNCE_TXIDS || body.blocks.len() > MAX_ANNOUNCE_BLOCKS {
         return Err(ApiError::malformed(format!(
@@ -80,13 +82,17 @@ pub async fn announce(
             BlockHash::from_hex(h).map_err(|e| ApiError::malformed(format!("block hash: {e}")))
         })
         .collect::<Result<_, _>>()?;
-    // Announcements need the runtime (block fetches are spawned), and take the mempool
-    // lock only briefly: answered on the runtime.
-    let (taken, wanted) = node.relay_announced(&from, &txids, &blocks);
-    Ok(Json(RelayAnnounced {
-        taken: taken as u64,
-        wanted: wanted as u64,
-    }))
+    // The mempool and chain locks may wait behind a block being connected: off the
+    // runtime's workers (block fetches are spawned from there onto the runtime).
+    let shared = node.clone();
+    blocking(node, move |_| {
+        let (taken, wanted) = shared.relay_announced(&from, &txids, &blocks);
+        Ok(Json(RelayAnnounced {
+            taken: taken as u64,
+            wanted: wanted as u64,
+        }))
+    })
+    .await
 }
 
 /// `POST /relay/transactions`: the mempool transactions among the txids asked, parents
@@ -155,8 +161,8 @@ pub async fn compact(
     State(node): State<Arc<Node>>,
     ApiPath(text): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    let hash = BlockHash::from_hex(&text)
-        .map_err(|e| ApiError::malformed(format!("block hash: {e}")))?;
+    let hash =
+        BlockHash::from_hex(&text).map_err(|e| ApiError::malformed(format!("block hash: {e}")))?;
     blocking(node, move |node| {
         let block = node
             .chain()

@@ -12,8 +12,8 @@ use crate::primitives::{
 };
 use crate::wire::{
     AddressSummary, BlocksQuery, ErrorBody, Fees, HeaderItem, HeadersQuery, Health, HistoryQuery,
-    Info, LimitQuery, MempoolQuery, MempoolSummary, MempoolView, NodeEntry, OutputView, RichEntry, RichRank,
-    Spent, Utxo, UtxoQuery, NEXT_AFTER_HEADER, TIP_HASH_HEADER,
+    Info, LimitQuery, MempoolQuery, MempoolSummary, MempoolView, NodeEntry, OutputView, RichEntry,
+    RichRank, Spent, Utxo, UtxoQuery, NEXT_AFTER_HEADER, TIP_HASH_HEADER,
 };
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue};

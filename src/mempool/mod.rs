@@ -950,7 +950,13 @@ impl Mempool {
     /// or evicted since the previous page: the client starts over).
     pub fn txids_by_fee_rate_page(&self, after: Option<&Txid>, limit: usize) -> Option<Vec<Txid>> {
         let page = match after {
-            None => self.by_rate.iter().rev().take(limit).map(|k| k.txid).collect(),
+            None => self
+                .by_rate
+                .iter()
+                .rev()
+                .take(limit)
+                .map(|k| k.txid)
+                .collect(),
             Some(txid) => {
                 let key = self.entries.get(txid)?.key(*txid);
                 self.by_rate

@@ -11,9 +11,9 @@
 
 use super::discourage::{BanKey, Discouraged};
 use super::group::NetGroup;
+use super::relay::{relay_task, PeerRelay, RelayContext, RelaySource};
 use crate::http::client::DEFAULT_MAX_RESPONSE_BYTES;
 use crate::http::HttpClient;
-use super::relay::{relay_task, PeerRelay, RelayContext, RelaySource};
 use crate::primitives::{Block, Txid};
 use std::collections::HashMap;
 use std::net::IpAddr;

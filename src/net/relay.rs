@@ -44,7 +44,7 @@ pub const MAX_OUTBOX_BLOCKS: usize = 32;
 /// Txids remembered per peer as known to it (8 bytes each, salted per peer).
 pub const MAX_KNOWN_TXIDS: usize = 50_000;
 /// The announcement timer: a random delay in this range after the first queued item.
-pub const ANNOUNCE_DELAY_MS: (u64, u64) = (5, 20);
+pub const ANNOUNCE_DELAY_MS: (u64, u64) = (2, 10);
 /// Consecutive failed deliveries after which a peer is dropped.
 pub const MAX_FAILURES: u32 = 5;
 const BACKOFF_START: Duration = Duration::from_millis(100);
@@ -378,9 +378,7 @@ pub async fn relay_task(
                 continue;
             }
             let sent = match (relay.is_legacy(), ctx.own_address()) {
-                (false, Some(own)) => {
-                    announce(&client, &base, own, &txids, &blocks, timeout).await
-                }
+                (false, Some(own)) => announce(&client, &base, own, &txids, &blocks, timeout).await,
                 _ => push(&client, &base, &*source, &txids, &blocks, timeout).await,
             };
             drop(source);
@@ -551,7 +549,11 @@ mod tests {
             None
         }
         fn still_in_mempool(&self, txids: &[Txid]) -> Vec<Txid> {
-            txids.iter().filter(|t| self.0.contains(t)).copied().collect()
+            txids
+                .iter()
+                .filter(|t| self.0.contains(t))
+                .copied()
+                .collect()
         }
         fn mempool_txids(&self) -> Vec<Txid> {
             self.0.clone()

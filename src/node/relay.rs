@@ -29,6 +29,7 @@
 
 use super::{Node, NodeError};
 use crate::chain::{AcceptStatus, ChainError};
+use crate::consensus::validation::verify_signatures_parallel;
 use crate::error::{Code, ErrorCode};
 use crate::mempool::orphans::OrphanPool;
 use crate::net::discourage::{punishes_block, punishes_relayed_tx};
@@ -189,8 +190,7 @@ impl WantTable {
                 out.push((peer.clone(), batch));
             }
         }
-        self.peers
-            .retain(|_, p| p.fetching || !p.queue.is_empty());
+        self.peers.retain(|_, p| p.fetching || !p.queue.is_empty());
         out
     }
 
@@ -226,8 +226,23 @@ impl WantTable {
         if let Some(p) = self.peers.get_mut(peer) {
             p.fetching = false;
         }
-        self.peers
-            .retain(|_, p| p.fetching || !p.queue.is_empty());
+        self.peers.retain(|_, p| p.fetching || !p.queue.is_empty());
+    }
+
+    /// Drops everything wanted from `peer` (it was discouraged): txids it alone offered
+    /// are forgotten, the others stay with their other announcers.
+    pub fn forget_peer(&mut self, peer: &str) {
+        let Some(wants) = self.peers.remove(peer) else {
+            return;
+        };
+        for txid in wants.queue {
+            if let Some(want) = self.txs.get_mut(&txid) {
+                want.announcers.retain(|a| a != peer);
+                if want.announcers.is_empty() && !want.in_flight {
+                    self.txs.remove(&txid);
+                }
+            }
+        }
     }
 
     /// Wanted txids (tests and the log).
@@ -380,6 +395,37 @@ impl Node {
         (taken, wanted)
     }
 
+    /// Verifies the signatures of a fetched batch on every core and leaves the verdicts
+    /// in the signature cache, so the accepts that follow (one at a time, parents first)
+    /// find them there. A transaction whose inputs are not known yet (a child of one in
+    /// the batch) is skipped here and verified when it is accepted. Blocking.
+    fn prewarm_signatures(&self, txs: &[Transaction]) {
+        use rayon::prelude::*;
+        txs.par_iter().for_each(|tx| {
+            let to_verify = {
+                let chain = self.chain();
+                let Ok(next) = Self::next_height(&chain) else {
+                    return;
+                };
+                let net = chain.network();
+                let pool = self.mempool();
+                pool.precheck(
+                    tx,
+                    &*chain,
+                    next,
+                    &net.params,
+                    &net.genesis_hash,
+                    chain.sig_cache(),
+                )
+            };
+            if let Ok(Some((txid, sighash))) = to_verify {
+                if verify_signatures_parallel(tx, &sighash).is_ok() {
+                    self.chain().sig_cache().insert(txid);
+                }
+            }
+        });
+    }
+
     /// Validates a relayed transaction from `from` (blocking), then the orphans waiting
     /// for it. Punishes what section 9 punishes; keeps one whose parent is missing.
     pub fn accept_relayed(&self, tx: Transaction, from: &str) {
@@ -399,17 +445,17 @@ impl Node {
                     let code = e.code();
                     if punishes_relayed_tx(code) {
                         lock(&self.relay.rejected).insert(txid);
-                        self.peers
-                            .discourage_peer(&from, &format!("it relayed an invalid transaction: {e}"));
+                        self.peers.discourage_peer(
+                            &from,
+                            &format!("it relayed an invalid transaction: {e}"),
+                        );
                     } else if code == Code::MissingInput {
                         let unknown_parent = {
                             let pool = self.mempool();
                             parents.iter().any(|p| !pool.contains(p))
                         };
                         if unknown_parent {
-                            self.relay
-                                .orphans()
-                                .insert(tx, size, &from, Instant::now());
+                            self.relay.orphans().insert(tx, size, &from, Instant::now());
                         }
                     } else if code == Code::TxTooLarge {
                         // Depends on the transaction alone.
@@ -432,6 +478,12 @@ pub async fn relay_loop(node: Arc<Node>, stop: CancellationToken) {
         }
         let batches = node.relay.wanted().next_batches();
         for (peer, batch) in batches {
+            if node.peers.is_discouraged(&peer) {
+                let mut wanted = node.relay.wanted();
+                wanted.finish(&peer, &batch, &HashSet::new());
+                wanted.forget_peer(&peer);
+                continue;
+            }
             tokio::spawn(fetch_transactions(node.clone(), peer, batch));
         }
         if last_sync_check.elapsed() >= TICK {
@@ -514,6 +566,9 @@ async fn fetch_transactions(node: Arc<Node>, peer: String, asked: Vec<Txid>) {
                 let n = node.clone();
                 let from = peer.clone();
                 let done = tokio::task::spawn_blocking(move || {
+                    if txs.len() > 1 {
+                        n.prewarm_signatures(&txs);
+                    }
                     for tx in txs {
                         n.accept_relayed(tx, &from);
                     }
@@ -712,7 +767,9 @@ async fn mempool_sync(node: &Arc<Node>, peer: &str) -> Result<usize, SyncFailure
         .await
         .map_err(|e| SyncFailure::Skip(e.to_string()))?;
     if !(info.offers(FEATURE_MEMPOOL_PAGES) && info.offers(FEATURE_RELAY_TRANSACTIONS)) {
-        return Err(SyncFailure::Skip("the peer does not offer mempool sync".into()));
+        return Err(SyncFailure::Skip(
+            "the peer does not offer mempool sync".into(),
+        ));
     }
     // Its height is a claim; a false one only delays its mempool sync (sync sets a
     // peer that does not deliver its claimed chain aside).
@@ -795,7 +852,10 @@ mod tests {
         for p in 0..MAX_ANNOUNCING_PEERS as u32 {
             table.announce(&format!("q{p}"), &[txid(p)], |_| false);
         }
-        assert_eq!(table.announce("one-too-many", &[txid(7_777)], |_| false).0, 0);
+        assert_eq!(
+            table.announce("one-too-many", &[txid(7_777)], |_| false).0,
+            0
+        );
     }
 
     /// A peer that never delivers hands its txids to the next announcer.

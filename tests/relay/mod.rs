@@ -65,7 +65,10 @@ async fn wait_mempool(node: &TestNode, n: usize, deadline: Duration) -> anyhow::
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_larger_than_any_queue_reaches_every_peer() -> TestResult {
     let net = TestNet::new()?;
-    let a = NodeBuilder::new(&net, "A").relay_outbox(100).start().await?;
+    let a = NodeBuilder::new(&net, "A")
+        .relay_outbox(100)
+        .start()
+        .await?;
     let b = NodeBuilder::new(&net, "B").peer(&a).start().await?;
     let c = NodeBuilder::new(&net, "C").peer(&a).start().await?;
     a.wait_peers(2).await?;
@@ -133,8 +136,7 @@ async fn late_and_restarted_nodes_get_the_mempool_from_their_peers() -> TestResu
 /// A block whose transactions the peer has is rebuilt from its compact form; one with a
 /// transaction the peer never saw makes it fetch the full block, without penalty.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_compact_block_with_a_missing_transaction_falls_back_to_the_full_block() -> TestResult
-{
+async fn a_compact_block_with_a_missing_transaction_falls_back_to_the_full_block() -> TestResult {
     let net = TestNet::new()?;
     let a = NodeBuilder::new(&net, "A").start().await?;
     let b = NodeBuilder::new(&net, "B").peer(&a).start().await?;
@@ -162,16 +164,27 @@ async fn a_compact_block_with_a_missing_transaction_falls_back_to_the_full_block
     // A block holding a transaction B never saw (it reached A inside the block only).
     let unseen = net.alice_pays_bob(1, coins(5), units(1_000));
     let fee = units(1_000);
-    let block = crate::support::chain::seal(net.template(&a.parent_info(), vec![(unseen.clone(), fee)]));
+    let block =
+        crate::support::chain::seal(net.template(&a.parent_info(), vec![(unseen.clone(), fee)]));
     let reply = a
         .http
-        .post_binary(&a.at("/blocks"), ferro::primitives::Encode::to_bytes(&block))
+        .post_binary(
+            &a.at("/blocks"),
+            ferro::primitives::Encode::to_bytes(&block),
+        )
         .await?;
-    anyhow::ensure!(reply.status.is_success(), "A takes the block: {}", reply.body);
+    anyhow::ensure!(
+        reply.status.is_success(),
+        "A takes the block: {}",
+        reply.body
+    );
     b.wait_same_tip(&a).await?;
     assert_eq!(b.tip(), block.hash());
     assert_eq!(relay.full_fetched.load(Ordering::Relaxed), full0 + 1);
-    assert!(!b.discouraged(&a.addr()), "a failed rebuild is not punished");
+    assert!(
+        !b.discouraged(&a.addr()),
+        "a failed rebuild is not punished"
+    );
     stop_all(vec![b, a]).await;
     Ok(())
 }
@@ -280,7 +293,11 @@ async fn the_mempool_is_paged_and_names_its_tip() -> TestResult {
         assert_eq!(page["tip_hash"], a.tip().to_hex());
         let txids: Vec<String> = page["txids"]
             .as_array()
-            .map(|v| v.iter().filter_map(|t| t.as_str().map(String::from)).collect())
+            .map(|v| {
+                v.iter()
+                    .filter_map(|t| t.as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default();
         assert!(txids.len() <= 10);
         let last = txids.last().cloned();
