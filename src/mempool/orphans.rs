@@ -122,6 +122,16 @@ impl OrphanPool {
             .collect()
     }
 
+    /// Takes out every orphan (to retry them all after the tip changed), oldest first.
+    pub fn take_all(&mut self) -> Vec<(Transaction, String)> {
+        self.by_parent.clear();
+        self.order.clear();
+        self.bytes = 0;
+        let mut all: Vec<Orphan> = self.entries.drain().map(|(_, o)| o).collect();
+        all.sort_by_key(|o| o.added);
+        all.into_iter().map(|o| (o.tx, o.from)).collect()
+    }
+
     /// The txids orphans wait for.
     pub fn parents(&self) -> impl Iterator<Item = &Txid> {
         self.by_parent.keys()

@@ -33,6 +33,8 @@ use crate::consensus::validation::verify_signatures_parallel;
 use crate::error::{Code, ErrorCode};
 use crate::mempool::orphans::OrphanPool;
 use crate::net::discourage::{punishes_block, punishes_relayed_tx};
+use crate::net::group::NetGroup;
+use crate::net::peers::GROUP_CAP;
 use crate::net::relay::RelaySource;
 use crate::net::relay_compact::CompactBlock;
 use crate::net::Delivery;
@@ -52,7 +54,8 @@ use tokio_util::sync::CancellationToken;
 pub const MAX_WANTED_PER_PEER: usize = 20_000;
 /// Distinct txids wanted at most, all peers together.
 pub const MAX_WANTED: usize = 100_000;
-/// Peers whose announcements are tracked at once.
+/// Peers whose announcements are tracked at once (and at most
+/// [`GROUP_CAP`] of one network group, so one source cannot take them all).
 pub const MAX_ANNOUNCING_PEERS: usize = 128;
 /// Peers remembered per wanted txid (to ask the next when one fails).
 pub const MAX_ANNOUNCERS_PER_TX: usize = 8;
@@ -103,8 +106,17 @@ impl WantTable {
         txids: &[Txid],
         have: impl Fn(&Txid) -> bool,
     ) -> (usize, usize) {
-        if !self.peers.contains_key(peer) && self.peers.len() >= MAX_ANNOUNCING_PEERS {
-            return (0, 0);
+        if !self.peers.contains_key(peer) {
+            // One source cannot take every slot: at most GROUP_CAP per network group.
+            let group = NetGroup::of_address(peer);
+            let same_group = self
+                .peers
+                .keys()
+                .filter(|p| NetGroup::of_address(p) == group)
+                .count();
+            if self.peers.len() >= MAX_ANNOUNCING_PEERS || same_group >= GROUP_CAP {
+                return (0, 0);
+            }
         }
         let mut taken = 0;
         let mut wanted = 0;
@@ -159,7 +171,7 @@ impl WantTable {
 
     /// Batches to fetch now: for each idle peer with wanted txids not in flight, up to
     /// [`MAX_FETCH_TXIDS`] of them, while fewer than [`MAX_FETCHES`] are in flight.
-    fn next_batches(&mut self) -> Vec<(String, Vec<Txid>)> {
+    fn next_batches(&mut self, skip: &HashSet<String>) -> Vec<(String, Vec<Txid>)> {
         let mut busy = self.peers.values().filter(|p| p.fetching).count();
         let mut out = Vec::new();
         let txs = &mut self.txs;
@@ -167,7 +179,7 @@ impl WantTable {
             if busy >= MAX_FETCHES {
                 break;
             }
-            if wants.fetching || wants.queue.is_empty() {
+            if wants.fetching || wants.queue.is_empty() || skip.contains(peer) {
                 continue;
             }
             let mut batch = Vec::new();
@@ -285,7 +297,8 @@ pub struct RelayState {
     wanted: Mutex<WantTable>,
     orphans: Mutex<OrphanPool>,
     rejected: Mutex<Rejected>,
-    blocks_in_flight: Mutex<HashSet<BlockHash>>,
+    /// Blocks being fetched, each with the peer it is fetched from.
+    blocks_in_flight: Mutex<HashMap<BlockHash, String>>,
     /// Peer → the generation of its addition whose mempool we fetched.
     synced: Mutex<HashMap<String, u64>>,
     syncs: Arc<tokio::sync::Semaphore>,
@@ -386,9 +399,10 @@ impl Node {
             }
             {
                 let mut fetching = lock(&self.relay.blocks_in_flight);
-                if fetching.len() >= MAX_BLOCK_FETCHES || !fetching.insert(*hash) {
+                if fetching.len() >= MAX_BLOCK_FETCHES || fetching.contains_key(hash) {
                     continue;
                 }
+                fetching.insert(*hash, from.to_string());
             }
             tokio::spawn(fetch_block(self.clone(), from.to_string(), *hash));
         }
@@ -449,12 +463,18 @@ impl Node {
                             &from,
                             &format!("it relayed an invalid transaction: {e}"),
                         );
-                    } else if code == Code::MissingInput {
-                        let unknown_parent = {
+                    } else if matches!(
+                        code,
+                        Code::MissingInput | Code::ImmatureCoinbase | Code::NonFinal
+                    ) {
+                        // Its parent has not arrived, or a block it waits for (one
+                        // being fetched, say): kept and retried when the parent enters
+                        // the mempool or the tip changes.
+                        let waiting = code != Code::MissingInput || {
                             let pool = self.mempool();
                             parents.iter().any(|p| !pool.contains(p))
                         };
-                        if unknown_parent {
+                        if waiting {
                             self.relay.orphans().insert(tx, size, &from, Instant::now());
                         }
                     } else if code == Code::TxTooLarge {
@@ -470,13 +490,20 @@ impl Node {
 /// Fetches wanted transactions and runs mempool sync until shutdown.
 pub async fn relay_loop(node: Arc<Node>, stop: CancellationToken) {
     let mut last_sync_check = Instant::now() - Duration::from_secs(60);
+    let mut tip = node.chain().tip_hash();
     loop {
         tokio::select! {
             () = node.relay.wake.notified() => {}
             () = tokio::time::sleep(TICK) => {}
             () = stop.cancelled() => return,
         }
-        let batches = node.relay.wanted().next_batches();
+        // A peer's transactions wait while a block it announced is fetched: they may
+        // spend the block's outputs, and the block may confirm some of them.
+        let busy: HashSet<String> = lock(&node.relay.blocks_in_flight)
+            .values()
+            .cloned()
+            .collect();
+        let batches = node.relay.wanted().next_batches(&busy);
         for (peer, batch) in batches {
             if node.peers.is_discouraged(&peer) {
                 let mut wanted = node.relay.wanted();
@@ -489,27 +516,36 @@ pub async fn relay_loop(node: Arc<Node>, stop: CancellationToken) {
         if last_sync_check.elapsed() >= TICK {
             last_sync_check = Instant::now();
             start_mempool_syncs(&node);
-            retry_orphans(&node).await;
+            let now_tip = node.chain().tip_hash();
+            retry_orphans(&node, now_tip != tip).await;
+            tip = now_tip;
         }
     }
 }
 
 /// Retries orphans whose parent entered the mempool by another path (a wallet's
-/// `POST /transactions`, a block's disconnection), and drops expired ones.
-async fn retry_orphans(node: &Arc<Node>) {
+/// `POST /transactions`, a block's disconnection), all of them when the tip changed,
+/// and drops expired ones.
+async fn retry_orphans(node: &Arc<Node>, tip_changed: bool) {
     let ready: Vec<(Transaction, String)> = {
         let pool = node.mempool();
         let mut orphans = node.relay.orphans();
         orphans.expire(Instant::now());
-        let parents: Vec<Txid> = orphans
-            .parents()
-            .filter(|p| pool.contains(p))
-            .copied()
-            .collect();
-        parents
-            .iter()
-            .flat_map(|p| orphans.take_children(p))
-            .collect()
+        if tip_changed {
+            // A block may have confirmed a parent, matured a coinbase or reached a
+            // lock time: every orphan gets another try.
+            orphans.take_all()
+        } else {
+            let parents: Vec<Txid> = orphans
+                .parents()
+                .filter(|p| pool.contains(p))
+                .copied()
+                .collect();
+            parents
+                .iter()
+                .flat_map(|p| orphans.take_children(p))
+                .collect()
+        }
     };
     if ready.is_empty() {
         return;
@@ -616,6 +652,8 @@ async fn fetch_block(node: Arc<Node>, peer: String, hash: BlockHash) {
         node.peers.discourage_peer(&peer, &why);
     }
     lock(&node.relay.blocks_in_flight).remove(&hash);
+    // Transactions from this peer waited for the block (they may spend its outputs).
+    node.relay.wake.notify_one();
 }
 
 /// `Err` says why the peer is punished.
@@ -841,20 +879,36 @@ mod tests {
         while table.len() < MAX_WANTED {
             let batch: Vec<Txid> = (n..n + MAX_WANTED_PER_PEER as u32).map(txid).collect();
             n += MAX_WANTED_PER_PEER as u32;
-            table.announce(&format!("p{peer}"), &batch, |_| false);
+            table.announce(&format!("10.{peer}.0.1:8000"), &batch, |_| false);
             peer += 1;
         }
         assert_eq!(table.len(), MAX_WANTED);
         let (taken, _) = table.announce("late", &[txid(u32::MAX)], |_| false);
         assert_eq!(taken, 0, "the total bound holds");
-        // Announcing peers are bounded too.
+        // Announcing peers are bounded too, in all and per network group.
         let mut table = WantTable::default();
         for p in 0..MAX_ANNOUNCING_PEERS as u32 {
-            table.announce(&format!("q{p}"), &[txid(p)], |_| false);
+            let peer = format!("10.{p}.0.1:8000");
+            assert_eq!(table.announce(&peer, &[txid(p)], |_| false).0, 1);
         }
         assert_eq!(
-            table.announce("one-too-many", &[txid(7_777)], |_| false).0,
+            table
+                .announce("10.200.0.1:8000", &[txid(7_777)], |_| false)
+                .0,
             0
+        );
+        let mut table = WantTable::default();
+        for port in 0..GROUP_CAP as u32 {
+            let peer = format!("10.1.0.1:{}", 8000 + port);
+            assert_eq!(table.announce(&peer, &[txid(port)], |_| false).0, 1);
+        }
+        assert_eq!(
+            table.announce("10.1.9.9:8000", &[txid(7_777)], |_| false).0,
+            0
+        );
+        assert_eq!(
+            table.announce("10.2.0.1:8000", &[txid(7_777)], |_| false).0,
+            1
         );
     }
 
@@ -865,21 +919,24 @@ mod tests {
         let txids: Vec<Txid> = (0..10).map(txid).collect();
         table.announce("liar", &txids, |_| false);
         table.announce("honest", &txids, |_| false);
-        let batches = table.next_batches();
+        let batches = table.next_batches(&HashSet::new());
         // Each txid is asked of one peer at a time.
         let asked: usize = batches.iter().map(|(_, b)| b.len()).sum();
         assert_eq!(asked, 10);
         let (first, batch) = batches[0].clone();
-        assert!(table.next_batches().is_empty(), "all in flight");
+        assert!(
+            table.next_batches(&HashSet::new()).is_empty(),
+            "all in flight"
+        );
         table.finish(&first, &batch, &HashSet::new());
-        let again = table.next_batches();
+        let again = table.next_batches(&HashSet::new());
         assert_eq!(again.len(), 1);
         assert_ne!(again[0].0, first);
         assert_eq!(again[0].1, batch);
         let delivered: HashSet<Txid> = batch.iter().copied().collect();
         table.finish(&again[0].0, &again[0].1, &delivered);
         assert!(table.is_empty());
-        assert!(table.next_batches().is_empty());
+        assert!(table.next_batches(&HashSet::new()).is_empty());
     }
 
     #[test]
