@@ -8,7 +8,7 @@ use super::{binary, blocking, ApiError};
 use crate::error::Code;
 use crate::http::{ApiPath, Encoding, Payload};
 use crate::net::relay_compact::CompactBlock;
-use crate::node::relay::decode_txids;
+use crate::node::relay::{decode_txids, MAX_FETCH_RESPONSE};
 use crate::node::Node;
 use crate::primitives::encoding::put_u32;
 use crate::primitives::{BlockHash, Encode, Txid};
@@ -96,7 +96,8 @@ pub async fn announce(
 }
 
 /// `POST /relay/transactions`: the mempool transactions among the txids asked, parents
-/// first, as a `u32` count and their binary encodings. The body is JSON
+/// first, as a `u32` count and their binary encodings, stopping once the answer passes
+/// 8 MiB (the asker asks again for the rest). The body is JSON
 /// (`{"txids": [...]}`) or binary (a `u32` count and 32-byte txids).
 #[utoipa::path(post, path = "/relay/transactions", tag = "relay",
     request_body(content(
@@ -132,13 +133,21 @@ pub async fn transactions(
     blocking(node, move |node| {
         let pool = node.mempool();
         let order = pool.ancestors_first(&txids);
-        let mut out = Vec::new();
-        put_u32(&mut out, order.len() as u32);
+        // Stops past MAX_FETCH_RESPONSE bytes (the asker asks again for the rest).
+        let mut body = Vec::new();
+        let mut count = 0u32;
         for txid in &order {
             if let Some(tx) = pool.get(txid) {
-                tx.encode_to(&mut out);
+                if count > 0 && body.len() >= MAX_FETCH_RESPONSE {
+                    break;
+                }
+                tx.encode_to(&mut body);
+                count += 1;
             }
         }
+        let mut out = Vec::with_capacity(body.len() + 4);
+        put_u32(&mut out, count);
+        out.extend_from_slice(&body);
         Ok(binary(out))
     })
     .await

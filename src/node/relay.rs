@@ -63,6 +63,10 @@ pub const MAX_ANNOUNCERS_PER_TX: usize = 8;
 pub const MAX_FETCHES: usize = 16;
 /// How long one fetch may take before its txids are asked of another peer.
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+/// `POST /relay/transactions` stops adding transactions once its answer passes this
+/// many bytes (well under the peers' 32 MiB answer bound); an asker that gets an answer
+/// this large asks the same peer again for what it left out.
+pub const MAX_FETCH_RESPONSE: usize = 8 * 1024 * 1024;
 /// Blocks being fetched at once.
 pub const MAX_BLOCK_FETCHES: usize = 16;
 /// Txids remembered as refused for a reason that does not depend on our state.
@@ -209,6 +213,18 @@ impl WantTable {
     /// Ends a fetch from `peer`: `delivered` txids are no longer wanted; the others are
     /// handed to the next peer that announced them (or forgotten).
     fn finish(&mut self, peer: &str, asked: &[Txid], delivered: &HashSet<Txid>) {
+        self.finish_keeping(peer, asked, delivered, false);
+    }
+
+    /// [`WantTable::finish`]; with `keep`, what `peer` left out stays wanted from it
+    /// first (its answer was cut at [`MAX_FETCH_RESPONSE`]).
+    fn finish_keeping(
+        &mut self,
+        peer: &str,
+        asked: &[Txid],
+        delivered: &HashSet<Txid>,
+        keep: bool,
+    ) {
         // In reverse, so what goes back in front keeps its order.
         for txid in asked.iter().rev() {
             if delivered.contains(txid) {
@@ -219,7 +235,9 @@ impl WantTable {
                 continue;
             };
             want.in_flight = false;
-            want.announcers.retain(|a| a != peer);
+            if !keep {
+                want.announcers.retain(|a| a != peer);
+            }
             // Hand it to the next announcer with room in its queue.
             let mut handed = false;
             while let Some(next) = want.announcers.first().cloned() {
@@ -595,9 +613,11 @@ async fn fetch_transactions(node: Arc<Node>, peer: String, asked: Vec<Txid>) {
         .post_bytes_for_bytes(&url, encode_txids(&asked).into(), fetch_timeout(&node))
         .await;
     let mut delivered = HashSet::new();
+    let mut cut = false;
     match answer {
         Ok(bytes) => match check_fetched(&bytes, &asked) {
             Ok(txs) => {
+                cut = bytes.len() >= MAX_FETCH_RESPONSE;
                 delivered.extend(txs.iter().map(Transaction::txid));
                 let n = node.clone();
                 let from = peer.clone();
@@ -620,7 +640,9 @@ async fn fetch_transactions(node: Arc<Node>, peer: String, asked: Vec<Txid>) {
             tracing::debug!(peer = %peer, error = %e, asked = asked.len(), "fetch of announced transactions failed; asking other peers");
         }
     }
-    node.relay.wanted().finish(&peer, &asked, &delivered);
+    node.relay
+        .wanted()
+        .finish_keeping(&peer, &asked, &delivered, cut);
     node.relay.wake.notify_one();
 }
 
