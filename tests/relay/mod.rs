@@ -310,6 +310,21 @@ async fn the_mempool_is_paged_and_names_its_tip() -> TestResult {
     seen.sort();
     seen.dedup();
     assert_eq!(seen.len(), 25);
+    let info = a.get("/info").await?.ok()?;
+    for feature in [
+        "relay-announce",
+        "relay-transactions",
+        "compact-blocks",
+        "mempool-pages",
+    ] {
+        assert!(
+            info["features"]
+                .as_array()
+                .is_some_and(|f| f.iter().any(|x| x == feature)),
+            "{feature} in {}",
+            info["features"]
+        );
+    }
     let gone = "00".repeat(32);
     let reply = a.get(&format!("/mempool?after={gone}")).await?;
     crate::support::http::assert_rejected(&reply, 404, "not-found", "after a txid not in the pool");
