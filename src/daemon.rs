@@ -112,6 +112,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<RunningNode> {
         node.clone(),
         stop.clone().cancelled_owned(),
     ));
+    tasks.spawn(node::relay::relay_loop(node.clone(), stop.clone()));
     tasks.spawn(node::sync_loop(
         node.clone(),
         stop.clone().cancelled_owned(),

@@ -7,6 +7,7 @@
 
 mod attacks;
 mod explorer;
+mod relay;
 mod support;
 
 use ferro::primitives::{

@@ -8,6 +8,7 @@
 
 pub mod events;
 pub mod openapi;
+pub mod relay;
 pub mod submit;
 pub mod views;
 
@@ -46,6 +47,9 @@ pub fn router(node: Arc<Node>, limits: &RequestLimits) -> Router {
         .route("/fees", get(views::fees))
         .route("/nodes", get(views::nodes).post(submit::announce))
         .route("/mining/generate", post(submit::generate))
+        .route("/relay/announce", post(relay::announce))
+        .route("/relay/transactions", post(relay::transactions))
+        .route("/relay/compact/{hash}", get(relay::compact))
         .route("/openapi.json", get(openapi::serve_node))
         .route("/events", get(events::events))
         .fallback(not_found)

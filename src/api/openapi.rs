@@ -5,7 +5,7 @@
 //! layers (API.md, second round): 408 `request-timeout`, 429 `rate-limited` (with
 //! `Retry-After`) and 503 `not-ready`.
 
-use super::{submit, views};
+use super::{relay, submit, views};
 use crate::wire::*;
 use axum::Json;
 use utoipa::openapi::{self, RefOr, ResponseBuilder};
@@ -22,7 +22,8 @@ use utoipa::{Modify, OpenApi};
         views::block_transaction, views::headers, views::transaction, views::address,
         views::address_utxos, views::address_history, views::output, views::mempool,
         views::fees, views::nodes, submit::transaction, submit::block, submit::announce,
-        submit::generate, serve_node, super::events::events,
+        submit::generate, relay::announce, relay::transactions, relay::compact, serve_node,
+        super::events::events,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&LayerAnswers),

@@ -12,8 +12,8 @@ use crate::primitives::{
 };
 use crate::wire::{
     AddressSummary, BlocksQuery, ErrorBody, Fees, HeaderItem, HeadersQuery, Health, HistoryQuery,
-    Info, LimitQuery, MempoolSummary, MempoolView, NodeEntry, OutputView, RichEntry, RichRank,
-    Spent, Utxo, UtxoQuery, NEXT_AFTER_HEADER, TIP_HASH_HEADER,
+    Info, LimitQuery, MempoolQuery, MempoolSummary, MempoolView, NodeEntry, OutputView, RichEntry,
+    RichRank, Spent, Utxo, UtxoQuery, NEXT_AFTER_HEADER, TIP_HASH_HEADER,
 };
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue};
@@ -396,7 +396,7 @@ fn transaction_in_block(
     Ok(Some(TransactionJson::from_transaction(tx, hrp, fee)))
 }
 
-fn parse_txid(text: &str) -> Result<Txid, ApiError> {
+pub(crate) fn parse_txid(text: &str) -> Result<Txid, ApiError> {
     Txid::from_hex(text).map_err(|e| ApiError::malformed(format!("txid: {e}")))
 }
 
@@ -647,18 +647,57 @@ pub async fn output(
     .await
 }
 
-/// `GET /mempool`.
-#[utoipa::path(get, path = "/mempool", tag = "mempool", responses((status = 200, body = MempoolView)))]
-pub async fn mempool(State(node): Shared) -> Result<Json<MempoolView>, ApiError> {
-    blocking(node, |node| {
+/// Default and largest page of `GET /mempool`.
+pub const MEMPOOL_PAGE_DEFAULT: usize = 1_000;
+pub const MEMPOOL_PAGE_MAX: usize = 5_000;
+
+/// `GET /mempool?limit=N&after=TXID`: totals and one page of txids, highest fee rate
+/// first, with the tip it was read at (`tip_hash`, also the `ferro-tip-hash` header) and,
+/// when more follow, the next page's `after` (`ferro-next-after`).
+#[utoipa::path(get, path = "/mempool", tag = "mempool", params(MempoolQuery),
+    responses(
+        (status = 200, body = MempoolView, headers(
+            ("ferro-tip-hash" = String, description = "the tip the page was read at"),
+            ("ferro-next-after" = String, description = "`after` of the next page, when there may be one"))),
+        (status = 400, description = "malformed limit or after", body = ErrorBody),
+        (status = 404, description = "`after` is not in the mempool (any more): start over", body = ErrorBody),
+    ))]
+pub async fn mempool(
+    State(node): Shared,
+    ApiQuery(q): ApiQuery<MempoolQuery>,
+) -> Result<Response, ApiError> {
+    let limit = page_size(q.limit, MEMPOOL_PAGE_DEFAULT, MEMPOOL_PAGE_MAX)?;
+    let after = q.after.as_deref().map(parse_txid).transpose()?;
+    blocking(node, move |node| {
+        let tip = node.chain().tip_hash();
         let pool = node.mempool();
-        Ok(Json(MempoolView {
+        let mut page = pool
+            .txids_by_fee_rate_page(after.as_ref(), limit + 1)
+            .ok_or_else(|| {
+                ApiError::not_found("after: that txid is not in the mempool (any more); start over")
+            })?;
+        let more = page.len() > limit;
+        page.truncate(limit);
+        let view = MempoolView {
             count: pool.len() as u64,
             bytes: pool.bytes() as u64,
             usage: pool.usage() as u64,
             min_fee_rate: pool.min_fee_rate(),
-            txids: pool.txids_by_fee_rate().iter().map(Txid::to_hex).collect(),
-        }))
+            txids: page.iter().map(Txid::to_hex).collect(),
+            tip_hash: tip.to_hex(),
+        };
+        drop(pool);
+        let mut response = Json(view).into_response();
+        let headers = response.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&tip.to_hex()) {
+            headers.insert(TIP_HASH_HEADER, v);
+        }
+        if let (true, Some(last)) = (more, page.last()) {
+            if let Ok(v) = HeaderValue::from_str(&last.to_hex()) {
+                headers.insert(NEXT_AFTER_HEADER, v);
+            }
+        }
+        Ok(response)
     })
     .await
 }

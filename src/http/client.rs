@@ -175,6 +175,17 @@ impl HttpClient {
         decode(url, &answer)
     }
 
+    /// `POST url` with a binary body, returning the binary answer's bytes.
+    pub async fn post_bytes_for_bytes(
+        &self,
+        url: &str,
+        body: Bytes,
+        timeout: Duration,
+    ) -> Result<Bytes, ClientError> {
+        self.send_typed(Method::POST, url, Some(body), OCTET_STREAM, timeout)
+            .await
+    }
+
     /// Sends one JSON request and returns the body of a 2xx answer.
     async fn send(
         &self,

@@ -29,6 +29,7 @@ use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
 use std::fmt;
 
 pub mod memusage;
+pub mod orphans;
 
 /// How much memory a largest transaction is assumed to need, per serialized byte, when
 /// [`Mempool::min_fee_rate`] asks whether the pool still has room for one: a transaction's
@@ -984,6 +985,75 @@ impl Mempool {
             }
         }
         buckets
+    }
+
+    /// One page of [`Mempool::txids_by_fee_rate`]: at most `limit` txids after `after`
+    /// (from the start when `None`). `None` when `after` is not in the pool (it was mined
+    /// or evicted since the previous page: the client starts over).
+    pub fn txids_by_fee_rate_page(&self, after: Option<&Txid>, limit: usize) -> Option<Vec<Txid>> {
+        let page = match after {
+            None => self
+                .by_rate
+                .iter()
+                .rev()
+                .take(limit)
+                .map(|k| k.txid)
+                .collect(),
+            Some(txid) => {
+                let key = self.entries.get(txid)?.key(*txid);
+                self.by_rate
+                    .range(..key)
+                    .rev()
+                    .take(limit)
+                    .map(|k| k.txid)
+                    .collect()
+            }
+        };
+        Some(page)
+    }
+
+    /// The pool members of `txids`, each after its pool ancestors among them (relay sends
+    /// parents first), otherwise in arrival order. Txids not in the pool are left out.
+    pub fn ancestors_first(&self, txids: &[Txid]) -> Vec<Txid> {
+        let wanted: HashSet<Txid> = txids
+            .iter()
+            .filter(|t| self.entries.contains_key(*t))
+            .copied()
+            .collect();
+        let mut by_arrival: Vec<(u64, Txid)> = wanted
+            .iter()
+            .filter_map(|t| self.entries.get(t).map(|e| (e.seq, *t)))
+            .collect();
+        by_arrival.sort_unstable();
+        let mut out = Vec::with_capacity(by_arrival.len());
+        let mut placed: HashSet<Txid> = HashSet::with_capacity(by_arrival.len());
+        let mut entered: HashSet<Txid> = HashSet::with_capacity(by_arrival.len());
+        for (_, txid) in by_arrival {
+            // Depth-first over the in-set parents, iteratively (chains may be long).
+            let mut stack = vec![(txid, false)];
+            while let Some((t, expanded)) = stack.pop() {
+                if placed.contains(&t) {
+                    continue;
+                }
+                if expanded {
+                    placed.insert(t);
+                    out.push(t);
+                    continue;
+                }
+                if !entered.insert(t) {
+                    continue;
+                }
+                stack.push((t, true));
+                if let Some(e) = self.entries.get(&t) {
+                    for p in &e.parents {
+                        if wanted.contains(p) && !placed.contains(p) {
+                            stack.push((*p, false));
+                        }
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// The pool transaction spending `outpoint`, if any.

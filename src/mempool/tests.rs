@@ -914,3 +914,40 @@ fn parallel_signature_check_reports_the_first_bad_input() {
         Err(TxError::BadSignature { index: 2 })
     );
 }
+
+/// Relay (issue 16): a fetch answer lists parents before children whatever order they
+/// were asked in, and the paged txid listing continues after its cursor.
+#[test]
+fn relay_order_and_pages() {
+    let f = Fixture::new();
+    let mut pool = Mempool::default();
+    let parent = f.pay(f.premined(1, 0), 1, PREMINE, 1_000, 2);
+    f.accept(&mut pool, &parent).expect("valid");
+    let child = f.pay(
+        OutPoint {
+            txid: parent.txid(),
+            vout: 0,
+        },
+        2,
+        PREMINE - 1_000,
+        50_000,
+        3,
+    );
+    f.accept(&mut pool, &child).expect("valid");
+    let other = f.pay(f.premined(1, 1), 1, PREMINE, 2_000, 2);
+    f.accept(&mut pool, &other).expect("valid");
+    let unknown = Txid::from_bytes([9; 32]);
+    let order = pool.ancestors_first(&[child.txid(), unknown, other.txid(), parent.txid()]);
+    let at = |t: Txid| order.iter().position(|x| *x == t);
+    assert_eq!(order.len(), 3, "the unknown txid is left out");
+    assert!(at(parent.txid()) < at(child.txid()));
+
+    let all = pool.txids_by_fee_rate();
+    let first = pool.txids_by_fee_rate_page(None, 2).expect("a page");
+    assert_eq!(first, all[..2].to_vec());
+    let rest = pool
+        .txids_by_fee_rate_page(first.last(), 2)
+        .expect("the cursor is in the pool");
+    assert_eq!(rest, all[2..].to_vec());
+    assert_eq!(pool.txids_by_fee_rate_page(Some(&unknown), 2), None);
+}

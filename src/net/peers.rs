@@ -1,7 +1,8 @@
-//! The peer set: one tokio task per peer with a bounded queue. Accepted transactions and
-//! newly active blocks are queued to every peer once; a full queue drops the item (the
-//! peer catches up by sync), so a slow or dead peer never blocks the node. A peer that
-//! fails repeatedly backs off and is dropped.
+//! The peer set: one tokio task per peer relaying to it ([`super::relay`]): accepted
+//! transactions are announced by txid in batches, the peer fetches what it lacks; newly
+//! active blocks are announced by hash. Nothing a full queue cannot hold is dropped: it is
+//! announced later. A peer that fails repeatedly backs off and is dropped, so a slow or
+//! dead peer never blocks the node.
 //!
 //! The table is bucketed by network group (PROTOCOL.md section 9): at most
 //! [`GROUP_CAP`] entries per group, and eviction that keeps peers which delivered valid
@@ -10,41 +11,24 @@
 
 use super::discourage::{BanKey, Discouraged};
 use super::group::NetGroup;
+use super::relay::{relay_task, PeerRelay, RelayContext, RelaySource};
 use crate::http::client::DEFAULT_MAX_RESPONSE_BYTES;
 use crate::http::HttpClient;
-use crate::primitives::{Block, Encode, Transaction};
+use crate::primitives::{Block, Txid};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-
-/// Items waiting for one peer. Items are shared pointers, so a deep queue is cheap; it
-/// absorbs bursts (thousands of transactions a second) that a peer answers a little
-/// slower than we accept them. Delivery is sequential so a parent always reaches the
-/// peer before its child. Past this bound items are dropped: blocks come back by sync,
-/// transactions are lost for that peer.
-const QUEUE_CAPACITY: usize = 50_000;
-/// Consecutive failed deliveries after which a peer is dropped.
-const MAX_FAILURES: u32 = 5;
-const BACKOFF_START: Duration = Duration::from_millis(100);
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
-
-#[derive(Clone)]
-enum Relay {
-    Transaction(Arc<Transaction>),
-    Block(Arc<Block>),
-}
 
 /// What we know about a peer, shared with its task.
 #[derive(Default)]
 struct PeerState {
     height: AtomicU64,
     last_seen: AtomicU64,
-    failures: AtomicU32,
+    failures: Arc<AtomicU32>,
     /// Unix time of the last valid block or transaction it delivered (0: never).
     last_delivery: AtomicU64,
     /// Unix time of the last valid block it delivered (0: never).
@@ -52,7 +36,10 @@ struct PeerState {
 }
 
 struct Peer {
-    queue: mpsc::Sender<Relay>,
+    relay: Arc<PeerRelay>,
+    /// Distinct for every addition: a peer that left and came back has a new one (its
+    /// mempool is fetched again).
+    generation: u64,
     state: Arc<PeerState>,
     task: JoinHandle<()>,
     group: NetGroup,
@@ -120,6 +107,9 @@ pub struct PeerSet {
     deliverers: Mutex<HashMap<IpAddr, u64>>,
     /// Cancelled when the node shuts down: every relay task ends.
     stop: CancellationToken,
+    /// Our address and the mempool, for the relay tasks.
+    relay: Arc<RelayContext>,
+    generations: AtomicU64,
 }
 
 impl PeerSet {
@@ -142,7 +132,21 @@ impl PeerSet {
             timeout,
             stop,
             deliverers: Mutex::new(HashMap::new()),
+            relay: Arc::new(RelayContext::default()),
+            generations: AtomicU64::new(0),
         }
+    }
+
+    /// Gives the relay tasks our public address (announcements name it as `from`; without
+    /// one, whole items are pushed) and the mempool they announce from.
+    pub fn set_relay_source(
+        &self,
+        own_address: Option<String>,
+        source: Weak<dyn RelaySource>,
+        outbox_cap: usize,
+    ) {
+        self.relay.set(own_address, source);
+        self.relay.set_outbox_cap(outbox_cap);
     }
 
     /// The client for block downloads (answers up to 32 MiB).
@@ -342,22 +346,30 @@ impl PeerSet {
             }
             evicted = Some(victim);
         }
-        let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
+        let relay = Arc::new(PeerRelay::new(self.relay.outbox_cap()));
         let state = Arc::new(PeerState::default());
         state.height.store(height, Ordering::Relaxed);
         state.last_seen.store(now, Ordering::Relaxed);
+        let seen = state.clone();
         let task = tokio::spawn(relay_task(
             address.to_string(),
-            rx,
-            state.clone(),
+            relay.clone(),
+            state.failures.clone(),
+            move || {
+                seen.last_seen
+                    .store(crate::clock::unix_now(), Ordering::Relaxed)
+            },
+            self.relay.clone(),
             self.client.clone(),
             self.timeout,
             self.stop.clone(),
         ));
+        let generation = self.generations.fetch_add(1, Ordering::Relaxed) + 1;
         peers.insert(
             address.to_string(),
             Peer {
-                queue,
+                relay,
+                generation,
                 state,
                 task,
                 group,
@@ -378,20 +390,41 @@ impl PeerSet {
         }
     }
 
-    pub fn relay_transaction(&self, tx: Arc<Transaction>) {
-        self.relay(Relay::Transaction(tx));
-    }
-
-    pub fn relay_block(&self, block: Arc<Block>) {
-        self.relay(Relay::Block(block));
-    }
-
-    fn relay(&self, item: Relay) {
-        for (address, peer) in self.lock().iter() {
-            if peer.queue.try_send(item.clone()).is_err() {
-                tracing::debug!(peer = %address, "relay queue full; peer will catch up by sync");
-            }
+    /// Announces a newly accepted transaction to every peer not known to have it.
+    pub fn relay_txid(&self, txid: Txid) {
+        for peer in self.lock().values() {
+            peer.relay.queue_txid(txid);
         }
+    }
+
+    /// Announces a block that became the active tip to every peer.
+    pub fn relay_block(&self, block: Arc<Block>) {
+        for peer in self.lock().values() {
+            peer.relay.queue_block(block.clone());
+        }
+    }
+
+    /// Records that the peer at `address` has `txids` (it announced them to us), so we
+    /// do not announce them back.
+    pub fn note_known(&self, address: &str, txids: &[Txid]) {
+        let relay = self.lock().get(address).map(|p| p.relay.clone());
+        if let Some(relay) = relay {
+            relay.note_known(txids);
+        }
+    }
+
+    /// Each peer with the generation of its addition (distinct for every addition, so a
+    /// peer that left and came back shows a new one).
+    pub fn generations(&self) -> Vec<(String, u64)> {
+        self.lock()
+            .iter()
+            .map(|(a, p)| (a.clone(), p.generation))
+            .collect()
+    }
+
+    /// The relay state of the peer at `address` (tests and diagnostics).
+    pub fn relay_state(&self, address: &str) -> Option<Arc<PeerRelay>> {
+        self.lock().get(address).map(|p| p.relay.clone())
     }
 
     /// Stops every relay task.
@@ -439,75 +472,6 @@ fn eviction_candidate(peers: &HashMap<String, Peer>, group: &NetGroup, now: u64)
             )
         })
         .map(|(a, _)| a.clone())
-}
-
-/// Delivers queued items to one peer until shutdown or too many failures.
-async fn relay_task(
-    address: String,
-    mut rx: mpsc::Receiver<Relay>,
-    state: Arc<PeerState>,
-    client: HttpClient,
-    timeout: Duration,
-    stop: CancellationToken,
-) {
-    let base = format!("http://{address}");
-    let mut backoff = BACKOFF_START;
-    loop {
-        let item = tokio::select! {
-            item = rx.recv() => item,
-            () = stop.cancelled() => return,
-        };
-        let Some(item) = item else { return };
-        let result = match &item {
-            Relay::Transaction(tx) => client
-                .post_bytes::<crate::wire::TxSubmitted>(
-                    &format!("{base}/transactions"),
-                    tx.to_bytes().into(),
-                    timeout,
-                )
-                .await
-                .map(drop),
-            Relay::Block(block) => client
-                .post_bytes::<crate::wire::BlockSubmitted>(
-                    &format!("{base}/blocks"),
-                    block.to_bytes().into(),
-                    timeout,
-                )
-                .await
-                .map(drop),
-        };
-        match result {
-            // An answer, even a refusal (already known, unknown parent, invalid), means
-            // the peer is alive: a refusal is the peer's verdict, not a delivery failure.
-            Ok(_) => {
-                state.failures.store(0, Ordering::Relaxed);
-                state
-                    .last_seen
-                    .store(crate::clock::unix_now(), Ordering::Relaxed);
-                backoff = BACKOFF_START;
-            }
-            Err(e) if e.status().is_some() => {
-                tracing::debug!(peer = %address, error = %e, "peer refused a relayed item");
-                state
-                    .last_seen
-                    .store(crate::clock::unix_now(), Ordering::Relaxed);
-                backoff = BACKOFF_START;
-            }
-            Err(e) => {
-                let failures = state.failures.fetch_add(1, Ordering::Relaxed) + 1;
-                if failures >= MAX_FAILURES {
-                    tracing::warn!(peer = %address, error = %e, "peer dropped after {failures} failures in a row");
-                    return;
-                }
-                tracing::debug!(peer = %address, error = %e, ?backoff, "relay failed; backing off");
-                tokio::select! {
-                    () = tokio::time::sleep(backoff) => {}
-                    () = stop.cancelled() => return,
-                }
-                backoff = (backoff * 2).min(BACKOFF_MAX);
-            }
-        }
-    }
 }
 
 #[cfg(test)]

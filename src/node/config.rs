@@ -44,6 +44,9 @@ pub struct NodeConfig {
     pub db_cache: usize,
     /// Event streams (`GET /events`) open at once (PROTOCOL.md section 9).
     pub max_event_streams: usize,
+    /// Txids one peer's relay outbox holds before it falls back to re-reading the
+    /// mempool (docs/relay.md).
+    pub relay_outbox_txids: usize,
 }
 
 /// Default `--db-cache`, MB.
@@ -72,6 +75,7 @@ impl NodeConfig {
             requests: RequestLimits::default(),
             db_cache: DEFAULT_DB_CACHE_MB * 1024 * 1024,
             max_event_streams: super::events::DEFAULT_MAX_EVENT_STREAMS,
+            relay_outbox_txids: crate::net::relay::MAX_OUTBOX_TXIDS,
         }
     }
 }

@@ -8,6 +8,7 @@
 pub mod config;
 pub mod discovery;
 pub mod events;
+pub mod relay;
 pub mod sync;
 
 pub use config::NodeConfig;
@@ -80,6 +81,8 @@ pub struct Node {
     events: EventBus,
     /// Permits for open event streams (`NodeConfig::max_event_streams`).
     pub event_streams: Arc<tokio::sync::Semaphore>,
+    /// Relay, receiving side: wanted transactions, orphans, block fetches, mempool sync.
+    pub relay: relay::RelayState,
 }
 
 impl Node {
@@ -99,19 +102,29 @@ impl Node {
             config.requests.blocking_work.max(1),
         ));
         let event_streams = Arc::new(tokio::sync::Semaphore::new(config.max_event_streams));
-        Arc::new(Node {
-            config,
-            chain: RwLock::new(chain),
-            mempool: Mutex::new(mempool),
-            peers,
-            tip: watch::channel(tip).0,
-            tip_generation: AtomicU64::new(0),
-            syncing: AtomicBool::new(false),
-            sync_wanted: Notify::new(),
-            shutdown,
-            api_work,
-            events: EventBus::default(),
-            event_streams,
+        Arc::new_cyclic(|me: &std::sync::Weak<Node>| {
+            // The relay tasks announce from the mempool and name our public address.
+            let source: std::sync::Weak<dyn crate::net::relay::RelaySource> = me.clone();
+            peers.set_relay_source(
+                config.public_address.clone(),
+                source,
+                config.relay_outbox_txids,
+            );
+            Node {
+                config,
+                chain: RwLock::new(chain),
+                mempool: Mutex::new(mempool),
+                peers,
+                tip: watch::channel(tip).0,
+                tip_generation: AtomicU64::new(0),
+                syncing: AtomicBool::new(false),
+                sync_wanted: Notify::new(),
+                shutdown,
+                api_work,
+                relay: relay::RelayState::new(),
+                events: EventBus::default(),
+                event_streams,
+            }
         })
     }
 
@@ -201,7 +214,7 @@ impl Node {
         };
         if !accepted.already_known {
             tracing::debug!(txid = %accepted.txid, fee = %accepted.fee, "transaction accepted");
-            self.peers.relay_transaction(Arc::new(tx));
+            self.peers.relay_txid(accepted.txid);
         }
         Ok((accepted.txid, accepted.already_known))
     }

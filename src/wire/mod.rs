@@ -161,11 +161,87 @@ impl Info {
 
 /// Optional endpoints this node offers, listed in `GET /info` `features` (API.md, second
 /// round). A peer lacking one is fallen back from, never punished.
-pub const FEATURES: &[&str] = &[FEATURE_HEADERS_LOCATOR, FEATURE_BLOCKS_BY_HASH];
+pub const FEATURES: &[&str] = &[
+    FEATURE_HEADERS_LOCATOR,
+    FEATURE_BLOCKS_BY_HASH,
+    FEATURE_RELAY_ANNOUNCE,
+    FEATURE_RELAY_TRANSACTIONS,
+    FEATURE_COMPACT_BLOCKS,
+    FEATURE_MEMPOOL_PAGES,
+];
 /// `GET /headers?locator=H1,H2,…`.
 pub const FEATURE_HEADERS_LOCATOR: &str = "headers-locator";
 /// `GET /blocks?hashes=H1,H2,…`.
 pub const FEATURE_BLOCKS_BY_HASH: &str = "blocks-by-hash";
+
+/// `POST /relay/announce`: txids and block hashes announced by a peer (docs/relay.md).
+pub const FEATURE_RELAY_ANNOUNCE: &str = "relay-announce";
+/// `POST /relay/transactions`: several mempool transactions by txid at once, binary.
+pub const FEATURE_RELAY_TRANSACTIONS: &str = "relay-transactions";
+/// `GET /relay/compact/{hash}`: a block as header, salt and short ids (after BIP 152).
+pub const FEATURE_COMPACT_BLOCKS: &str = "compact-blocks";
+/// `GET /mempool?limit=N&after=TXID` with `tip_hash` (API.md, second round).
+pub const FEATURE_MEMPOOL_PAGES: &str = "mempool-pages";
+
+/// Most txids one `POST /relay/announce` carries.
+pub const MAX_ANNOUNCE_TXIDS: usize = 5_000;
+/// Most block hashes one `POST /relay/announce` carries.
+pub const MAX_ANNOUNCE_BLOCKS: usize = 16;
+/// Most txids one `POST /relay/transactions` asks for.
+pub const MAX_FETCH_TXIDS: usize = 1_000;
+
+/// Body of `POST /relay/announce`: a peer says it has these transactions (in the order it
+/// accepted them, parents first) and these blocks. A claim: the receiver fetches what it
+/// lacks from `from` and checks it.
+#[derive(Serialize, Deserialize, ToSchema, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RelayAnnounce {
+    /// The announcer's `ip:port` (its public address); the host must be the request's
+    /// source address.
+    pub from: String,
+    /// Txids, 64 hex digits each, at most 5 000.
+    #[serde(default)]
+    #[schema(max_items = 5000)]
+    pub txids: Vec<String>,
+    /// Block hashes of new tips, 64 hex digits each, at most 16.
+    #[serde(default)]
+    #[schema(max_items = 16)]
+    pub blocks: Vec<String>,
+}
+
+/// Answer of `POST /relay/announce`.
+#[derive(Serialize, Deserialize, ToSchema, Debug, Clone, PartialEq, Eq)]
+pub struct RelayAnnounced {
+    /// How many of the announced txids, from the first, the receiver took note of; the
+    /// announcer announces the rest again later (the receiver's tables were full).
+    pub taken: u64,
+    /// How many of them the receiver lacks and will fetch.
+    pub wanted: u64,
+}
+
+/// Body of `POST /relay/transactions`: the txids wanted. The answer
+/// (`application/octet-stream`) is a `u32` count and the transactions the node has among
+/// them, parents first; unknown txids are left out.
+#[derive(Serialize, Deserialize, ToSchema, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RelayFetch {
+    /// Txids, 64 hex digits each, 1 to 1 000.
+    #[schema(min_items = 1, max_items = 1000)]
+    pub txids: Vec<String>,
+}
+
+/// `GET /mempool`: one page of txids.
+#[derive(Deserialize, IntoParams, Debug, Default, Clone)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct MempoolQuery {
+    /// At most 5 000 (default 1 000).
+    #[param(minimum = 1)]
+    pub limit: Option<i64>,
+    /// A txid of the previous page: this page starts after it (404 `not-found` when it
+    /// left the mempool meanwhile: start over).
+    pub after: Option<String>,
+}
 
 /// One entry of `GET /richlist`.
 #[derive(Serialize, Deserialize, ToSchema, Debug, Clone, PartialEq, Eq)]
@@ -240,8 +316,12 @@ pub struct MempoolView {
     #[serde(default)]
     pub usage: u64,
     pub min_fee_rate: u64,
-    /// Highest fee rate first.
+    /// This page's txids (`?limit`, `?after`), highest fee rate first.
     pub txids: Vec<String>,
+    /// The tip the page was read at (second round; empty from older nodes): a client
+    /// paging across a new block can notice and start over.
+    #[serde(default)]
+    pub tip_hash: String,
 }
 
 /// `GET /fees`.

@@ -37,6 +37,7 @@ pub struct NodeBuilder<'a> {
     blocking_work: Option<usize>,
     max_event_streams: Option<usize>,
     short_timeouts: Option<Duration>,
+    relay_outbox: Option<usize>,
 }
 
 impl<'a> NodeBuilder<'a> {
@@ -55,7 +56,14 @@ impl<'a> NodeBuilder<'a> {
             blocking_work: None,
             max_event_streams: None,
             short_timeouts: None,
+            relay_outbox: None,
         }
+    }
+
+    /// Bounds each peer's relay outbox to `txids` (a small queue, to test overflow).
+    pub fn relay_outbox(mut self, txids: usize) -> Self {
+        self.relay_outbox = Some(txids);
+        self
     }
 
     /// Listens on `ip` (port 0) instead of 127.0.0.1: another host for per-source
@@ -159,6 +167,9 @@ impl<'a> NodeBuilder<'a> {
         if let Some(max) = self.max_connections {
             cfg.server.max_connections = max;
             cfg.server.reserved_connections = max / 8;
+        }
+        if let Some(txids) = self.relay_outbox {
+            cfg.relay_outbox_txids = txids;
         }
         cfg.allow_generate = self.allow_generate;
         cfg.sync_interval = Duration::from_millis(300);
