@@ -6,12 +6,13 @@
 //! reads) runs on a blocking thread ([`blocking`]), so the runtime keeps answering while
 //! a big block connects.
 
+pub mod metrics;
 pub mod openapi;
 pub mod submit;
 pub mod views;
 
 use crate::error::Code;
-use crate::http::{harden, ApiError, RequestLimits, OCTET_STREAM};
+use crate::http::{harden_with_metrics, ApiError, RequestLimits, OCTET_STREAM};
 use crate::node::Node;
 use axum::http::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
@@ -46,9 +47,10 @@ pub fn router(node: Arc<Node>, limits: &RequestLimits) -> Router {
         .route("/nodes", get(views::nodes).post(submit::announce))
         .route("/mining/generate", post(submit::generate))
         .route("/openapi.json", get(openapi::serve_node))
+        .route("/metrics", get(metrics::serve_metrics))
         .fallback(not_found)
-        .with_state(node);
-    harden(routes, limits)
+        .with_state(node.clone());
+    harden_with_metrics(routes, limits, Some(node.metrics.http.clone()))
 }
 
 /// Answer for paths the API does not have.

@@ -5,7 +5,7 @@
 //! layers (API.md, second round): 408 `request-timeout`, 429 `rate-limited` (with
 //! `Retry-After`) and 503 `not-ready`.
 
-use super::{submit, views};
+use super::{metrics, submit, views};
 use crate::wire::*;
 use axum::Json;
 use utoipa::openapi::{self, RefOr, ResponseBuilder};
@@ -22,7 +22,7 @@ use utoipa::{Modify, OpenApi};
         views::block_transaction, views::headers, views::transaction, views::address,
         views::address_utxos, views::address_history, views::output, views::mempool,
         views::fees, views::nodes, submit::transaction, submit::block, submit::announce,
-        submit::generate, serve_node,
+        submit::generate, serve_node, metrics::serve_metrics,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&LayerAnswers),

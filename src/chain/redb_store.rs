@@ -46,6 +46,8 @@ pub struct RedbStore {
     /// UTXO set (a chain state flush or a reorg), after every write is staged in the redb
     /// transaction and before it commits, so a test can kill the process mid-flush.
     flush_pause_ms: AtomicU64,
+    /// Where commit times are recorded (`ferro_store_commit_seconds`), once set.
+    commit_seconds: std::sync::OnceLock<prometheus::Histogram>,
 }
 
 impl RedbStore {
@@ -70,7 +72,13 @@ impl RedbStore {
         Ok(RedbStore {
             db,
             flush_pause_ms: AtomicU64::new(0),
+            commit_seconds: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Records the time of every later commit in `histogram` (the first call wins).
+    pub fn observe_commits(&self, histogram: prometheus::Histogram) {
+        let _ = self.commit_seconds.set(histogram);
     }
 
     /// Test hook: see [`RedbStore::flush_pause_ms`]. Zero (the default) turns it off.
@@ -130,6 +138,7 @@ impl ChainStore for RedbStore {
     }
 
     fn commit(&self, batch: &Batch) -> Result<(), StoreError> {
+        let _timer = self.commit_seconds.get().map(|h| h.start_timer());
         let mut txn = self.db.begin_write().map_err(err)?;
         txn.set_two_phase_commit(true);
         txn.set_quick_repair(true);

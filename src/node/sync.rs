@@ -47,6 +47,95 @@ pub const SYNC_COMMIT_BLOCKS: usize = 50;
 pub const SET_ASIDE_FOR: Duration = Duration::from_secs(10 * 60);
 /// Hashes in our locator at most (the exponential steps keep it near 40 for any chain).
 const MAX_LOCATOR: usize = 64;
+/// Least time between two sync progress lines in the log.
+pub const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+/// Sync progress for the log: connected height against the verified headers' height,
+/// as a percentage with the rate in blocks per second and an estimated time left. A line
+/// is due at most every [`PROGRESS_EVERY`] (and at the end), however fast blocks come.
+#[derive(Debug)]
+pub struct Progress {
+    started: Instant,
+    start_height: u64,
+    target: u64,
+    last_line: Option<Instant>,
+    every: Duration,
+}
+
+/// One progress line's figures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProgressLine {
+    pub height: u64,
+    pub target: u64,
+    /// 0 to 100.
+    pub percent: f64,
+    pub blocks_per_sec: f64,
+    /// `None` until a rate is known.
+    pub eta: Option<Duration>,
+}
+
+impl Progress {
+    /// A round that starts at `start_height` and whose checked headers reach `target`.
+    pub fn new(start_height: u64, target: u64, now: Instant, every: Duration) -> Progress {
+        Progress {
+            started: now,
+            start_height,
+            target,
+            last_line: None,
+            every,
+        }
+    }
+
+    /// The figures at `height`, if a line is due at `now` (always when `last`).
+    pub fn line(&mut self, height: u64, now: Instant, last: bool) -> Option<ProgressLine> {
+        let due = self
+            .last_line
+            .is_none_or(|at| now.saturating_duration_since(at) >= self.every);
+        if !(due || last) {
+            return None;
+        }
+        self.last_line = Some(now);
+        Some(self.figures(height, now))
+    }
+
+    fn figures(&self, height: u64, now: Instant) -> ProgressLine {
+        let percent = if self.target == 0 {
+            100.0
+        } else {
+            (height as f64 / self.target as f64 * 100.0).min(100.0)
+        };
+        let elapsed = now.saturating_duration_since(self.started).as_secs_f64();
+        let done = height.saturating_sub(self.start_height);
+        let blocks_per_sec = if elapsed > 0.0 {
+            done as f64 / elapsed
+        } else {
+            0.0
+        };
+        let left = self.target.saturating_sub(height);
+        let eta = (blocks_per_sec > 0.0)
+            .then(|| Duration::from_secs_f64((left as f64 / blocks_per_sec).min(1e9)));
+        ProgressLine {
+            height,
+            target: self.target,
+            percent,
+            blocks_per_sec,
+            eta,
+        }
+    }
+}
+
+fn log_progress(line: &ProgressLine) {
+    tracing::info!(
+        height = line.height,
+        target = line.target,
+        progress = format!("{:.1}%", line.percent),
+        blocks_per_sec = format!("{:.1}", line.blocks_per_sec),
+        eta = line
+            .eta
+            .map_or_else(|| "unknown".to_owned(), |d| format!("{}s", d.as_secs())),
+        "sync progress"
+    );
+}
 
 /// How a sync round with one peer ended badly.
 #[derive(Debug, thiserror::Error)]
@@ -294,10 +383,15 @@ async fn fetch_blocks(
     headers: &[Header],
     deadline: &mut Deadline,
 ) -> Result<u64, SyncError> {
-    let started = Instant::now();
     let mut connected = 0u64;
-    let total = headers.len();
-    let mut done = 0usize;
+    let target = headers.last().map_or(0, |h| h.height.get());
+    node.metrics.sync_header_height.set(target as i64);
+    let mut progress = Progress::new(
+        node.chain().height().get(),
+        target,
+        Instant::now(),
+        PROGRESS_EVERY,
+    );
     let mut in_flight: Option<(Connecting, usize)> = None;
     for chunk in headers.chunks(BLOCKS_PER_REQUEST) {
         let mut want: Vec<BlockHash> = chunk.iter().map(Header::hash).collect();
@@ -346,9 +440,8 @@ async fn fetch_blocks(
             let count = blocks.len();
             want.drain(..count);
             // Blocks connect in order: the previous answer's first.
-            if let Some((batch, n)) = in_flight.take() {
+            if let Some((batch, _)) = in_flight.take() {
                 connected += connected_batch(node, peer, batch).await?;
-                done += n;
                 deadline.progressed();
             }
             let n = node.clone();
@@ -364,22 +457,18 @@ async fn fetch_blocks(
             });
             in_flight = Some((batch, count));
         }
-        let elapsed = started.elapsed().as_secs_f64().max(1e-3);
-        tracing::info!(
-            height = %node.chain().height(),
-            progress = format!("{done}/{total}"),
-            blocks_per_sec = format!("{:.1}", done as f64 / elapsed),
-            "sync progress"
-        );
+        let height = node.chain().height().get();
+        if let Some(line) = progress.line(height, Instant::now(), false) {
+            log_progress(&line);
+        }
     }
-    if let Some((batch, n)) = in_flight.take() {
+    if let Some((batch, _)) = in_flight.take() {
         connected += connected_batch(node, peer, batch).await?;
         deadline.progressed();
-        tracing::info!(
-            height = %node.chain().height(),
-            progress = format!("{}/{total}", done + n),
-            "sync progress"
-        );
+    }
+    let height = node.chain().height().get();
+    if let Some(line) = progress.line(height, Instant::now(), true) {
+        log_progress(&line);
     }
     Ok(connected)
 }
