@@ -6,6 +6,7 @@
 //! polled with a deadline (`support::eventually`).
 
 mod attacks;
+mod ops;
 mod support;
 
 use ferro::primitives::{
