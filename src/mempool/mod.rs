@@ -544,19 +544,6 @@ impl Mempool {
                 max: self.config.max_tx_size,
             });
         }
-        // Policy dust limit (cheap, before any lookup).
-        if let Some((vout, output)) = tx
-            .outputs
-            .iter()
-            .enumerate()
-            .find(|(_, o)| o.value.to_base_units() < self.config.dust_limit)
-        {
-            return Err(MempoolError::Dust {
-                vout,
-                value: output.value.to_base_units(),
-                limit: self.config.dust_limit,
-            });
-        }
         // No conflicts with the pool: the first seen stays.
         for input in &tx.inputs {
             if let Some(by) = self.spenders.get(&input.prev) {
@@ -574,6 +561,20 @@ impl Mempool {
             checking: None,
         };
         let spend = check_transaction_inputs(tx, &view, next_height, params)?;
+        // Policy dust limit, after the consensus rules: a zero output is
+        // `value-out-of-range` (a rule a relaying peer is punished for), not `dust`.
+        if let Some((vout, output)) = tx
+            .outputs
+            .iter()
+            .enumerate()
+            .find(|(_, o)| o.value.to_base_units() < self.config.dust_limit)
+        {
+            return Err(MempoolError::Dust {
+                vout,
+                value: output.value.to_base_units(),
+                limit: self.config.dust_limit,
+            });
+        }
         // Policy minimum fee rate.
         let rate = FeeRate::new(spend.fee, size);
         if !rate.meets(self.config.min_fee_rate) {
