@@ -629,3 +629,34 @@ pub async fn sync_loop(node: Arc<Node>, shutdown: impl std::future::Future<Outpu
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_lines_are_rate_bounded_with_percent_rate_and_eta() {
+        let t0 = Instant::now();
+        let every = Duration::from_secs(5);
+        let mut p = Progress::new(100, 1100, t0, every);
+        // The first line is due at once; no rate yet, so no estimate.
+        let first = p.line(100, t0, false).expect("first line");
+        assert_eq!((first.height, first.target), (100, 1100));
+        assert!((first.percent - 100.0 * 100.0 / 1100.0).abs() < 1e-9);
+        assert_eq!(first.eta, None);
+        // Thousands of batches within 5 s log nothing more.
+        for ms in 1..5_000 {
+            assert!(p.line(100 + ms / 10, t0 + Duration::from_millis(ms), false).is_none());
+        }
+        // At 5 s: 500 blocks done, 100 per second, 500 left: 5 s to go, 54.5 %.
+        let line = p.line(600, t0 + every, false).expect("due");
+        assert!((line.blocks_per_sec - 100.0).abs() < 1e-9);
+        assert_eq!(line.eta, Some(Duration::from_secs(5)));
+        assert!((line.percent - 600.0 / 11.0).abs() < 1e-9);
+        // The last line is always written, and never says more than 100 %.
+        let last = p.line(1200, t0 + every + Duration::from_millis(1), true);
+        let last = last.expect("the last line");
+        assert_eq!(last.percent, 100.0);
+        assert_eq!(last.eta, Some(Duration::ZERO));
+    }
+}
