@@ -51,7 +51,10 @@ fn register<M: prometheus::core::Collector + Clone + 'static>(registry: &Registr
 // constant of this module, exercised by its tests.
 #[allow(clippy::expect_used)]
 fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
-    register(registry, IntCounter::new(name, help).expect("a valid metric name"))
+    register(
+        registry,
+        IntCounter::new(name, help).expect("a valid metric name"),
+    )
 }
 
 #[allow(clippy::expect_used)]
@@ -62,7 +65,10 @@ fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> 
 
 #[allow(clippy::expect_used)]
 fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
-    register(registry, IntGauge::new(name, help).expect("a valid metric name"))
+    register(
+        registry,
+        IntGauge::new(name, help).expect("a valid metric name"),
+    )
 }
 
 #[allow(clippy::expect_used)]
@@ -73,13 +79,19 @@ fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> In
 
 #[allow(clippy::expect_used)]
 fn float_gauge(registry: &Registry, name: &str, help: &str) -> Gauge {
-    register(registry, Gauge::new(name, help).expect("a valid metric name"))
+    register(
+        registry,
+        Gauge::new(name, help).expect("a valid metric name"),
+    )
 }
 
 #[allow(clippy::expect_used)]
 fn histogram(registry: &Registry, name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
     let opts = HistogramOpts::new(name, help).buckets(buckets);
-    register(registry, Histogram::with_opts(opts).expect("a valid metric name"))
+    register(
+        registry,
+        Histogram::with_opts(opts).expect("a valid metric name"),
+    )
 }
 
 /// Latency buckets, seconds: 0.5 ms to 30 s.
@@ -197,7 +209,9 @@ impl NodeMetrics {
 
     /// Counts a refused block.
     pub fn block_rejected(&self, code: crate::error::Code) {
-        self.blocks_rejected.with_label_values(&[code.as_str()]).inc();
+        self.blocks_rejected
+            .with_label_values(&[code.as_str()])
+            .inc();
     }
 
     /// Records one block's validation time.
@@ -252,6 +266,10 @@ mod tests {
             m.observe(UNMATCHED_ROUTE, &method, http::StatusCode::NOT_FOUND);
         }
         let text = render(&registry);
-        assert_eq!(text.lines().filter(|l| !l.starts_with('#')).count(), 1, "{text}");
+        assert_eq!(
+            text.lines().filter(|l| !l.starts_with('#')).count(),
+            1,
+            "{text}"
+        );
     }
 }

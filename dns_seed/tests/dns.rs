@@ -689,7 +689,9 @@ async fn metrics_count_dns_queries_and_http_routes_and_pass_promtool() {
     let seed = Seed::start_with_dns(config).await;
     let server = seed.dns.unwrap();
     let asker: IpAddr = "127.0.0.5".parse().unwrap();
-    assert!(ask_udp(asker, server, ZONE, RecordType::SOA).await.is_some());
+    assert!(ask_udp(asker, server, ZONE, RecordType::SOA)
+        .await
+        .is_some());
     let outside = ask_udp(asker, server, "example.org.", RecordType::A).await;
     assert_eq!(outside.unwrap().response_code, ResponseCode::Refused);
     assert!(ask_tcp(server, ZONE, RecordType::NS).await.is_some());
@@ -717,7 +719,11 @@ async fn metrics_count_dns_queries_and_http_routes_and_pass_promtool() {
         ("ferro_seed_nodes{state=\"listed\"}", 0.0),
         ("ferro_seed_discouraged_nodes", 0.0),
     ] {
-        assert_eq!(sample(&before, series), Some(expected), "{series}:\n{before}");
+        assert_eq!(
+            sample(&before, series),
+            Some(expected),
+            "{series}:\n{before}"
+        );
     }
 
     // 10 000 junk paths: one `unmatched` series per status, never a path.

@@ -913,7 +913,10 @@ fn outputs_below_the_dust_limit_are_refused_as_dust() {
         other => panic!("expected dust, got {other:?}"),
     }
     assert!(pool.is_empty(), "nothing of a dust transaction is kept");
-    let at = f.tx(&[(f.premined(1, 0), 1)], &[(2, PREMINE - 10_000), (3, limit)]);
+    let at = f.tx(
+        &[(f.premined(1, 0), 1)],
+        &[(2, PREMINE - 10_000), (3, limit)],
+    );
     assert_eq!(f.code(&mut pool, &at), "ok");
     // The limit is a setting: zero turns the policy off (consensus still refuses 0).
     let mut lax = Mempool::new(MempoolConfig {
@@ -1073,11 +1076,15 @@ fn damaged_saved_pools_are_refused_whole() {
 fn saved_pool_files_are_written_atomically_and_read_within_a_bound() {
     let f = Fixture::new();
     let dir = tempfile::tempdir().expect("temp dir");
-    assert!(persist::load(dir.path(), 1 << 20).expect("no file").is_none());
+    assert!(persist::load(dir.path(), 1 << 20)
+        .expect("no file")
+        .is_none());
     let tx = f.pay(f.premined(1, 0), 1, PREMINE, 1000, 2);
     persist::save(dir.path(), &[(tx.clone(), 42)]).expect("saved");
     assert!(!dir.path().join("mempool.dat.tmp").exists());
-    let loaded = persist::load(dir.path(), 1 << 20).expect("read").expect("a file");
+    let loaded = persist::load(dir.path(), 1 << 20)
+        .expect("read")
+        .expect("a file");
     assert_eq!(loaded, vec![(tx, 42)]);
     // A file over the bound is refused without being read whole.
     assert!(matches!(

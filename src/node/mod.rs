@@ -97,7 +97,9 @@ impl Node {
         let tip = chain.tip_hash();
         let mempool = Mempool::new(config.mempool.clone());
         let metrics = NodeMetrics::new();
-        chain.store().observe_commits(metrics.commit_seconds.clone());
+        chain
+            .store()
+            .observe_commits(metrics.commit_seconds.clone());
         // A node listening on a specific IP talks from it (PROTOCOL.md section 9).
         let local = Some(config.listen.ip()).filter(|ip| !ip.is_unspecified());
         let shutdown = CancellationToken::new();
@@ -295,7 +297,10 @@ impl Node {
             let expired = pool.expire();
             if !expired.is_empty() {
                 self.metrics.mempool_expired.inc_by(expired.len() as u64);
-                tracing::info!(count = expired.len(), "expired transactions left the mempool");
+                tracing::info!(
+                    count = expired.len(),
+                    "expired transactions left the mempool"
+                );
             }
             if !accepted.disconnected.is_empty() {
                 let net = chain.network();
@@ -386,7 +391,10 @@ impl Node {
         let expired = self.mempool().expire();
         if !expired.is_empty() {
             self.metrics.mempool_expired.inc_by(expired.len() as u64);
-            tracing::info!(count = expired.len(), "expired transactions left the mempool");
+            tracing::info!(
+                count = expired.len(),
+                "expired transactions left the mempool"
+            );
         }
         expired.len()
     }

@@ -646,7 +646,9 @@ mod tests {
         assert_eq!(first.eta, None);
         // Thousands of batches within 5 s log nothing more.
         for ms in 1..5_000 {
-            assert!(p.line(100 + ms / 10, t0 + Duration::from_millis(ms), false).is_none());
+            assert!(p
+                .line(100 + ms / 10, t0 + Duration::from_millis(ms), false)
+                .is_none());
         }
         // At 5 s: 500 blocks done, 100 per second, 500 left: 5 s to go, 54.5 %.
         let line = p.line(600, t0 + every, false).expect("due");

@@ -131,8 +131,16 @@ async fn ten_thousand_junk_paths_add_no_series() -> TestResult {
         .count();
     // Three routes (unmatched, /blocks/{id}, /transactions/{txid}, /metrics) times the
     // few statuses they answered.
-    assert!(http_series <= 4 * statuses.len().max(1) + 1, "{http_series}: {text}");
-    assert!(after.len() <= before + 16, "{} -> {}:\n{text}", before, after.len());
+    assert!(
+        http_series <= 4 * statuses.len().max(1) + 1,
+        "{http_series}: {text}"
+    );
+    assert!(
+        after.len() <= before + 16,
+        "{} -> {}:\n{text}",
+        before,
+        after.len()
+    );
     assert!(!text.contains("junk"), "a raw path leaked into a label");
     let total: f64 = after
         .iter()
@@ -267,7 +275,10 @@ async fn dust_outputs_are_refused_with_code_dust() -> TestResult {
     let dust = net.alice_pays_bob(0, units(499), units(1_000));
     let reply = node.http.post_json(&url, &net.tx_json(&dust)).await?;
     assert_rejected(&reply, 400, "dust", "an output of 499 base units");
-    assert!(reply.message().unwrap_or_default().contains("500"), "{reply:?}");
+    assert!(
+        reply.message().unwrap_or_default().contains("500"),
+        "{reply:?}"
+    );
     let at_limit = net.alice_pays_bob(0, units(500), units(1_000));
     assert_eq!(node.submit_tx(&net, &at_limit).await?["status"], "accepted");
     node.stop().await;

@@ -296,13 +296,19 @@ mod tests {
         let plan = select_coins(&[coin(1, 10_000 + 205 + 499)], units(10_000), 1).unwrap();
         assert_eq!((plan.change, plan.dust_to_fee), (None, units(499 + 28)));
         let plan = select_coins(&[coin(1, 10_000 + 205 + 500)], units(10_000), 1).unwrap();
-        assert_eq!((plan.change, plan.dust_to_fee), (Some(units(500)), Amount::ZERO));
+        assert_eq!(
+            (plan.change, plan.dust_to_fee),
+            (Some(units(500)), Amount::ZERO)
+        );
     }
 
     #[test]
     fn payments_below_the_dust_limit_are_refused_before_signing() {
         let err = select_coins(&[coin(1, 100_000)], units(499), 1).unwrap_err();
-        assert!(matches!(&err, WalletError::BadAmount(m) if m.contains("dust")), "{err}");
+        assert!(
+            matches!(&err, WalletError::BadAmount(m) if m.contains("dust")),
+            "{err}"
+        );
         assert!(select_coins(&[coin(1, 100_000)], units(500), 1).is_ok());
     }
 
