@@ -201,6 +201,17 @@ async fn clean_restart_keeps_the_mempool_and_a_damaged_file_is_ignored() -> Test
     let a = NodeBuilder::new(&net, "A").data_dir(dir).start().await?;
     assert_eq!(a.mempool_len(), 0);
     a.wait_healthy().await?;
+    // What the start-up saw (and logged): the file refused whole, nothing admitted.
+    let report = a.running.node.restore_mempool();
+    assert_eq!(report.restored, 0);
+    assert!(
+        report
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("checksum")),
+        "{report:?}"
+    );
+    assert_eq!(a.mempool_len(), 0);
     let dir = a.stop().await;
 
     // Hostile: a valid file of transactions that are not valid now (a spend of an
@@ -223,6 +234,9 @@ async fn clean_restart_keeps_the_mempool_and_a_damaged_file_is_ignored() -> Test
         ferro::mempool::persist::encode(&[(ghost, now), (dust, now)]),
     )?;
     let a = NodeBuilder::new(&net, "A").data_dir(dir).start().await?;
+    assert_eq!(a.mempool_len(), 0);
+    let report = a.running.node.restore_mempool();
+    assert_eq!((report.restored, report.refused), (0, 2), "{report:?}");
     assert_eq!(a.mempool_len(), 0);
     a.stop().await;
     Ok(())
