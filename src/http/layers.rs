@@ -91,10 +91,6 @@ pub fn harden_with_metrics(
     limits: &RequestLimits,
     metrics: Option<HttpMetrics>,
 ) -> Router {
-    let router = match &metrics {
-        Some(_) => router.layer(middleware::from_fn(tag_route)),
-        None => router,
-    };
     let limiter = Arc::new(RateLimiter::new(limits));
     let limits_ext = limits.clone();
     let routes = router
@@ -103,6 +99,11 @@ pub fn harden_with_metrics(
             StatusCode::REQUEST_TIMEOUT,
             limits.request_timeout,
         ));
+    // Outside the route's own layers, so a route's 408 is counted under its template.
+    let routes = match &metrics {
+        Some(_) => routes.layer(middleware::from_fn(tag_route)),
+        None => routes,
+    };
     let server_wide = ServiceBuilder::new()
         .layer(middleware::map_response(error_shape))
         .layer(middleware::from_fn(move |req: Request, next: Next| {
@@ -352,6 +353,44 @@ mod tests {
             rate_sources: sources,
             ..RequestLimits::default()
         })
+    }
+
+    /// Answers by route template, a route's own timeout under its template, and
+    /// unknown paths under one fixed label.
+    #[tokio::test]
+    async fn answers_are_counted_by_route_template() {
+        use tower::ServiceExt;
+        let registry = prometheus::Registry::new();
+        let metrics = HttpMetrics::new(&registry);
+        let router = Router::new()
+            .route("/items/{id}", axum::routing::get(|| async { "item" }))
+            .route(
+                "/slow",
+                axum::routing::get(|| async {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    "late"
+                }),
+            );
+        let limits = RequestLimits {
+            request_timeout: Duration::from_millis(50),
+            ..RequestLimits::default()
+        };
+        let app = harden_with_metrics(router, &limits, Some(metrics));
+        for path in ["/items/1", "/items/2", "/slow", "/nope/1", "/nope/2"] {
+            let req = Request::builder()
+                .uri(path)
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let _ = app.clone().oneshot(req).await.unwrap();
+        }
+        let text = crate::metrics::render(&registry);
+        for line in [
+            "http_requests_total{method=\"GET\",route=\"/items/{id}\",status=\"200\"} 2",
+            "http_requests_total{method=\"GET\",route=\"/slow\",status=\"408\"} 1",
+            "http_requests_total{method=\"GET\",route=\"unmatched\",status=\"404\"} 2",
+        ] {
+            assert!(text.contains(line), "{line} missing from\n{text}");
+        }
     }
 
     #[test]

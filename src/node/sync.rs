@@ -392,7 +392,7 @@ async fn fetch_blocks(
         Instant::now(),
         PROGRESS_EVERY,
     );
-    let mut in_flight: Option<(Connecting, usize)> = None;
+    let mut in_flight: Option<Connecting> = None;
     for chunk in headers.chunks(BLOCKS_PER_REQUEST) {
         let mut want: Vec<BlockHash> = chunk.iter().map(Header::hash).collect();
         {
@@ -440,7 +440,7 @@ async fn fetch_blocks(
             let count = blocks.len();
             want.drain(..count);
             // Blocks connect in order: the previous answer's first.
-            if let Some((batch, _)) = in_flight.take() {
+            if let Some(batch) = in_flight.take() {
                 connected += connected_batch(node, peer, batch).await?;
                 deadline.progressed();
             }
@@ -455,14 +455,14 @@ async fn fetch_blocks(
                 }
                 Ok(joined)
             });
-            in_flight = Some((batch, count));
+            in_flight = Some(batch);
         }
         let height = node.chain().height().get();
         if let Some(line) = progress.line(height, Instant::now(), false) {
             log_progress(&line);
         }
     }
-    if let Some((batch, _)) = in_flight.take() {
+    if let Some(batch) = in_flight.take() {
         connected += connected_batch(node, peer, batch).await?;
         deadline.progressed();
     }
