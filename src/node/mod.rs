@@ -252,7 +252,10 @@ impl Node {
         } else {
             chain.accept_block(block, now)
         };
-        if result.is_ok() {
+        if result
+            .as_ref()
+            .is_ok_and(|a| a.status != AcceptStatus::AlreadyKnown)
+        {
             self.metrics.block_validated(started.elapsed());
         }
         let accepted = match result {
