@@ -10,10 +10,10 @@ use super::records::{
     HeaderEntry, Totals, TxLocation, META_BEST, META_TIP, META_TOTALS,
 };
 use super::sigcache::SigCache;
-use super::store::{merged_scan, Batch, ChainStore, Direction, Entries, StoreError, Table};
+use super::store::{merged_scan, Batch, ChainStore, Direction, Entries, Mark, StoreError, Table};
 use crate::consensus::pow::{median_time_past, next_target};
 use crate::consensus::validation::{
-    check_block, check_header, connect_block, connect_block_deferred,
+    check_block, check_header, connect_block, connect_block_deferred, BlockSignatures,
 };
 use crate::consensus::{BlockError, BlockUndo, Coin, Network, ParentInfo};
 use crate::error::{Code, ErrorCode};
@@ -22,6 +22,7 @@ use crate::primitives::{
     Txid, Work,
 };
 use rand::seq::IteratorRandom;
+use rayon::prelude::*;
 use std::collections::HashMap;
 
 /// Policy: orphan blocks kept at most (PROTOCOL.md sections 8 and 9).
@@ -314,7 +315,16 @@ impl<S: ChainStore> ChainState<S> {
             ms = started.elapsed().as_millis() as u64,
             "chain state flushed"
         );
-        self.cache = Batch::default();
+        // Freeing a flushed cache (hundreds of thousands of allocations) takes a good
+        // part of a second: another thread does it while this one goes on.
+        let flushed = std::mem::take(&mut self.cache);
+        if std::thread::Builder::new()
+            .name("cache-free".into())
+            .spawn(move || drop(flushed))
+            .is_err()
+        {
+            tracing::debug!("no thread to free the flushed cache; freed here");
+        }
         Ok(())
     }
 
@@ -345,6 +355,11 @@ impl<S: ChainStore> ChainState<S> {
         } else {
             self.cache.extend(state);
         }
+        self.after_staging();
+    }
+
+    /// Flushes when the cache has passed its budget (see [`ChainState::stage`]).
+    fn after_staging(&mut self) {
         if self.cache.bytes() > self.cache_budget {
             if let Err(e) = self.flush() {
                 tracing::error!(error = %e, "chain state flush failed; kept in memory");
@@ -427,109 +442,183 @@ impl<S: ChainStore> ChainState<S> {
     /// commit is a consistent chain state.
     pub fn connect_run(
         &mut self,
-        blocks: Vec<Block>,
+        mut blocks: Vec<Block>,
         now: u64,
     ) -> (BlockAccepted, Vec<Block>, Option<ChainError>) {
-        let mut accepted = BlockAccepted::new(AcceptStatus::Connected);
-        let mut rest = blocks.into_iter();
-        let mut added: Vec<BlockHash> = Vec::new();
-        let mut failure = None;
-        // The run's chain state changes, staged in the cache after its blocks are stored.
-        let mut run_state = Batch::default();
-        // The blocks themselves, stored durably before anything is answered.
-        let mut blocks_batch = Batch::default();
-        let mut leftover = Vec::new();
-        for block in rest.by_ref() {
-            let hash = block.hash();
-            let tip = *self
-                .active
-                .last()
-                .expect("the active chain always holds genesis");
-            if block.header.prev_hash != tip || self.headers.contains_key(&hash) {
-                leftover.push(block);
-                break;
-            }
-            let Some(parent) = self.parent_info(&tip) else {
-                leftover.push(block);
-                break;
-            };
-            if let Err(e) = check_header(&block.header, &parent, now) {
-                record_invalid(&mut self.invalid, hash, &e);
-                failure = Some(e.into());
-                break;
-            }
-            // Body failures do not condemn the hash (see accept_with_parent).
-            let txids = match check_block(&block, &self.network.params) {
-                Ok(t) => t,
-                Err(e) => {
-                    failure = Some(e.into());
+        // Checks that need no context, for the whole run at once across the cores; the
+        // txids they return outlive the signature checks that borrow them.
+        let params = &self.network.params;
+        let checked: Vec<Result<Vec<Txid>, BlockError>> =
+            blocks.par_iter().map(|b| check_block(b, params)).collect();
+        // The run's chain state changes go straight into the cache (no second copy to
+        // merge), journaled so that a block that fails, and every block after it, can be
+        // taken back out.
+        let mut cache = std::mem::take(&mut self.cache);
+        cache.start_journal();
+        // Per block that passed every rule but its signatures: the cache before it, and
+        // its hash and header entry.
+        let mut marks = Vec::new();
+        let mut added: Vec<(BlockHash, HeaderEntry)> = Vec::new();
+        // Where the run stopped before its end, and why (`None`: the block does not
+        // extend the tip and is left over; `Some`: it broke a rule or a read failed).
+        let mut stop: Option<(usize, Option<ChainError>)> = None;
+        // A block found invalid by the rules checked on this thread, condemned only if
+        // no earlier block's signatures fail.
+        let mut condemned: Option<(BlockHash, BlockError)> = None;
+        let verdicts: Vec<std::sync::OnceLock<Result<(), BlockError>>> =
+            blocks.iter().map(|_| std::sync::OnceLock::new()).collect();
+        // This thread connects block after block (rules 6-7, UTXO look-ups, index
+        // changes) while the pool verifies the signatures of the blocks before: no
+        // barrier per block.
+        rayon::scope(|scope| {
+            for (i, block) in blocks.iter().enumerate() {
+                let hash = block.hash();
+                let tip = self.tip_hash();
+                if block.header.prev_hash != tip || self.headers.contains_key(&hash) {
+                    stop = Some((i, None));
                     break;
                 }
-            };
-            // The block's changes go straight into the run's batch; if the block fails
-            // after its changes were written (a signature, a store read), the batch is
-            // rebuilt from the run's earlier blocks below.
-            let mut pending = Pending::over(&self.store, vec![&self.cache]);
-            pending.batch = std::mem::take(&mut run_state);
-            let outcome = self.connect_and_index(&mut pending, &block, hash, &txids);
-            run_state = pending.batch;
-            let broken = match outcome {
-                Ok(Ok(())) => None,
-                Ok(Err(e)) => {
-                    record_invalid(&mut self.invalid, hash, &e);
-                    Some(ChainError::from(e))
+                let Some(parent) = self.parent_info(&tip) else {
+                    stop = Some((i, None));
+                    break;
+                };
+                if let Err(e) = check_header(&block.header, &parent, now) {
+                    condemned = Some((hash, e.clone()));
+                    stop = Some((i, Some(e.into())));
+                    break;
                 }
-                Err(e) => Some(ChainError::from(e)),
-            };
-            if let Some(e) = broken {
-                failure = Some(match self.reindex(&accepted.connected) {
-                    Ok(rebuilt) => {
-                        run_state = rebuilt;
-                        e
+                // Body failures do not condemn the hash (see accept_with_parent).
+                let txids = match &checked[i] {
+                    Ok(t) => t,
+                    Err(e) => {
+                        stop = Some((i, Some(e.clone().into())));
+                        break;
                     }
-                    Err(store) => {
-                        // Nothing of this run can be trusted: store none of it.
-                        for hash in &added {
-                            self.headers.remove(hash);
-                        }
-                        self.active.truncate(self.active.len() - added.len());
-                        accepted.connected.clear();
-                        leftover.extend(rest);
-                        return (accepted, leftover, Some(store.into()));
+                };
+                let mark = cache.mark();
+                let mut pending = Pending::over(&self.store, Vec::new());
+                pending.batch = std::mem::take(&mut cache);
+                let outcome = self.connect_deferred(&mut pending, block, hash, txids);
+                cache = std::mem::take(&mut pending.batch);
+                drop(pending);
+                let signatures = match outcome {
+                    Ok(Ok(signatures)) => signatures,
+                    Ok(Err(e)) => {
+                        cache.rollback(mark);
+                        condemned = Some((hash, e.clone()));
+                        stop = Some((i, Some(e.into())));
+                        break;
                     }
-                });
-                break;
+                    Err(e) => {
+                        cache.rollback(mark);
+                        stop = Some((i, Some(e.into())));
+                        break;
+                    }
+                };
+                let verdict = &verdicts[i];
+                if signatures.is_empty() {
+                    let _ = verdict.set(Ok(()));
+                } else {
+                    scope.spawn(move |_| {
+                        let _ = verdict.set(signatures.verify());
+                    });
+                }
+                let entry = HeaderEntry {
+                    header: block.header,
+                    chain_work: self.headers[&tip]
+                        .chain_work
+                        .saturating_add(block.header.target.work()),
+                };
+                // Tentatively in memory so the next block sees its parent; taken back
+                // below if its signatures fail or the commit does.
+                self.headers.insert(hash, entry);
+                self.active.push(hash);
+                marks.push(mark);
+                added.push((hash, entry));
             }
-            let entry = HeaderEntry {
-                header: block.header,
-                chain_work: self.headers[&tip]
-                    .chain_work
-                    .saturating_add(block.header.target.work()),
-            };
+        });
+        // The first block whose signatures fail ends the run there, before any failure
+        // the rules found later on this thread. (Every spawned check has finished when
+        // the scope returns; an unset verdict would be a bug, refused as a failure.)
+        let first_bad = verdicts
+            .iter()
+            .take(added.len())
+            .enumerate()
+            .find_map(|(i, v)| match v.get() {
+                Some(Ok(())) => None,
+                Some(Err(e)) => Some((i, Some(e.clone()))),
+                None => Some((i, None)),
+            });
+        let passed = first_bad.as_ref().map_or(added.len(), |(i, _)| *i);
+        if let Some((i, e)) = first_bad {
+            condemned = e.clone().map(|e| (added[i].0, e));
+            stop = Some((
+                i,
+                Some(match e {
+                    Some(e) => e.into(),
+                    None => StoreError("a signature check did not run".into()).into(),
+                }),
+            ));
+        }
+        self.take_back(&mut cache, &marks, &mut added, passed);
+        if let Some((hash, e)) = condemned {
+            record_invalid(&mut self.invalid, hash, &e);
+        }
+        // The blocks themselves, stored durably before anything is answered.
+        let mut blocks_batch = Batch::default();
+        for (block, (hash, entry)) in blocks.iter().zip(&added) {
             blocks_batch.put(Table::Blocks, hash.0.to_vec(), block.to_bytes());
             blocks_batch.put(Table::Headers, hash.0.to_vec(), entry.encode());
             blocks_batch.put(Table::Meta, META_BEST.to_vec(), hash.0.to_vec());
-            // Tentatively in memory so the next block sees its parent; undone below if
-            // the commit fails.
-            self.headers.insert(hash, entry);
-            self.active.push(hash);
-            added.push(hash);
-            accepted.connected.push(block);
         }
-        leftover.extend(rest);
-        let state = run_state;
+        let mut failure = None;
         if !added.is_empty() {
             if let Err(e) = self.store.commit(&blocks_batch) {
-                for hash in &added {
-                    self.headers.remove(hash);
-                }
-                self.active.truncate(self.active.len() - added.len());
-                accepted.connected.clear();
-                return (accepted, leftover, Some(e.into()));
+                self.take_back(&mut cache, &marks, &mut added, 0);
+                failure = Some(e.into());
             }
-            self.stage(state);
         }
-        (accepted, leftover, failure)
+        cache.end_journal();
+        self.cache = cache;
+        // What follows the connected blocks: the block that stopped the run (when it
+        // was only left over) and everything after it; a failed block is dropped.
+        let mut accepted = BlockAccepted::new(AcceptStatus::Connected);
+        let connected = added.len();
+        let mut rest = blocks.split_off(connected);
+        accepted.connected = blocks;
+        match stop {
+            _ if failure.is_some() => {}
+            Some((i, None)) => {
+                rest.drain(..i - connected);
+            }
+            Some((i, Some(e))) => {
+                rest.drain(..=i - connected);
+                failure = Some(e);
+            }
+            None => {}
+        }
+        if connected > 0 {
+            self.after_staging();
+        }
+        (accepted, rest, failure)
+    }
+
+    /// Takes the run's blocks from `from` on back out: their writes from the cache and
+    /// their headers from memory.
+    fn take_back(
+        &mut self,
+        cache: &mut Batch,
+        marks: &[Mark],
+        added: &mut Vec<(BlockHash, HeaderEntry)>,
+        from: usize,
+    ) {
+        if let Some(mark) = marks.get(from) {
+            cache.rollback(*mark);
+        }
+        for (hash, _) in added.drain(from..) {
+            self.headers.remove(&hash);
+            self.active.pop();
+        }
     }
 
     /// Keeps a block whose parent is unknown, if it is no larger than `max_block_size`
@@ -796,6 +885,36 @@ impl<S: ChainStore> ChainState<S> {
         };
         indexed?;
         Ok(verdict)
+    }
+
+    /// Rules 6-7 of `block` against `pending` and its index changes written into
+    /// `pending`, with its signatures left to verify (the caller takes the changes back
+    /// out if they fail). The outer error is a store failure, the inner one a broken rule.
+    fn connect_deferred<'b>(
+        &self,
+        pending: &mut Pending<'_, S>,
+        block: &'b Block,
+        hash: BlockHash,
+        txids: &'b [Txid],
+    ) -> Result<Result<BlockSignatures<'b>, BlockError>, StoreError> {
+        let cache = &self.sig_cache;
+        let deferred = connect_block_deferred(
+            block,
+            txids,
+            &*pending,
+            &self.network.params,
+            &self.network.genesis_hash,
+            &|t| cache.contains(t),
+        );
+        if let Some(failure) = pending.take_failure() {
+            return Err(failure);
+        }
+        let (undo, signatures) = match deferred {
+            Ok(d) => d,
+            Err(e) => return Ok(Err(e)),
+        };
+        BlockIndexer::new(pending).connect(block, hash, txids, &undo.spent)?;
+        Ok(Ok(signatures))
     }
 
     /// The chain state changes of `blocks` (which passed every rule, connected one after

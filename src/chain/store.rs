@@ -6,6 +6,7 @@
 //! connecting or disconnecting blocks makes goes into one [`Batch`], committed in one
 //! database transaction, so a crash leaves either all of it or none of it.
 
+use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::Mutex;
@@ -139,7 +140,7 @@ impl TableOps {
             TableOps::Ordered(m) => m.iter().collect(),
             TableOps::Hashed(m) => {
                 let mut v: Vec<_> = m.iter().collect();
-                v.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                v.par_sort_unstable_by(|a, b| a.0.cmp(b.0));
                 v
             }
         }
@@ -164,12 +165,35 @@ impl TableOps {
     }
 }
 
+/// One table's writes in key order.
+type SortedOps<'a> = Vec<(&'a Vec<u8>, &'a Op)>;
+
 /// Writes to apply atomically: the last write to a key wins. A store applies them table
 /// by table in key order.
 #[derive(Default, Debug, Clone)]
 pub struct Batch {
     tables: BTreeMap<Table, TableOps>,
     /// Estimated heap bytes held ([`Batch::bytes`]).
+    bytes: usize,
+    entries: usize,
+    /// While on ([`Batch::start_journal`]): every write's previous state of its key, oldest
+    /// first, so the writes since a [`Mark`] can be taken back ([`Batch::rollback`]).
+    journal: Option<Vec<Undone>>,
+}
+
+/// A key's state before one journaled write: its previous op, or `None` when the batch
+/// did not hold it.
+#[derive(Debug, Clone)]
+struct Undone {
+    table: Table,
+    key: Vec<u8>,
+    previous: Option<Op>,
+}
+
+/// A point in a journaled batch's history to roll back to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mark {
+    journal: usize,
     bytes: usize,
     entries: usize,
 }
@@ -190,7 +214,7 @@ fn entry_bytes(key: &[u8], op: &Op) -> usize {
 /// estimated bytes and in entries. A key this batch deletes may exist below, so a put
 /// over a delete must reach the store however new the caller says the key is.
 macro_rules! write_entry {
-    ($entry:expr, $value:expr, $fresh:expr, $kind:ident) => {
+    ($entry:expr, $value:expr, $fresh:expr, $kind:ident, $journal:expr) => {
         match $entry {
             std::collections::$kind::Entry::Occupied(mut e) => {
                 let fresh = matches!(e.get(), Op::Put { fresh: true, .. });
@@ -200,8 +224,9 @@ macro_rules! write_entry {
                 };
                 let delta =
                     entry_bytes(e.key(), &op) as isize - entry_bytes(e.key(), e.get()) as isize;
-                e.insert(op);
-                (delta, 0)
+                let previous = e.insert(op);
+                let undo = $journal.then(|| (e.key().clone(), Some(previous)));
+                (delta, 0, undo)
             }
             std::collections::$kind::Entry::Vacant(e) => {
                 let op = Op::Put {
@@ -209,8 +234,9 @@ macro_rules! write_entry {
                     fresh: $fresh,
                 };
                 let bytes = entry_bytes(e.key(), &op) as isize;
+                let undo = $journal.then(|| (e.key().clone(), None));
                 e.insert(op);
-                (bytes, 1)
+                (bytes, 1, undo)
             }
         }
     };
@@ -219,25 +245,30 @@ macro_rules! write_entry {
 /// A delete through one table's entry: a fresh put never reached any layer below and
 /// simply goes; anything else becomes a delete.
 macro_rules! delete_entry {
-    ($entry:expr, $kind:ident) => {
+    ($entry:expr, $kind:ident, $journal:expr) => {
         match $entry {
             std::collections::$kind::Entry::Occupied(e)
                 if matches!(e.get(), Op::Put { fresh: true, .. }) =>
             {
                 let bytes = entry_bytes(e.key(), e.get()) as isize;
-                e.remove();
-                (-bytes, -1)
+                let (key, previous) = e.remove_entry();
+                (-bytes, -1, $journal.then(|| (key, Some(previous))))
             }
             std::collections::$kind::Entry::Occupied(mut e) => {
                 let delta = entry_bytes(e.key(), &Op::Delete) as isize
                     - entry_bytes(e.key(), e.get()) as isize;
-                e.insert(Op::Delete);
-                (delta, 0)
+                let previous = e.insert(Op::Delete);
+                (
+                    delta,
+                    0,
+                    $journal.then(|| (e.key().clone(), Some(previous))),
+                )
             }
             std::collections::$kind::Entry::Vacant(e) => {
                 let bytes = entry_bytes(e.key(), &Op::Delete) as isize;
+                let undo = $journal.then(|| (e.key().clone(), None));
                 e.insert(Op::Delete);
-                (bytes, 1)
+                (bytes, 1, undo)
             }
         }
     };
@@ -260,11 +291,13 @@ impl Batch {
             .tables
             .entry(table)
             .or_insert_with(|| TableOps::new(table));
-        let (bytes, entries) = match map {
-            TableOps::Ordered(m) => write_entry!(m.entry(key), value, fresh, btree_map),
-            TableOps::Hashed(m) => write_entry!(m.entry(key), value, fresh, hash_map),
+        let journal = self.journal.is_some();
+        let (bytes, entries, undo) = match map {
+            TableOps::Ordered(m) => write_entry!(m.entry(key), value, fresh, btree_map, journal),
+            TableOps::Hashed(m) => write_entry!(m.entry(key), value, fresh, hash_map, journal),
         };
         self.apply(bytes, entries);
+        self.record(table, undo);
     }
 
     pub fn delete(&mut self, table: Table, key: Vec<u8>) {
@@ -272,16 +305,80 @@ impl Batch {
             .tables
             .entry(table)
             .or_insert_with(|| TableOps::new(table));
-        let (bytes, entries) = match map {
-            TableOps::Ordered(m) => delete_entry!(m.entry(key), btree_map),
-            TableOps::Hashed(m) => delete_entry!(m.entry(key), hash_map),
+        let journal = self.journal.is_some();
+        let (bytes, entries, undo) = match map {
+            TableOps::Ordered(m) => delete_entry!(m.entry(key), btree_map, journal),
+            TableOps::Hashed(m) => delete_entry!(m.entry(key), hash_map, journal),
         };
         self.apply(bytes, entries);
+        self.record(table, undo);
     }
 
     fn apply(&mut self, bytes: isize, entries: isize) {
         self.bytes = self.bytes.saturating_add_signed(bytes);
         self.entries = self.entries.saturating_add_signed(entries);
+    }
+
+    fn record(&mut self, table: Table, undo: Option<(Vec<u8>, Option<Op>)>) {
+        if let (Some(journal), Some((key, previous))) = (self.journal.as_mut(), undo) {
+            journal.push(Undone {
+                table,
+                key,
+                previous,
+            });
+        }
+    }
+
+    /// Starts recording every write's previous state, so writes can be taken back to a
+    /// [`Mark`]. Costs a key copy per write until [`Batch::end_journal`].
+    pub fn start_journal(&mut self) {
+        self.journal = Some(Vec::new());
+    }
+
+    /// Stops recording and forgets the journal: the writes since it started stay.
+    pub fn end_journal(&mut self) {
+        self.journal = None;
+    }
+
+    /// The batch's state now, to [`Batch::rollback`] to (journal on).
+    pub fn mark(&self) -> Mark {
+        Mark {
+            journal: self.journal.as_ref().map_or(0, Vec::len),
+            bytes: self.bytes,
+            entries: self.entries,
+        }
+    }
+
+    /// Takes back every journaled write made since `mark`, newest first, so the batch
+    /// holds exactly what it held at `mark`.
+    pub fn rollback(&mut self, mark: Mark) {
+        let Some(mut journal) = self.journal.take() else {
+            return;
+        };
+        while journal.len() > mark.journal {
+            let Some(undone) = journal.pop() else { break };
+            let map = self
+                .tables
+                .entry(undone.table)
+                .or_insert_with(|| TableOps::new(undone.table));
+            match (map, undone.previous) {
+                (TableOps::Ordered(m), None) => {
+                    m.remove(&undone.key);
+                }
+                (TableOps::Hashed(m), None) => {
+                    m.remove(&undone.key);
+                }
+                (TableOps::Ordered(m), Some(op)) => {
+                    m.insert(undone.key, op);
+                }
+                (TableOps::Hashed(m), Some(op)) => {
+                    m.insert(undone.key, op);
+                }
+            }
+        }
+        self.journal = Some(journal);
+        self.bytes = mark.bytes;
+        self.entries = mark.entries;
     }
 
     /// `Some(Some(v))` written, `Some(None)` deleted, `None` untouched by this batch.
@@ -313,13 +410,20 @@ impl Batch {
 
     /// Every write, by table then key.
     pub fn ops(&self) -> impl Iterator<Item = (Table, &[u8], Option<&[u8]>)> {
-        self.tables.iter().flat_map(|(t, map)| {
-            map.sorted().into_iter().map(move |(k, op)| {
+        // The hashed tables are sorted first, all at once across the cores (a flush
+        // sorts hundreds of thousands of keys; the store then inserts them in order).
+        let sorted: Vec<(Table, SortedOps<'_>)> = self
+            .tables
+            .par_iter()
+            .map(|(t, map)| (*t, map.sorted()))
+            .collect();
+        sorted.into_iter().flat_map(|(t, ops)| {
+            ops.into_iter().map(move |(k, op)| {
                 let value = match op {
                     Op::Put { value, .. } => Some(value.as_slice()),
                     Op::Delete => None,
                 };
-                (*t, k.as_slice(), value)
+                (t, k.as_slice(), value)
             })
         })
     }
@@ -712,5 +816,65 @@ mod tests {
         store.commit(&b).expect("memory commit");
         assert_eq!(store.get(Table::Utxo, &[1]), Ok(None));
         assert_eq!(store.get(Table::Utxo, &[2]), Ok(Some(vec![2])));
+    }
+
+    /// Everything a batch holds, with its fresh flags, its size and its entry count.
+    type Snapshot = (Vec<(Table, Vec<u8>, Op)>, usize, usize);
+
+    fn snapshot(b: &Batch) -> Snapshot {
+        let mut ops = Vec::new();
+        for (t, map) in &b.tables {
+            for (k, op) in map.sorted() {
+                ops.push((*t, k.clone(), op.clone()));
+            }
+        }
+        (ops, b.bytes(), b.len())
+    }
+
+    /// Random puts, fresh puts and deletes after a mark, taken back, leave the batch
+    /// exactly as it was at the mark (ops, fresh flags, bytes, entries), in hashed and
+    /// ordered tables, over keys written before the mark and new ones; rolling back to
+    /// an inner mark and then to an outer one works too.
+    #[test]
+    fn rollback_restores_the_batch_exactly() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let write = |b: &mut Batch, rng: &mut rand::rngs::StdRng| {
+            let table = [Table::Utxo, Table::Rich][rng.gen_range(0..2)];
+            let key = vec![rng.gen_range(0..40u8)];
+            let value = vec![0u8; rng.gen_range(0..9)];
+            match rng.gen_range(0..3) {
+                0 => b.put(table, key, value),
+                1 => b.put_new(table, key, value),
+                _ => b.delete(table, key),
+            }
+        };
+        for _ in 0..200 {
+            let mut b = Batch::default();
+            for _ in 0..rng.gen_range(0..60) {
+                write(&mut b, &mut rng);
+            }
+            b.start_journal();
+            let outer = b.mark();
+            let at_outer = snapshot(&b);
+            for _ in 0..rng.gen_range(0..60) {
+                write(&mut b, &mut rng);
+            }
+            let inner = b.mark();
+            let at_inner = snapshot(&b);
+            for _ in 0..rng.gen_range(0..60) {
+                write(&mut b, &mut rng);
+            }
+            b.rollback(inner);
+            assert_eq!(snapshot(&b), at_inner);
+            b.rollback(outer);
+            assert_eq!(snapshot(&b), at_outer);
+            // After the journal ends, writes stay and nothing is recorded.
+            b.end_journal();
+            write(&mut b, &mut rng);
+            let kept = snapshot(&b);
+            b.rollback(outer);
+            assert_eq!(snapshot(&b), kept);
+        }
     }
 }
