@@ -436,6 +436,7 @@ impl Node {
             return report;
         };
         let net = chain.network();
+        Self::preverify_saved(&chain, &entries);
         let mut pool = self.mempool();
         for (tx, entered) in entries {
             if now.saturating_sub(entered) >= expiry {
@@ -467,6 +468,53 @@ impl Node {
             "saved mempool loaded"
         );
         report
+    }
+
+    /// Verifies the signatures of saved transactions on every core and records those that
+    /// hold in the signature cache, so the one-by-one admission that follows does not
+    /// verify them again. Each spent output comes from the chain or from an earlier entry
+    /// of the file; an outpoint names its transaction by txid, which commits to that
+    /// transaction's outputs, so a verdict reached here is the one admission would reach.
+    /// Entries spending anything else are left to admission (which refuses them).
+    fn preverify_saved(chain: &ChainState<RedbStore>, entries: &[(Transaction, u64)]) {
+        use crate::consensus::UtxoView;
+        use crate::primitives::{OutPoint, TxOut};
+        use rayon::prelude::*;
+        let outputs: std::collections::HashMap<OutPoint, TxOut> = entries
+            .iter()
+            .flat_map(|(tx, _)| {
+                let txid = tx.txid();
+                tx.outputs.iter().enumerate().map(move |(vout, out)| {
+                    let outpoint = OutPoint {
+                        txid,
+                        vout: vout as u32,
+                    };
+                    (outpoint, *out)
+                })
+            })
+            .collect();
+        let genesis = chain.network().genesis_hash;
+        let verified: Vec<Txid> = entries
+            .par_iter()
+            .filter_map(|(tx, _)| {
+                let spent: Option<Vec<TxOut>> = tx
+                    .inputs
+                    .iter()
+                    .map(|i| {
+                        UtxoView::coin(chain, &i.prev)
+                            .map(|c| c.output)
+                            .or_else(|| outputs.get(&i.prev).copied())
+                    })
+                    .collect();
+                let sighash = tx.sighash(&genesis, &spent?);
+                crate::consensus::validation::verify_signatures(tx, &sighash)
+                    .ok()
+                    .map(|()| tx.txid())
+            })
+            .collect();
+        for txid in verified {
+            chain.sig_cache().insert(txid);
+        }
     }
 
     /// Writes the chain state cache to disk (shutdown). Blocking: run off the runtime.

@@ -228,16 +228,21 @@ async fn clean_restart_keeps_the_mempool_and_a_damaged_file_is_ignored() -> Test
         }],
     );
     let dust = net.alice_pays_bob(2, units(1), units(1_000));
+    // A spend of a real coin under a signature that does not verify.
+    let mut forged = net.alice_pays_bob(3, coins(1), units(1_000));
+    forged.inputs[0].signature.0[10] ^= 1;
     let now = support::chain::now();
     std::fs::write(
         dir.path().join("data").join("mempool.dat"),
-        ferro::mempool::persist::encode(&[(ghost, now), (dust, now)]),
+        ferro::mempool::persist::encode(&[(ghost, now), (dust, now), (forged.clone(), now)]),
     )?;
     let a = NodeBuilder::new(&net, "A").data_dir(dir).start().await?;
     assert_eq!(a.mempool_len(), 0);
     let report = a.running.node.restore_mempool();
-    assert_eq!((report.restored, report.refused), (0, 2), "{report:?}");
+    assert_eq!((report.restored, report.refused), (0, 3), "{report:?}");
     assert_eq!(a.mempool_len(), 0);
+    // The parallel signature check before admission vouched for nothing forged.
+    assert!(!a.running.node.chain().sig_cache().contains(&forged.txid()));
     a.stop().await;
     Ok(())
 }
