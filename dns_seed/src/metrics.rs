@@ -79,34 +79,42 @@ impl SeedMetrics {
     }
 }
 
-/// Exposes the DNS side's atomic counters as counter families.
+/// Exposes the DNS side's atomic counters as counter families. Each scrape copies them
+/// into fresh vectors (the templates only describe the families), so concurrent scrapes
+/// never see each other's half-filled copy.
 struct DnsCollector {
     stats: Arc<DnsStats>,
     queries: IntCounterVec,
     tcp_refused: IntCounterVec,
 }
 
+const QUERIES: (&str, &str) = (
+    "dns_queries_total",
+    "DNS queries by transport and result (the answer's response code, or dropped: over the source's rate limit).",
+);
+const TCP_REFUSED: (&str, &str) = (
+    "dns_tcp_refused_total",
+    "DNS TCP connections closed at once by the connection bounds.",
+);
+
+// Fixed names and labels: the constructors cannot fail (checked by the tests).
 #[allow(clippy::expect_used)]
+fn queries_vec() -> IntCounterVec {
+    IntCounterVec::new(Opts::new(QUERIES.0, QUERIES.1), &["transport", "result"])
+        .expect("a valid metric name")
+}
+
+#[allow(clippy::expect_used)]
+fn tcp_refused_vec() -> IntCounterVec {
+    IntCounterVec::new(Opts::new(TCP_REFUSED.0, TCP_REFUSED.1), &[]).expect("a valid metric name")
+}
+
 impl DnsCollector {
     fn new(stats: Arc<DnsStats>) -> DnsCollector {
         DnsCollector {
             stats,
-            queries: IntCounterVec::new(
-                Opts::new(
-                    "dns_queries_total",
-                    "DNS queries by transport and result (the answer's response code, or dropped: over the source's rate limit).",
-                ),
-                &["transport", "result"],
-            )
-            .expect("a valid metric name"),
-            tcp_refused: IntCounterVec::new(
-                Opts::new(
-                    "dns_tcp_refused_total",
-                    "DNS TCP connections closed at once by the connection bounds.",
-                ),
-                &[],
-            )
-            .expect("a valid metric name"),
+            queries: queries_vec(),
+            tcp_refused: tcp_refused_vec(),
         }
     }
 }
@@ -119,19 +127,18 @@ impl Collector for DnsCollector {
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
-        // Copy the atomics into the (otherwise unused) vectors, then let them encode.
-        self.queries.reset();
+        let queries = queries_vec();
         for (transport, result, count) in self.stats.query_counts() {
-            self.queries
+            queries
                 .with_label_values(&[transport, result])
                 .inc_by(count);
         }
-        self.tcp_refused.reset();
-        self.tcp_refused
+        let tcp_refused = tcp_refused_vec();
+        tcp_refused
             .with_label_values(&[] as &[&str])
             .inc_by(self.stats.tcp_refused.load(Ordering::Relaxed));
-        let mut out = self.queries.collect();
-        out.extend(self.tcp_refused.collect());
+        let mut out = queries.collect();
+        out.extend(tcp_refused.collect());
         out
     }
 }
