@@ -41,10 +41,17 @@ impl RunningNode {
     }
 
     /// Waits until every task has ended (after the shutdown token was cancelled), then
-    /// flushes the chain state cache.
+    /// saves the mempool (`mempool.dat`, read back at the next start) and flushes the
+    /// chain state cache.
     pub async fn stopped(self) {
         self.tasks.close();
         self.tasks.wait().await;
+        let node = self.node.clone();
+        match tokio::task::spawn_blocking(move || node.save_mempool()).await {
+            Ok(Ok(count)) => tracing::info!(count, "mempool saved"),
+            Ok(Err(e)) => tracing::error!(error = %e, "mempool save at shutdown failed"),
+            Err(e) => tracing::error!(error = %e, "mempool save task failed"),
+        }
         let node = self.node.clone();
         let flushed = tokio::task::spawn_blocking(move || node.flush_chain()).await;
         if let Ok(Err(e)) | Err(e) = flushed.map_err(|e| NodeError::Internal(e.to_string())) {
@@ -93,6 +100,13 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<RunningNode> {
         height = %node.chain().height(),
         "node started"
     );
+    // The saved mempool, revalidated, before the API answers anything.
+    {
+        let n = node.clone();
+        tokio::task::spawn_blocking(move || n.restore_mempool())
+            .await
+            .context("mempool restore task failed")?;
+    }
     let stop = node.shutdown.clone();
     let tasks = TaskTracker::new();
     {
@@ -117,10 +131,33 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<RunningNode> {
         node.clone(),
         stop.clone().cancelled_owned(),
     ));
+    tasks.spawn(expiry_loop(node.clone(), stop.clone()));
     if let Some(reward_to) = node.config.miner_address {
         tasks.spawn(mining_loop(node.clone(), reward_to, stop.clone()));
     }
     Ok(RunningNode { addr, node, tasks })
+}
+
+/// How often the mempool is swept for expired transactions (besides every new tip).
+const EXPIRY_SWEEP: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Sweeps the mempool for expired transactions every [`EXPIRY_SWEEP`], or every
+/// `--mempool-expiry` when that is shorter (tests).
+async fn expiry_loop(node: Arc<Node>, shutdown: CancellationToken) {
+    let expiry = std::time::Duration::from_secs(node.config.mempool.expiry_secs.max(1));
+    let mut ticker = tokio::time::interval(EXPIRY_SWEEP.min(expiry));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticker.tick() => {
+                let n = node.clone();
+                if tokio::task::spawn_blocking(move || n.expire_mempool()).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
 }
 
 /// Mines on the tip forever, each search on a blocking thread. Sync never pauses it

@@ -11,7 +11,8 @@
 //!   locks or clocks, and no API shapes.
 //! - [`json`]: the JSON forms of transactions and blocks; [`wire`]: every other request
 //!   and answer of the API, and the one `match` from error code to HTTP status;
-//!   [`network_file`]: the network file (its genesis block is in the JSON form).
+//!   [`network_file`]: the network file (its genesis block is in the JSON form);
+//!   [`metrics`]: the Prometheus metrics of `GET /metrics` (node and seed).
 //! - [`chain`], [`mempool`], [`miner`]: chain state on disk (keyed in its own terms, no
 //!   addresses), the transaction pool, block templates.
 //! - [`http`]: the accept loop, tower layers, extractors, `ApiError` and the client,
@@ -33,6 +34,7 @@ pub mod explorer;
 pub mod http;
 pub mod json;
 pub mod mempool;
+pub mod metrics;
 pub mod miner;
 pub mod net;
 pub mod network_file;

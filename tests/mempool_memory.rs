@@ -157,5 +157,46 @@ fn a_full_pool_stays_within_its_memory_limit() {
         peak_growth <= bound,
         "allocator peak {peak_growth} above {bound}"
     );
+
+    // The full pool saved and restored (PROTOCOL.md section 8): its file fits the bound
+    // a node reads at start, and every transaction comes back through full admission
+    // (signatures verified again: the cache remembers nothing).
+    let started = std::time::Instant::now();
+    let file = ferro::mempool::persist::encode(&pool.snapshot());
+    let encoded = started.elapsed();
+    assert!(file.len() as u64 <= ferro::mempool::persist::max_file_bytes(LIMIT));
+    let started = std::time::Instant::now();
+    let entries = ferro::mempool::persist::decode(&file).expect("a saved pool decodes");
+    let mut restored = Mempool::new(MempoolConfig {
+        max_usage: LIMIT,
+        ..MempoolConfig::default()
+    });
+    for (tx, entered) in entries {
+        restored
+            .accept_entered(
+                tx,
+                &chain,
+                next,
+                &net.params,
+                &net.genesis_hash,
+                &sigs,
+                entered,
+            )
+            .expect("a saved transaction is valid again");
+    }
+    let readmitted = started.elapsed();
+    assert_eq!(
+        (restored.len(), restored.bytes()),
+        (pool.len(), pool.bytes())
+    );
+    eprintln!(
+        "saved pool: {} transactions, file {} bytes (read bound {}), encoded in {encoded:?}, \
+         decoded and re-admitted in {readmitted:?} ({:.0} transactions/s)",
+        pool.len(),
+        file.len(),
+        ferro::mempool::persist::max_file_bytes(LIMIT),
+        pool.len() as f64 / readmitted.as_secs_f64().max(1e-9),
+    );
+    drop(restored);
     drop(pool);
 }

@@ -7,6 +7,7 @@
 
 mod attacks;
 mod explorer;
+mod ops;
 mod relay;
 mod support;
 

@@ -15,7 +15,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use ferro::api::openapi::LayerAnswers;
 use ferro::error::Code;
-use ferro::http::{harden, page_size, ApiError, ApiQuery, JsonBody, RequestLimits};
+use ferro::http::{harden_with_metrics, page_size, ApiError, ApiQuery, JsonBody, RequestLimits};
 use ferro::wire::{Announce, AnnounceStatus, ErrorBody, LimitQuery, NodeEntry, SeedHealth};
 use utoipa::OpenApi;
 
@@ -64,21 +64,23 @@ pub(crate) fn router(shared: Arc<Shared>, limits: &RequestLimits) -> Router {
         .route("/health", get(health))
         .route("/nodes", get(list).post(register))
         .route("/openapi.json", get(openapi))
+        .route("/metrics", get(crate::metrics::serve_metrics))
         .fallback(|uri: axum::http::Uri| async move {
             ApiError::not_found(format!(
-                "no such path: {}; the seed serves /nodes, /health and /openapi.json",
+                "no such path: {}; the seed serves /nodes, /health, /metrics and /openapi.json",
                 excerpt(uri.path())
             ))
         })
-        .with_state(shared);
-    harden(routes, limits)
+        .with_state(Arc::clone(&shared));
+    shared.metrics.watch_dns(Arc::clone(&shared.dns_stats));
+    harden_with_metrics(routes, limits, Some(shared.metrics.http.clone()))
 }
 
 /// The seed's OpenAPI document.
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Ferro seed API", description = "The HTTP API of a Ferro seed server (API.md, \"Seed server\")."),
-    paths(health, list, register, openapi),
+    paths(health, list, register, openapi, crate::metrics::serve_metrics),
     components(schemas(ErrorBody)),
     modifiers(&LayerAnswers),
 )]

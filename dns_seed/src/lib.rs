@@ -18,6 +18,8 @@
 //! - [`store`]: the data file: atomic save, tolerant load, and the task that
 //!   saves after changes.
 //! - [`api`]: the HTTP endpoints and the mapping of refusals to API codes.
+//! - [`metrics`]: `GET /metrics` (Prometheus text: nodes by state, DNS queries, HTTP
+//!   requests by route template and status).
 //! - `state`: what the handlers and tasks share.
 //!
 //! [`run`] wires them together; `main.rs` only parses the command line.
@@ -26,6 +28,7 @@ pub mod api;
 pub mod config;
 pub mod crawl;
 pub mod dns;
+pub mod metrics;
 pub mod probe;
 pub mod registry;
 mod state;
@@ -174,7 +177,12 @@ fn start_dns(
     let (publish, snapshot) = watch::channel(Arc::new(first));
     let limiter =
         dns::ratelimit::RateLimiter::new(config.rate_limit, config.rate_burst, config.max_sources);
-    let responder = Arc::new(dns::Responder::new(zone, snapshot, limiter, Arc::default()));
+    let responder = Arc::new(dns::Responder::new(
+        zone,
+        snapshot,
+        limiter,
+        Arc::clone(&shared.dns_stats),
+    ));
     if let Some(address) = listen {
         tracing::info!(%address, zone = %config.zone, default_port = config.default_port, "dns serving");
     }

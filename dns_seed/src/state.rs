@@ -32,6 +32,10 @@ pub(crate) struct Shared {
     /// Nodes that answered a probe as no honest node does, for 24 hours: not listed,
     /// not served, their registrations refused (PROTOCOL.md section 9).
     discouraged: Mutex<Discouraged>,
+    /// What the DNS side did (shared with its responder).
+    pub(crate) dns_stats: std::sync::Arc<crate::dns::DnsStats>,
+    /// What `GET /metrics` reports.
+    pub(crate) metrics: crate::metrics::SeedMetrics,
 }
 
 /// `/info` answers are small JSON documents; refuse anything much bigger.
@@ -47,6 +51,8 @@ impl Shared {
             snapshot_due: Notify::new(),
             client: HttpClient::with_max_response_bytes(MAX_INFO_BYTES),
             discouraged: Mutex::new(Discouraged::default()),
+            dns_stats: std::sync::Arc::default(),
+            metrics: crate::metrics::SeedMetrics::new(),
         }
     }
 
@@ -54,6 +60,14 @@ impl Shared {
     /// (each method changes one map entry), so a poisoned lock is still usable.
     pub(crate) fn registry(&self) -> MutexGuard<'_, Registry> {
         self.registry.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Nodes discouraged now (metrics).
+    pub(crate) fn discouraged_len(&self) -> usize {
+        self.discouraged
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     /// Whether the node at `address` is discouraged now.

@@ -660,3 +660,101 @@ fn defaults_follow_the_policy() {
         "never below the Bitcoin Core seed policy's floor"
     );
 }
+
+/// The seed's `GET /metrics`, as text.
+async fn seed_metrics(seed: SocketAddr) -> String {
+    let reply = test_support::http::exchange(None, seed, "GET", "/metrics", None, b"")
+        .await
+        .unwrap();
+    assert_eq!(reply.status.as_u16(), 200);
+    String::from_utf8(reply.bytes).unwrap()
+}
+
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// `GET /metrics` counts DNS queries by transport and result (drops over the rate limit
+/// included) and HTTP requests by route template: 10 000 junk paths add no series; the
+/// text passes `promtool check metrics`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_dns_queries_and_http_routes_and_pass_promtool() {
+    let mut config = dns_config(DEFAULT_PORT);
+    if let Some(dns) = config.dns.as_mut() {
+        dns.rate_limit = 0.01;
+        dns.rate_burst = 2;
+    }
+    let seed = Seed::start_with_dns(config).await;
+    let server = seed.dns.unwrap();
+    let asker: IpAddr = "127.0.0.5".parse().unwrap();
+    assert!(ask_udp(asker, server, ZONE, RecordType::SOA)
+        .await
+        .is_some());
+    let outside = ask_udp(asker, server, "example.org.", RecordType::A).await;
+    assert_eq!(outside.unwrap().response_code, ResponseCode::Refused);
+    assert!(ask_tcp(server, ZONE, RecordType::NS).await.is_some());
+    // The source's burst of 2 is spent: a third UDP query is dropped.
+    assert!(ask_udp(asker, server, ZONE, RecordType::A).await.is_none());
+
+    let before = seed_metrics(seed.address).await;
+    for (series, expected) in [
+        (
+            "ferro_seed_dns_queries_total{result=\"noerror\",transport=\"udp\"}",
+            1.0,
+        ),
+        (
+            "ferro_seed_dns_queries_total{result=\"refused\",transport=\"udp\"}",
+            1.0,
+        ),
+        (
+            "ferro_seed_dns_queries_total{result=\"dropped\",transport=\"udp\"}",
+            1.0,
+        ),
+        (
+            "ferro_seed_dns_queries_total{result=\"noerror\",transport=\"tcp\"}",
+            1.0,
+        ),
+        ("ferro_seed_nodes{state=\"listed\"}", 0.0),
+        ("ferro_seed_discouraged_nodes", 0.0),
+    ] {
+        assert_eq!(
+            sample(&before, series),
+            Some(expected),
+            "{series}:\n{before}"
+        );
+    }
+
+    // 10 000 junk paths: one `unmatched` series per status, never a path.
+    for chunk in (0..10_000).collect::<Vec<u32>>().chunks(50) {
+        let mut set = tokio::task::JoinSet::new();
+        for i in chunk {
+            let path = format!("/junk{i}/{}", i * 7);
+            let address = seed.address;
+            set.spawn(async move {
+                test_support::http::exchange(None, address, "GET", &path, None, b"").await
+            });
+        }
+        while let Some(done) = set.join_next().await {
+            assert_eq!(done.unwrap().unwrap().status.as_u16(), 404);
+        }
+    }
+    let after = seed_metrics(seed.address).await;
+    assert!(!after.contains("junk"), "a raw path leaked into a label");
+    assert_eq!(
+        sample(
+            &after,
+            "ferro_seed_http_requests_total{method=\"GET\",route=\"unmatched\",status=\"404\"}"
+        ),
+        Some(10_000.0)
+    );
+    let series = |t: &str| t.lines().filter(|l| !l.starts_with('#')).count();
+    assert!(series(&after) <= series(&before) + 2, "{after}");
+    if test_support::tools::skipped() {
+        eprintln!("promtool check skipped: FERRO_SKIP_EXTERNAL_TOOLS=1");
+    } else {
+        test_support::tools::promtool_check_metrics(&after).unwrap();
+    }
+    seed.stop().await.unwrap();
+}

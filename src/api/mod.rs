@@ -7,13 +7,14 @@
 //! a big block connects.
 
 pub mod events;
+pub mod metrics;
 pub mod openapi;
 pub mod relay;
 pub mod submit;
 pub mod views;
 
 use crate::error::Code;
-use crate::http::{harden, ApiError, RequestLimits, OCTET_STREAM};
+use crate::http::{harden_with_metrics, ApiError, RequestLimits, OCTET_STREAM};
 use crate::node::Node;
 use axum::http::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
@@ -52,11 +53,12 @@ pub fn router(node: Arc<Node>, limits: &RequestLimits) -> Router {
         .route("/relay/compact/{hash}", get(relay::compact))
         .route("/openapi.json", get(openapi::serve_node))
         .route("/events", get(events::events))
+        .route("/metrics", get(metrics::serve_metrics))
         .fallback(not_found)
         .with_state(Arc::clone(&node))
         // The explorer's HTML pages, all under /explorer/ (and `GET /`, a redirect).
-        .merge(crate::explorer::router(node));
-    harden(routes, limits)
+        .merge(crate::explorer::router(node.clone()));
+    harden_with_metrics(routes, limits, Some(node.metrics.http.clone()))
 }
 
 /// Answer for paths the API does not have.

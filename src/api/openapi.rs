@@ -5,7 +5,7 @@
 //! layers (API.md, second round): 408 `request-timeout`, 429 `rate-limited` (with
 //! `Retry-After`) and 503 `not-ready`.
 
-use super::{relay, submit, views};
+use super::{metrics, relay, submit, views};
 use crate::wire::*;
 use axum::Json;
 use utoipa::openapi::{self, RefOr, ResponseBuilder};
@@ -23,7 +23,7 @@ use utoipa::{Modify, OpenApi};
         views::address_utxos, views::address_history, views::output, views::mempool,
         views::fees, views::nodes, submit::transaction, submit::block, submit::announce,
         submit::generate, relay::announce, relay::transactions, relay::compact, serve_node,
-        super::events::events,
+        super::events::events, metrics::serve_metrics,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&LayerAnswers),

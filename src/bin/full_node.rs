@@ -108,6 +108,15 @@ struct NodeArgs {
     /// Minimum fee rate (base units per byte) for the mempool.
     #[arg(long, env = "FULL_NODE_MIN_FEE_RATE", default_value_t = 1)]
     min_fee_rate: u64,
+    /// Dust limit in base units: a transaction with an output below it is refused by
+    /// policy (`dust`).
+    #[arg(long, env = "FULL_NODE_DUST_LIMIT", default_value_t = ferro::mempool::DEFAULT_DUST_LIMIT)]
+    dust_limit: u64,
+    /// Seconds a transaction may wait in the mempool before it is dropped with its
+    /// descendants (default 14 days).
+    #[arg(long, env = "FULL_NODE_MEMPOOL_EXPIRY", default_value_t = ferro::mempool::DEFAULT_EXPIRY_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=10 * 365 * 86_400))]
+    mempool_expiry: u64,
     /// Chain state cache in MB: changes to the UTXO set and the explorer indexes stay in
     /// memory and are written in one batch when they pass this (blocks themselves are
     /// written before they count as connected; after a crash the node connects the
@@ -282,6 +291,8 @@ fn run_node(genesis: Option<PathBuf>, args: NodeArgs) -> anyhow::Result<()> {
     config.requests.request_timeout = args.request_timeout;
     config.mempool.max_usage = args.mempool_bytes;
     config.mempool.min_fee_rate = args.min_fee_rate;
+    config.mempool.dust_limit = args.dust_limit;
+    config.mempool.expiry_secs = args.mempool_expiry;
     config.db_cache = args.db_cache.saturating_mul(1024 * 1024);
     config.max_event_streams = args.max_event_streams;
     let runtime = tokio::runtime::Builder::new_multi_thread()

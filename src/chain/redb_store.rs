@@ -75,6 +75,8 @@ pub struct RedbStore {
     /// UTXO set (a chain state flush or a reorg), after every write is staged in the redb
     /// transaction and before it commits, so a test can kill the process mid-flush.
     flush_pause_ms: AtomicU64,
+    /// Where commit times are recorded (`ferro_store_commit_seconds`), once set.
+    commit_seconds: std::sync::OnceLock<prometheus::Histogram>,
 }
 
 impl RedbStore {
@@ -113,6 +115,7 @@ impl RedbStore {
             db,
             blocks,
             flush_pause_ms: AtomicU64::new(0),
+            commit_seconds: std::sync::OnceLock::new(),
         };
         store.move_blocks_out_of_state_file()?;
         Ok(store)
@@ -152,6 +155,11 @@ impl RedbStore {
         );
         Self::write(&self.blocks, moved.ops().collect(), None)?;
         Self::write(&self.db, removed.ops().collect(), None)
+    }
+
+    /// Records the time of every later commit in `histogram` (the first call wins).
+    pub fn observe_commits(&self, histogram: prometheus::Histogram) {
+        let _ = self.commit_seconds.set(histogram);
     }
 
     /// Test hook: see [`RedbStore::flush_pause_ms`]. Zero (the default) turns it off.

@@ -2,7 +2,8 @@
 //! API error shape on every error answer (also those tower-http and axum make
 //! themselves), a per-source request rate (429 with `Retry-After`), a concurrency limit
 //! that sheds load at once (503) instead of queueing, a request timeout (408) and the
-//! body limit (413).
+//! body limit (413); with [`harden_with_metrics`], a count of every answer by route
+//! template, method and status.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -10,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::error_handling::HandleErrorLayer;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
@@ -24,6 +25,7 @@ use tracing::Level;
 use super::server::{is_exempt_loopback, source_key};
 use super::ApiError;
 use crate::error::Code;
+use crate::metrics::{HttpMetrics, RouteLabel, UNMATCHED_ROUTE};
 
 /// Default bound on a request body: enough for a 1 MB block as JSON (API.md).
 pub const DEFAULT_BODY_LIMIT: usize = 4 * 1024 * 1024;
@@ -78,6 +80,17 @@ impl Default for RequestLimits {
 /// shape (a 405 gets `Allow` only after the route's layers) wraps the router from
 /// outside: `Router::layer` would give every route and method its own semaphore.
 pub fn harden(router: Router, limits: &RequestLimits) -> Router {
+    harden_with_metrics(router, limits, None)
+}
+
+/// [`harden`], also counting every answer in `metrics` (when given) by route template
+/// (axum's [`MatchedPath`], never the raw path: [`UNMATCHED_ROUTE`] when no route
+/// matched or the answer came before routing), method and status.
+pub fn harden_with_metrics(
+    router: Router,
+    limits: &RequestLimits,
+    metrics: Option<HttpMetrics>,
+) -> Router {
     let limiter = Arc::new(RateLimiter::new(limits));
     let limits_ext = limits.clone();
     let routes = router
@@ -86,8 +99,16 @@ pub fn harden(router: Router, limits: &RequestLimits) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             limits.request_timeout,
         ));
+    // Outside the route's own layers, so a route's 408 is counted under its template.
+    let routes = match &metrics {
+        Some(_) => routes.layer(middleware::from_fn(tag_route)),
+        None => routes,
+    };
     let server_wide = ServiceBuilder::new()
         .layer(middleware::from_fn(shape_errors))
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            count_request(metrics.clone(), req, next)
+        }))
         .layer(middleware::from_fn(move |mut req: Request, next: Next| {
             req.extensions_mut().insert(limits_ext.clone());
             next.run(req)
@@ -165,6 +186,35 @@ fn html_error_shape(response: Response) -> Response {
         http::HeaderValue::from_static("default-src 'none'"),
     );
     Response::from_parts(parts, axum::body::Body::from(body))
+}
+
+/// Inside the router: marks the answer with the route template that produced it.
+async fn tag_route(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned());
+    let mut response = next.run(req).await;
+    if let Some(route) = route {
+        response.extensions_mut().insert(RouteLabel(route));
+    }
+    response
+}
+
+/// Outside the rate limit and load shedding: counts the answer (before [`error_shape`],
+/// which rebuilds error answers without their extensions).
+async fn count_request(metrics: Option<HttpMetrics>, req: Request, next: Next) -> Response {
+    let Some(metrics) = metrics else {
+        return next.run(req).await;
+    };
+    let method = req.method().clone();
+    let response = next.run(req).await;
+    let route = response
+        .extensions()
+        .get::<RouteLabel>()
+        .map_or(UNMATCHED_ROUTE, |r| r.0.as_str());
+    metrics.observe(route, &method, response.status());
+    response
 }
 
 /// Gives every error answer that is not already JSON the API's error body: axum's own
@@ -358,6 +408,44 @@ mod tests {
             rate_sources: sources,
             ..RequestLimits::default()
         })
+    }
+
+    /// Answers by route template, a route's own timeout under its template, and
+    /// unknown paths under one fixed label.
+    #[tokio::test]
+    async fn answers_are_counted_by_route_template() {
+        use tower::ServiceExt;
+        let registry = prometheus::Registry::new();
+        let metrics = HttpMetrics::new(&registry);
+        let router = Router::new()
+            .route("/items/{id}", axum::routing::get(|| async { "item" }))
+            .route(
+                "/slow",
+                axum::routing::get(|| async {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    "late"
+                }),
+            );
+        let limits = RequestLimits {
+            request_timeout: Duration::from_millis(50),
+            ..RequestLimits::default()
+        };
+        let app = harden_with_metrics(router, &limits, Some(metrics));
+        for path in ["/items/1", "/items/2", "/slow", "/nope/1", "/nope/2"] {
+            let req = Request::builder()
+                .uri(path)
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let _ = app.clone().oneshot(req).await.unwrap();
+        }
+        let text = crate::metrics::render(&registry);
+        for line in [
+            "http_requests_total{method=\"GET\",route=\"/items/{id}\",status=\"200\"} 2",
+            "http_requests_total{method=\"GET\",route=\"/slow\",status=\"408\"} 1",
+            "http_requests_total{method=\"GET\",route=\"unmatched\",status=\"404\"} 2",
+        ] {
+            assert!(text.contains(line), "{line} missing from\n{text}");
+        }
     }
 
     #[test]

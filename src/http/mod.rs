@@ -20,7 +20,7 @@ pub mod server;
 pub use client::{ClientError, HttpClient};
 pub use error::ApiError;
 pub use extract::{ApiPath, ApiQuery, Encoding, JsonBody, Payload};
-pub use layers::{harden, RequestLimits, DEFAULT_BODY_LIMIT};
+pub use layers::{harden, harden_with_metrics, RequestLimits, DEFAULT_BODY_LIMIT};
 pub use server::{Favoured, ServerLimits};
 
 /// The `application/json` media type.

@@ -12,9 +12,14 @@
 //!   transactions and indexes hold, after Bitcoin Core's `DynamicMemoryUsage`), not only in
 //!   serialized bytes; when full, the lowest fee-rate transactions (with their
 //!   descendants) make room for a newcomer that pays a strictly higher rate;
-//! - fee rates are compared exactly, by cross-multiplication in `u128`, never as floats.
+//! - fee rates are compared exactly, by cross-multiplication in `u128`, never as floats;
+//! - an output below the dust limit is refused (`dust`), and a transaction waits at most
+//!   the expiry (14 days by default), then leaves with its descendants
+//!   ([`Mempool::expire`]). The pool reads the time only through its [`Clock`], which
+//!   tests replace.
 
 use crate::chain::sigcache::SigCache;
+use crate::clock::Clock;
 use crate::consensus::validation::{
     check_transaction_inputs, verify_signatures_parallel, Coin, TxError, TxSpend, UtxoView,
 };
@@ -30,6 +35,7 @@ use std::fmt;
 
 pub mod memusage;
 pub mod orphans;
+pub mod persist;
 
 /// How much memory a largest transaction is assumed to need, per serialized byte, when
 /// [`Mempool::min_fee_rate`] asks whether the pool still has room for one: a transaction's
@@ -50,7 +56,17 @@ pub struct MempoolConfig {
     /// must have before it stops reporting a raised entry rate (see
     /// [`Mempool::min_fee_rate`]).
     pub max_tx_size: usize,
+    /// Outputs below this many base units are refused (`dust`, PROTOCOL.md section 8).
+    pub dust_limit: u64,
+    /// Seconds a transaction may wait in the pool; then [`Mempool::expire`] drops it with
+    /// its descendants (`--mempool-expiry`).
+    pub expiry_secs: u64,
 }
+
+/// Default dust limit, base units.
+pub const DEFAULT_DUST_LIMIT: u64 = 500;
+/// Default expiry: 14 days.
+pub const DEFAULT_EXPIRY_SECS: u64 = 14 * 24 * 60 * 60;
 
 impl Default for MempoolConfig {
     fn default() -> MempoolConfig {
@@ -58,6 +74,8 @@ impl Default for MempoolConfig {
             max_usage: 64 * 1024 * 1024,
             min_fee_rate: 1,
             max_tx_size: 100_000,
+            dust_limit: DEFAULT_DUST_LIMIT,
+            expiry_secs: DEFAULT_EXPIRY_SECS,
         }
     }
 }
@@ -167,6 +185,8 @@ pub enum MempoolError {
         rate: FeeRate,
         min_rate: u64,
     },
+    #[error("output {vout} pays {value} base units, below the dust limit of {limit}")]
+    Dust { vout: usize, value: u64, limit: u64 },
 }
 
 impl ErrorCode for MempoolError {
@@ -178,6 +198,7 @@ impl ErrorCode for MempoolError {
             MempoolError::FeeTooLow { .. } => Code::FeeTooLow,
             MempoolError::DoubleSpend { .. } => Code::DoubleSpend,
             MempoolError::Full { .. } => Code::MempoolFull,
+            MempoolError::Dust { .. } => Code::Dust,
         }
     }
 }
@@ -237,6 +258,8 @@ struct Entry {
     fee: Amount,
     /// Arrival order: ties between equal fee rates go to the older transaction.
     seq: u64,
+    /// Unix time the transaction entered the pool (kept across a restart), for expiry.
+    entered: u64,
     /// Pool transactions this one spends outputs of (distinct; usually none or one, so a
     /// `Vec`, which allocates nothing when empty, rather than a set).
     parents: Vec<Txid>,
@@ -298,6 +321,7 @@ pub struct Mempool {
     /// Sum of [`Entry::heap`] over the entries.
     heap: usize,
     next_seq: u64,
+    clock: Clock,
 }
 
 /// The dimensions of the pool that its usage is computed from, so that admission can ask
@@ -366,7 +390,13 @@ impl Default for Mempool {
 
 impl Mempool {
     pub fn new(config: MempoolConfig) -> Mempool {
+        Mempool::with_clock(config, crate::clock::system())
+    }
+
+    /// A pool reading the time from `clock` (tests pass a clock they move).
+    pub fn with_clock(config: MempoolConfig, clock: Clock) -> Mempool {
         Mempool {
+            clock,
             config,
             entries: HashMap::new(),
             spenders: HashMap::new(),
@@ -399,12 +429,31 @@ impl Mempool {
     /// vouched for.
     pub fn accept(
         &mut self,
+        tx: Transaction,
+        chain: &impl UtxoView,
+        next_height: Height,
+        params: &NetworkParams,
+        genesis_hash: &BlockHash,
+        sig_cache: &SigCache,
+    ) -> Result<Accepted, MempoolError> {
+        let now = (self.clock)();
+        self.accept_entered(tx, chain, next_height, params, genesis_hash, sig_cache, now)
+    }
+
+    /// [`Mempool::accept`] for a transaction that entered the pool at unix time `entered`
+    /// (a pool restored at start keeps its transactions' ages, so expiry still applies).
+    /// A time in the future is taken as now. Callers skip transactions already past
+    /// expiry (the next [`Mempool::expire`] would drop them anyway).
+    #[allow(clippy::too_many_arguments)]
+    pub fn accept_entered(
+        &mut self,
         mut tx: Transaction,
         chain: &impl UtxoView,
         next_height: Height,
         params: &NetworkParams,
         genesis_hash: &BlockHash,
         sig_cache: &SigCache,
+        entered: u64,
     ) -> Result<Accepted, MempoolError> {
         let checked = match self.check(&tx, chain, next_height, params)? {
             Checked::Known(accepted) => return Ok(accepted),
@@ -434,7 +483,9 @@ impl Mempool {
         for victim in &evict {
             self.remove_entry(victim);
         }
-        self.insert(txid, tx, size, spend.fee);
+        // Never in the future: a restored file cannot make a transaction outlive expiry.
+        let entered = entered.min((self.clock)());
+        self.insert(txid, tx, size, spend.fee, entered);
         Ok(Accepted {
             txid,
             fee: spend.fee,
@@ -511,6 +562,20 @@ impl Mempool {
             checking: None,
         };
         let spend = check_transaction_inputs(tx, &view, next_height, params)?;
+        // Policy dust limit, after the consensus rules: a zero output is
+        // `value-out-of-range` (a rule a relaying peer is punished for), not `dust`.
+        if let Some((vout, output)) = tx
+            .outputs
+            .iter()
+            .enumerate()
+            .find(|(_, o)| o.value.to_base_units() < self.config.dust_limit)
+        {
+            return Err(MempoolError::Dust {
+                vout,
+                value: output.value.to_base_units(),
+                limit: self.config.dust_limit,
+            });
+        }
         // Policy minimum fee rate.
         let rate = FeeRate::new(spend.fee, size);
         if !rate.meets(self.config.min_fee_rate) {
@@ -629,7 +694,7 @@ impl Mempool {
         (shape.usage() <= max).then_some(evict)
     }
 
-    fn insert(&mut self, txid: Txid, tx: Transaction, size: usize, fee: Amount) {
+    fn insert(&mut self, txid: Txid, tx: Transaction, size: usize, fee: Amount, entered: u64) {
         let mut parents = Vec::new();
         for input in &tx.inputs {
             self.spenders.insert(input.prev, txid);
@@ -673,6 +738,7 @@ impl Mempool {
             size,
             fee,
             seq: self.next_seq,
+            entered,
             parents,
             children,
         };
@@ -757,6 +823,46 @@ impl Mempool {
         }
         self.shrink_tables();
         conflicts
+    }
+
+    /// Drops every transaction that has waited `expiry_secs` or longer, with its
+    /// descendants (PROTOCOL.md section 8). Returns the removed txids. A scan of the pool:
+    /// the node calls it on each new tip and once a minute.
+    pub fn expire(&mut self) -> Vec<Txid> {
+        let now = (self.clock)();
+        let expired: Vec<Txid> = self
+            .topological_order()
+            .into_iter()
+            .filter(|t| {
+                self.entries
+                    .get(t)
+                    .is_some_and(|e| now.saturating_sub(e.entered) >= self.config.expiry_secs)
+            })
+            .collect();
+        let mut removed = Vec::new();
+        for txid in expired {
+            if self.entries.contains_key(&txid) {
+                removed.extend(self.remove_with_descendants(&txid));
+            }
+        }
+        if !removed.is_empty() {
+            self.shrink_tables();
+        }
+        removed
+    }
+
+    /// Every pool transaction with the unix time it entered, parents before children
+    /// (what [`persist`] saves at shutdown).
+    pub fn snapshot(&self) -> Vec<(Transaction, u64)> {
+        self.topological_order()
+            .into_iter()
+            .filter_map(|t| self.entries.get(&t).map(|e| (e.tx.clone(), e.entered)))
+            .collect()
+    }
+
+    /// The unix time a pool transaction entered the pool.
+    pub fn entered(&self, txid: &Txid) -> Option<u64> {
+        self.entries.get(txid).map(|e| e.entered)
     }
 
     /// After a reorganisation: re-admits the non-coinbase transactions of the disconnected

@@ -4,7 +4,7 @@
 use super::*;
 use crate::consensus::validation::verify_signatures;
 use crate::consensus::{Network, NetworkParams};
-use crate::primitives::{Header, SecretKey, Signature, Target, TxIn, TxOut, COIN};
+use crate::primitives::{DecodeError, Header, SecretKey, Signature, Target, TxIn, TxOut, COIN};
 
 /// Premined outputs per key, each `PREMINE` coins.
 const OUTPUTS_PER_KEY: u32 = 4;
@@ -458,6 +458,7 @@ fn full_pool_evicts_lowest_rate_with_descendants() {
         max_usage: limit,
         min_fee_rate: 1,
         max_tx_size: size,
+        ..MempoolConfig::default()
     });
     for tx in [&low, &child, &mid] {
         f.accept(&mut pool, tx).expect("room");
@@ -519,6 +520,7 @@ fn with_room_for_a_largest_transaction_the_configured_minimum_applies() {
             max_usage: limit,
             min_fee_rate: 1,
             max_tx_size: SIZE_1_1 as usize,
+            ..MempoolConfig::default()
         });
         for tx in [&low, &mid] {
             f.accept(&mut pool, tx).expect("room");
@@ -582,6 +584,7 @@ fn eviction_never_takes_the_newcomers_own_parent() {
         max_usage: f.usage_of(&[&parent]),
         min_fee_rate: 1,
         max_tx_size: size,
+        ..MempoolConfig::default()
     });
     f.accept(&mut pool, &parent).expect("room");
     let out = OutPoint {
@@ -950,4 +953,205 @@ fn relay_order_and_pages() {
         .expect("the cursor is in the pool");
     assert_eq!(rest, all[2..].to_vec());
     assert_eq!(pool.txids_by_fee_rate_page(Some(&unknown), 2), None);
+}
+
+#[test]
+fn outputs_below_the_dust_limit_are_refused_as_dust() {
+    let f = Fixture::new();
+    let mut pool = Mempool::default();
+    let limit = MempoolConfig::default().dust_limit;
+    assert_eq!(limit, 500);
+    // One output exactly at the limit passes, one just below it does not.
+    let below = f.tx(
+        &[(f.premined(1, 0), 1)],
+        &[(2, PREMINE - 10_000), (3, limit - 1)],
+    );
+    assert_eq!(f.code(&mut pool, &below), "dust");
+    match f.accept(&mut pool, &below) {
+        Err(MempoolError::Dust { vout, value, limit }) => {
+            assert_eq!((vout, value, limit), (1, 499, 500));
+        }
+        other => panic!("expected dust, got {other:?}"),
+    }
+    assert!(pool.is_empty(), "nothing of a dust transaction is kept");
+    let at = f.tx(
+        &[(f.premined(1, 0), 1)],
+        &[(2, PREMINE - 10_000), (3, limit)],
+    );
+    assert_eq!(f.code(&mut pool, &at), "ok");
+    // The limit is a setting: zero turns the policy off (consensus still refuses 0).
+    let mut lax = Mempool::new(MempoolConfig {
+        dust_limit: 1,
+        ..MempoolConfig::default()
+    });
+    let tiny = f.tx(&[(f.premined(2, 0), 2)], &[(2, PREMINE - 10_000), (3, 1)]);
+    assert_eq!(f.code(&mut lax, &tiny), "ok");
+    // Dust is a policy code: never punished when relayed (PROTOCOL.md section 9).
+    assert!(!crate::net::discourage::punishes_relayed_tx(Code::Dust));
+}
+
+/// A pool on a clock the test moves, with `expiry` seconds of expiry.
+fn pool_with_clock(expiry: u64) -> (Mempool, crate::clock::ManualClock) {
+    let clock = crate::clock::ManualClock::new(1_900_000_000);
+    let pool = Mempool::with_clock(
+        MempoolConfig {
+            expiry_secs: expiry,
+            ..MempoolConfig::default()
+        },
+        clock.clock(),
+    );
+    (pool, clock)
+}
+
+#[test]
+fn expiry_drops_old_transactions_with_their_descendants() {
+    let f = Fixture::new();
+    let (mut pool, clock) = pool_with_clock(DEFAULT_EXPIRY_SECS);
+    let parent = f.pay(f.premined(1, 0), 1, PREMINE, 1000, 2);
+    let out = OutPoint {
+        txid: parent.txid(),
+        vout: 0,
+    };
+    f.accept(&mut pool, &parent).expect("valid");
+    // A day later a child arrives, and an unrelated transaction.
+    clock.advance(86_400);
+    let child = f.pay(out, 2, PREMINE - 1000, 1000, 3);
+    let other = f.pay(f.premined(3, 0), 3, PREMINE, 1000, 1);
+    f.accept(&mut pool, &child).expect("valid");
+    f.accept(&mut pool, &other).expect("valid");
+    assert_eq!(pool.entered(&parent.txid()), Some(1_900_000_000));
+    // One second short of 14 days for the parent: nothing leaves.
+    clock.advance(DEFAULT_EXPIRY_SECS - 86_400 - 1);
+    assert!(pool.expire().is_empty());
+    assert_eq!(pool.len(), 3);
+    // At 14 days the parent leaves with its child (younger, but it cannot stay without
+    // its input); the unrelated one, a day younger, stays.
+    clock.advance(1);
+    assert_eq!(pool.expire(), vec![parent.txid(), child.txid()]);
+    assert_eq!(pool.len(), 1);
+    assert!(pool.contains(&other.txid()));
+    assert_eq!(pool.bytes(), other.size());
+    assert!(pool.spender(&f.premined(1, 0)).is_none());
+    // Its turn a day later.
+    clock.advance(86_400);
+    assert_eq!(pool.expire(), vec![other.txid()]);
+    assert!(pool.is_empty());
+    assert_eq!(pool.bytes(), 0);
+}
+
+#[test]
+fn restored_entry_times_are_kept_but_never_in_the_future() {
+    let f = Fixture::new();
+    let (mut pool, clock) = pool_with_clock(100);
+    let now = clock.now();
+    let old = f.pay(f.premined(1, 0), 1, PREMINE, 1000, 2);
+    let future = f.pay(f.premined(2, 0), 2, PREMINE, 1000, 3);
+    for (tx, entered) in [(&old, now - 60), (&future, now + 1_000_000)] {
+        pool.accept_entered(
+            tx.clone(),
+            &f.chain,
+            NEXT,
+            &f.net.params,
+            &f.net.genesis_hash,
+            &f.sigs,
+            entered,
+        )
+        .expect("valid");
+    }
+    assert_eq!(pool.entered(&old.txid()), Some(now - 60));
+    assert_eq!(pool.entered(&future.txid()), Some(now));
+    clock.advance(40);
+    assert_eq!(pool.expire(), vec![old.txid()]);
+    clock.advance(60);
+    assert_eq!(pool.expire(), vec![future.txid()]);
+}
+
+#[test]
+fn snapshot_round_trips_through_the_file_format_parents_first() {
+    let f = Fixture::new();
+    let mut pool = Mempool::default();
+    // The child pays a higher rate than its parent: by rate it would come first.
+    let parent = f.pay(f.premined(1, 0), 1, PREMINE, 1000, 2);
+    let out = OutPoint {
+        txid: parent.txid(),
+        vout: 0,
+    };
+    let child = f.pay(out, 2, PREMINE - 1000, 50_000, 3);
+    let other = f.pay(f.premined(3, 0), 3, PREMINE, 5000, 1);
+    for tx in [&parent, &child, &other] {
+        f.accept(&mut pool, tx).expect("valid");
+    }
+    let snapshot = pool.snapshot();
+    let order: Vec<Txid> = snapshot.iter().map(|(t, _)| t.txid()).collect();
+    let at = |t: &Txid| order.iter().position(|x| x == t).expect("saved");
+    assert!(at(&parent.txid()) < at(&child.txid()));
+    assert_eq!(order.len(), 3);
+    let bytes = persist::encode(&snapshot);
+    assert_eq!(persist::decode(&bytes).expect("round trip"), snapshot);
+    // Re-admitted in file order into a fresh pool: everything comes back.
+    let mut again = Mempool::default();
+    for (tx, _) in persist::decode(&bytes).expect("round trip") {
+        f.accept(&mut again, &tx).expect("still valid");
+    }
+    assert_eq!(again.len(), 3);
+    assert_eq!(again.bytes(), pool.bytes());
+}
+
+#[test]
+fn damaged_saved_pools_are_refused_whole() {
+    let f = Fixture::new();
+    let tx = f.pay(f.premined(1, 0), 1, PREMINE, 1000, 2);
+    let good = persist::encode(&[(tx.clone(), 7)]);
+    // Every flipped byte (magic, count, entry, checksum) is caught.
+    for i in 0..good.len() {
+        let mut bad = good.clone();
+        bad[i] ^= 0x40;
+        assert!(persist::decode(&bad).is_err(), "flip at {i} passed");
+    }
+    // Truncations, trailing bytes, empty input, another file.
+    for cut in [0, 5, 12, good.len() - 1] {
+        assert!(persist::decode(&good[..cut]).is_err(), "cut at {cut}");
+    }
+    let mut longer = good.clone();
+    longer.push(0);
+    assert!(persist::decode(&longer).is_err());
+    assert!(persist::decode(b"{\"not\":\"a mempool\"}").is_err());
+    // A hostile count with a valid checksum cannot make the decoder allocate for it.
+    let mut hostile = b"FERROMP1".to_vec();
+    hostile.extend_from_slice(&u32::MAX.to_le_bytes());
+    hostile.extend_from_slice(&[0; 40]);
+    let sum = {
+        use sha2::Digest;
+        sha2::Sha256::digest(&hostile)
+    };
+    hostile.extend_from_slice(&sum);
+    assert!(matches!(
+        persist::decode(&hostile),
+        Err(persist::PersistError::Decode(
+            DecodeError::CountTooLarge { .. }
+        ))
+    ));
+}
+
+#[test]
+fn saved_pool_files_are_written_atomically_and_read_within_a_bound() {
+    let f = Fixture::new();
+    let dir = tempfile::tempdir().expect("temp dir");
+    assert!(persist::load(dir.path(), 1 << 20)
+        .expect("no file")
+        .is_none());
+    let tx = f.pay(f.premined(1, 0), 1, PREMINE, 1000, 2);
+    persist::save(dir.path(), &[(tx.clone(), 42)]).expect("saved");
+    assert!(!dir.path().join("mempool.dat.tmp").exists());
+    let loaded = persist::load(dir.path(), 1 << 20)
+        .expect("read")
+        .expect("a file");
+    assert_eq!(loaded, vec![(tx, 42)]);
+    // A file over the bound is refused without being read whole.
+    assert!(matches!(
+        persist::load(dir.path(), 10),
+        Err(persist::PersistError::TooLarge { limit: 10 })
+    ));
+    std::fs::write(dir.path().join(persist::FILE_NAME), b"garbage").expect("write");
+    assert!(persist::load(dir.path(), 1 << 20).is_err());
 }

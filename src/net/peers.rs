@@ -178,6 +178,11 @@ impl PeerSet {
         self.len() == 0
     }
 
+    /// Discouraged sources and peers remembered now (metrics).
+    pub fn discouraged_len(&self) -> usize {
+        self.banned().len()
+    }
+
     pub fn is_full(&self) -> bool {
         self.len() >= self.max
     }

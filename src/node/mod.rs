@@ -21,7 +21,8 @@ use crate::consensus::validation::verify_signatures_parallel;
 use crate::consensus::{BlockError, Network};
 use crate::error::{Code, ErrorCode};
 use crate::json::JsonError;
-use crate::mempool::{Mempool, MempoolError};
+use crate::mempool::{persist, Mempool, MempoolError};
+use crate::metrics::NodeMetrics;
 use crate::miner;
 use crate::net::PeerSet;
 use crate::primitives::{Block, BlockHash, DecodeError, Height, PubkeyHash, Transaction, Txid};
@@ -59,6 +60,19 @@ impl ErrorCode for NodeError {
 
 pub use crate::clock::unix_now;
 
+/// What [`Node::restore_mempool`] did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RestoredMempool {
+    /// Transactions back in the pool.
+    pub restored: usize,
+    /// Transactions that failed a check now (spent, conflicting, invalid).
+    pub refused: usize,
+    /// Transactions past `--mempool-expiry`, skipped.
+    pub expired: usize,
+    /// Why the file was ignored as a whole (damaged, too large, unreadable).
+    pub error: Option<String>,
+}
+
 /// Shared state of a running node.
 pub struct Node {
     pub config: NodeConfig,
@@ -83,12 +97,18 @@ pub struct Node {
     pub event_streams: Arc<tokio::sync::Semaphore>,
     /// Relay, receiving side: wanted transactions, orphans, block fetches, mempool sync.
     pub relay: relay::RelayState,
+    /// What `GET /metrics` reports.
+    pub metrics: NodeMetrics,
 }
 
 impl Node {
     pub fn new(config: NodeConfig, chain: ChainState<RedbStore>) -> Arc<Node> {
         let tip = chain.tip_hash();
         let mempool = Mempool::new(config.mempool.clone());
+        let metrics = NodeMetrics::new();
+        chain
+            .store()
+            .observe_commits(metrics.commit_seconds.clone());
         // A node listening on a specific IP talks from it (PROTOCOL.md section 9).
         let local = Some(config.listen.ip()).filter(|ip| !ip.is_unspecified());
         let shutdown = CancellationToken::new();
@@ -124,6 +144,7 @@ impl Node {
                 relay: relay::RelayState::new(),
                 events: EventBus::default(),
                 event_streams,
+                metrics,
             }
         })
     }
@@ -167,6 +188,16 @@ impl Node {
     /// only on itself and the outputs it spends, which its outpoints fix, so a verdict
     /// reached outside the lock stays true.
     pub fn submit_transaction(&self, tx: Transaction) -> Result<(Txid, bool), NodeError> {
+        let result = self.submit_transaction_unmetered(tx);
+        match &result {
+            Ok((_, false)) => self.metrics.transactions_accepted.inc(),
+            Ok((_, true)) => {}
+            Err(e) => self.metrics.transaction_rejected(e.code()),
+        }
+        result
+    }
+
+    fn submit_transaction_unmetered(&self, tx: Transaction) -> Result<(Txid, bool), NodeError> {
         let to_verify = {
             let chain = self.chain();
             let next = Self::next_height(&chain)?;
@@ -229,13 +260,38 @@ impl Node {
     /// Validates and stores a block (CPU-heavy: call from a blocking thread). Updates the
     /// mempool, wakes miners, and relays newly active blocks unless `from_sync`.
     pub fn submit_block(&self, block: Block, from_sync: bool) -> Result<AcceptStatus, NodeError> {
+        let result = self.submit_block_unmetered(block, from_sync);
+        match &result {
+            Ok(AcceptStatus::AlreadyKnown) => {}
+            Ok(status) => self
+                .metrics
+                .blocks_accepted
+                .with_label_values(&[status.as_str()])
+                .inc(),
+            Err(e) => self.metrics.block_rejected(e.code()),
+        }
+        result
+    }
+
+    fn submit_block_unmetered(
+        &self,
+        block: Block,
+        from_sync: bool,
+    ) -> Result<AcceptStatus, NodeError> {
         let now = unix_now();
         let mut chain = self.chain_mut();
+        let started = std::time::Instant::now();
         let result = if from_sync {
             chain.accept_synced_block(block, now)
         } else {
             chain.accept_block(block, now)
         };
+        if result
+            .as_ref()
+            .is_ok_and(|a| a.status != AcceptStatus::AlreadyKnown)
+        {
+            self.metrics.block_validated(started.elapsed());
+        }
         let accepted = match result {
             Ok(a) => a,
             Err(e) => {
@@ -274,6 +330,14 @@ impl Node {
             let mut pool = self.mempool();
             for b in &accepted.connected {
                 pool.remove_for_block(b);
+            }
+            let expired = pool.expire();
+            if !expired.is_empty() {
+                self.metrics.mempool_expired.inc_by(expired.len() as u64);
+                tracing::info!(
+                    count = expired.len(),
+                    "expired transactions left the mempool"
+                );
             }
             if !accepted.disconnected.is_empty() {
                 let net = chain.network();
@@ -320,7 +384,19 @@ impl Node {
                 return Err(NodeError::Internal("shutting down".into()));
             }
             let mut chain = self.chain_mut();
+            let started = std::time::Instant::now();
             let (accepted, rest, failure) = chain.connect_run(blocks, unix_now());
+            let joined = accepted.connected.len();
+            if joined > 0 {
+                let per_block = started.elapsed() / joined as u32;
+                for _ in 0..joined {
+                    self.metrics.block_validated(per_block);
+                }
+                self.metrics
+                    .blocks_accepted
+                    .with_label_values(&[AcceptStatus::Connected.as_str()])
+                    .inc_by(joined as u64);
+            }
             if accepted.connected.is_empty() {
                 drop(chain);
             } else {
@@ -328,7 +404,9 @@ impl Node {
                 self.follow_tip(chain, &accepted);
             }
             if let Some(e) = failure {
-                return Err(e.into());
+                let e = NodeError::from(e);
+                self.metrics.block_rejected(e.code());
+                return Err(e);
             }
             blocks = rest;
             // The run stopped at a block that does not extend the tip: a side branch,
@@ -345,6 +423,135 @@ impl Node {
             }
         }
         Ok(total)
+    }
+
+    /// Drops transactions past `--mempool-expiry` with their descendants; returns how
+    /// many left. Also done on every tip change; the daemon calls this once a minute.
+    pub fn expire_mempool(&self) -> usize {
+        let expired = self.mempool().expire();
+        if !expired.is_empty() {
+            self.metrics.mempool_expired.inc_by(expired.len() as u64);
+            tracing::info!(
+                count = expired.len(),
+                "expired transactions left the mempool"
+            );
+        }
+        expired.len()
+    }
+
+    /// Saves the mempool to `mempool.dat` in the data dir (clean shutdown, PROTOCOL.md
+    /// section 8). Returns how many transactions were saved. Blocking.
+    pub fn save_mempool(&self) -> Result<usize, persist::PersistError> {
+        let entries = self.mempool().snapshot();
+        persist::save(&self.config.data_dir, &entries)?;
+        Ok(entries.len())
+    }
+
+    /// Re-admits the transactions of a saved mempool, parents first, each through every
+    /// check a new submission gets (signatures included); keeps their entry times, so
+    /// expiry still counts from when they first arrived, and skips those already past
+    /// it. A damaged or oversized file is reported and ignored. Nothing is relayed.
+    /// Blocking: run before serving, off the runtime.
+    pub fn restore_mempool(&self) -> RestoredMempool {
+        let max = persist::max_file_bytes(self.config.mempool.max_usage);
+        let entries = match persist::load(&self.config.data_dir, max) {
+            Ok(Some(entries)) => entries,
+            Ok(None) => return RestoredMempool::default(),
+            Err(e) => {
+                tracing::warn!(error = %e, "saved mempool ignored");
+                return RestoredMempool {
+                    error: Some(e.to_string()),
+                    ..RestoredMempool::default()
+                };
+            }
+        };
+        let mut report = RestoredMempool::default();
+        let now = unix_now();
+        let expiry = self.config.mempool.expiry_secs;
+        let chain = self.chain();
+        let Ok(next) = Self::next_height(&chain) else {
+            return report;
+        };
+        let net = chain.network();
+        Self::preverify_saved(&chain, &entries);
+        let mut pool = self.mempool();
+        for (tx, entered) in entries {
+            if now.saturating_sub(entered) >= expiry {
+                report.expired += 1;
+                continue;
+            }
+            match pool.accept_entered(
+                tx,
+                &*chain,
+                next,
+                &net.params,
+                &net.genesis_hash,
+                chain.sig_cache(),
+                entered,
+            ) {
+                Ok(a) if !a.already_known => report.restored += 1,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::debug!(error = %e, "saved transaction refused");
+                    report.refused += 1;
+                }
+            }
+        }
+        self.metrics.mempool_restored.inc_by(report.restored as u64);
+        tracing::info!(
+            restored = report.restored,
+            refused = report.refused,
+            expired = report.expired,
+            "saved mempool loaded"
+        );
+        report
+    }
+
+    /// Verifies the signatures of saved transactions on every core and records those that
+    /// hold in the signature cache, so the one-by-one admission that follows does not
+    /// verify them again. Each spent output comes from the chain or from an earlier entry
+    /// of the file; an outpoint names its transaction by txid, which commits to that
+    /// transaction's outputs, so a verdict reached here is the one admission would reach.
+    /// Entries spending anything else are left to admission (which refuses them).
+    fn preverify_saved(chain: &ChainState<RedbStore>, entries: &[(Transaction, u64)]) {
+        use crate::consensus::UtxoView;
+        use crate::primitives::{OutPoint, TxOut};
+        use rayon::prelude::*;
+        let outputs: std::collections::HashMap<OutPoint, TxOut> = entries
+            .iter()
+            .flat_map(|(tx, _)| {
+                let txid = tx.txid();
+                tx.outputs.iter().enumerate().map(move |(vout, out)| {
+                    let outpoint = OutPoint {
+                        txid,
+                        vout: vout as u32,
+                    };
+                    (outpoint, *out)
+                })
+            })
+            .collect();
+        let genesis = chain.network().genesis_hash;
+        let verified: Vec<Txid> = entries
+            .par_iter()
+            .filter_map(|(tx, _)| {
+                let spent: Option<Vec<TxOut>> = tx
+                    .inputs
+                    .iter()
+                    .map(|i| {
+                        UtxoView::coin(chain, &i.prev)
+                            .map(|c| c.output)
+                            .or_else(|| outputs.get(&i.prev).copied())
+                    })
+                    .collect();
+                let sighash = tx.sighash(&genesis, &spent?);
+                crate::consensus::validation::verify_signatures(tx, &sighash)
+                    .ok()
+                    .map(|()| tx.txid())
+            })
+            .collect();
+        for txid in verified {
+            chain.sig_cache().insert(txid);
+        }
     }
 
     /// Writes the chain state cache to disk (shutdown). Blocking: run off the runtime.

@@ -47,6 +47,95 @@ pub const SYNC_COMMIT_BLOCKS: usize = 50;
 pub const SET_ASIDE_FOR: Duration = Duration::from_secs(10 * 60);
 /// Hashes in our locator at most (the exponential steps keep it near 40 for any chain).
 const MAX_LOCATOR: usize = 64;
+/// Least time between two sync progress lines in the log.
+pub const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+/// Sync progress for the log: connected height against the verified headers' height,
+/// as a percentage with the rate in blocks per second and an estimated time left. A line
+/// is due at most every [`PROGRESS_EVERY`] (and at the end), however fast blocks come.
+#[derive(Debug)]
+pub struct Progress {
+    started: Instant,
+    start_height: u64,
+    target: u64,
+    last_line: Option<Instant>,
+    every: Duration,
+}
+
+/// One progress line's figures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProgressLine {
+    pub height: u64,
+    pub target: u64,
+    /// 0 to 100.
+    pub percent: f64,
+    pub blocks_per_sec: f64,
+    /// `None` until a rate is known.
+    pub eta: Option<Duration>,
+}
+
+impl Progress {
+    /// A round that starts at `start_height` and whose checked headers reach `target`.
+    pub fn new(start_height: u64, target: u64, now: Instant, every: Duration) -> Progress {
+        Progress {
+            started: now,
+            start_height,
+            target,
+            last_line: None,
+            every,
+        }
+    }
+
+    /// The figures at `height`, if a line is due at `now` (always when `last`).
+    pub fn line(&mut self, height: u64, now: Instant, last: bool) -> Option<ProgressLine> {
+        let due = self
+            .last_line
+            .is_none_or(|at| now.saturating_duration_since(at) >= self.every);
+        if !(due || last) {
+            return None;
+        }
+        self.last_line = Some(now);
+        Some(self.figures(height, now))
+    }
+
+    fn figures(&self, height: u64, now: Instant) -> ProgressLine {
+        let percent = if self.target == 0 {
+            100.0
+        } else {
+            (height as f64 / self.target as f64 * 100.0).min(100.0)
+        };
+        let elapsed = now.saturating_duration_since(self.started).as_secs_f64();
+        let done = height.saturating_sub(self.start_height);
+        let blocks_per_sec = if elapsed > 0.0 {
+            done as f64 / elapsed
+        } else {
+            0.0
+        };
+        let left = self.target.saturating_sub(height);
+        let eta = (blocks_per_sec > 0.0)
+            .then(|| Duration::from_secs_f64((left as f64 / blocks_per_sec).min(1e9)));
+        ProgressLine {
+            height,
+            target: self.target,
+            percent,
+            blocks_per_sec,
+            eta,
+        }
+    }
+}
+
+fn log_progress(line: &ProgressLine) {
+    tracing::info!(
+        height = line.height,
+        target = line.target,
+        progress = format!("{:.1}%", line.percent),
+        blocks_per_sec = format!("{:.1}", line.blocks_per_sec),
+        eta = line
+            .eta
+            .map_or_else(|| "unknown".to_owned(), |d| format!("{}s", d.as_secs())),
+        "sync progress"
+    );
+}
 
 /// How a sync round with one peer ended badly.
 #[derive(Debug, thiserror::Error)]
@@ -294,11 +383,16 @@ async fn fetch_blocks(
     headers: &[Header],
     deadline: &mut Deadline,
 ) -> Result<u64, SyncError> {
-    let started = Instant::now();
     let mut connected = 0u64;
-    let total = headers.len();
-    let mut done = 0usize;
-    let mut in_flight: Option<(Connecting, usize)> = None;
+    let target = headers.last().map_or(0, |h| h.height.get());
+    node.metrics.sync_header_height.set(target as i64);
+    let mut progress = Progress::new(
+        node.chain().height().get(),
+        target,
+        Instant::now(),
+        PROGRESS_EVERY,
+    );
+    let mut in_flight: Option<Connecting> = None;
     for chunk in headers.chunks(BLOCKS_PER_REQUEST) {
         let mut want: Vec<BlockHash> = chunk.iter().map(Header::hash).collect();
         {
@@ -346,9 +440,8 @@ async fn fetch_blocks(
             let count = blocks.len();
             want.drain(..count);
             // Blocks connect in order: the previous answer's first.
-            if let Some((batch, n)) = in_flight.take() {
+            if let Some(batch) = in_flight.take() {
                 connected += connected_batch(node, peer, batch).await?;
-                done += n;
                 deadline.progressed();
             }
             let n = node.clone();
@@ -362,24 +455,20 @@ async fn fetch_blocks(
                 }
                 Ok(joined)
             });
-            in_flight = Some((batch, count));
+            in_flight = Some(batch);
         }
-        let elapsed = started.elapsed().as_secs_f64().max(1e-3);
-        tracing::info!(
-            height = %node.chain().height(),
-            progress = format!("{done}/{total}"),
-            blocks_per_sec = format!("{:.1}", done as f64 / elapsed),
-            "sync progress"
-        );
+        let height = node.chain().height().get();
+        if let Some(line) = progress.line(height, Instant::now(), false) {
+            log_progress(&line);
+        }
     }
-    if let Some((batch, n)) = in_flight.take() {
+    if let Some(batch) = in_flight.take() {
         connected += connected_batch(node, peer, batch).await?;
         deadline.progressed();
-        tracing::info!(
-            height = %node.chain().height(),
-            progress = format!("{}/{total}", done + n),
-            "sync progress"
-        );
+    }
+    let height = node.chain().height().get();
+    if let Some(line) = progress.line(height, Instant::now(), true) {
+        log_progress(&line);
     }
     Ok(connected)
 }
@@ -538,5 +627,38 @@ pub async fn sync_loop(node: Arc<Node>, shutdown: impl std::future::Future<Outpu
             () = tokio::time::sleep(node.config.sync_interval) => {}
             () = node.sync_wanted.notified() => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_lines_are_rate_bounded_with_percent_rate_and_eta() {
+        let t0 = Instant::now();
+        let every = Duration::from_secs(5);
+        let mut p = Progress::new(100, 1100, t0, every);
+        // The first line is due at once; no rate yet, so no estimate.
+        let first = p.line(100, t0, false).expect("first line");
+        assert_eq!((first.height, first.target), (100, 1100));
+        assert!((first.percent - 100.0 * 100.0 / 1100.0).abs() < 1e-9);
+        assert_eq!(first.eta, None);
+        // Thousands of batches within 5 s log nothing more.
+        for ms in 1..5_000 {
+            assert!(p
+                .line(100 + ms / 10, t0 + Duration::from_millis(ms), false)
+                .is_none());
+        }
+        // At 5 s: 500 blocks done, 100 per second, 500 left: 5 s to go, 54.5 %.
+        let line = p.line(600, t0 + every, false).expect("due");
+        assert!((line.blocks_per_sec - 100.0).abs() < 1e-9);
+        assert_eq!(line.eta, Some(Duration::from_secs(5)));
+        assert!((line.percent - 600.0 / 11.0).abs() < 1e-9);
+        // The last line is always written, and never says more than 100 %.
+        let last = p.line(1200, t0 + every + Duration::from_millis(1), true);
+        let last = last.expect("the last line");
+        assert_eq!(last.percent, 100.0);
+        assert_eq!(last.eta, Some(Duration::ZERO));
     }
 }

@@ -41,3 +41,48 @@ pub fn schemathesis() -> anyhow::Result<PathBuf> {
         )
     })
 }
+
+/// The `promtool` command (Debian's `prometheus` package): `$PROMTOOL` or `PATH`.
+pub fn promtool() -> anyhow::Result<PathBuf> {
+    if let Ok(path) = std::env::var("PROMTOOL") {
+        return Ok(PathBuf::from(path));
+    }
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|dir| dir.join("promtool"))
+        .find(|p| p.exists())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "promtool is not installed: apt-get install prometheus (.ci/run does), or set \
+                 PROMTOOL, or FERRO_SKIP_EXTERNAL_TOOLS=1 to skip the tests that need it"
+            )
+        })
+}
+
+/// Runs `promtool check metrics` over an exposition text: `Ok(())` when it finds no
+/// problem, otherwise its complaints.
+pub fn promtool_check_metrics(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(promtool()?)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(text.as_bytes())?;
+    }
+    let out = child.wait_with_output()?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "promtool check metrics failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+}

@@ -901,6 +901,7 @@ async fn consolidate(
         .checked_sub(fee)
         .filter(|a| !a.is_zero())
         .ok_or_else(|| WalletError::Invalid("the coins do not cover the fee".into()))?;
+    crate::select::check_not_dust(amount)?;
     let plan = Plan {
         inputs: candidates,
         amount,

@@ -4,7 +4,10 @@
 //! input (133 bytes) and output (28 bytes), so selection recomputes the fee as it adds
 //! inputs. Coins are taken largest first (fewest inputs, lowest fee). Change goes back to
 //! the wallet only when it is worth at least [`dust_limit`]; smaller change would cost
-//! more to spend than it is worth, so it is left to the fee and the plan says so.
+//! more to spend than it is worth, or be refused by nodes as dust (an output below
+//! [`POLICY_DUST_LIMIT`], PROTOCOL.md section 8), so it is left to the fee and the plan
+//! says so. A payment below the policy dust limit is refused here, before anything is
+//! signed, with a clear error: no node would relay it.
 
 use crate::error::WalletError;
 use ferro::primitives::{
@@ -30,13 +33,29 @@ pub fn fee_for(fee_rate: u64, size: usize) -> Option<Amount> {
         .and_then(|f| Amount::from_base_units(f).ok())
 }
 
+/// Nodes' default dust limit (`--dust-limit`): an output below it is refused by policy
+/// (`dust`).
+pub const POLICY_DUST_LIMIT: u64 = ferro::mempool::DEFAULT_DUST_LIMIT;
+
 /// The smallest change output worth creating: what the change output costs now plus
-/// what spending it later costs, at this fee rate (and never zero, which is invalid).
+/// what spending it later costs, at this fee rate, and never below the nodes' policy
+/// dust limit ([`POLICY_DUST_LIMIT`]).
 pub fn dust_limit(fee_rate: u64) -> Amount {
     let units = fee_rate
         .saturating_mul((OUTPUT_SIZE + INPUT_SIZE) as u64)
-        .max(1);
+        .max(POLICY_DUST_LIMIT);
     Amount::from_base_units(units).unwrap_or(Amount::MAX)
+}
+
+/// Refuses an output value nodes would refuse as dust.
+pub fn check_not_dust(amount: Amount) -> Result<(), WalletError> {
+    if amount.to_base_units() < POLICY_DUST_LIMIT {
+        return Err(WalletError::BadAmount(format!(
+            "{} coins is below the dust limit of {POLICY_DUST_LIMIT} base units: nodes refuse such outputs (code dust)",
+            amount.to_coins_string()
+        )));
+    }
+    Ok(())
 }
 
 /// A spendable coin of the wallet and the key that unlocks it.
@@ -73,6 +92,7 @@ pub fn select_coins<K: Clone>(
             "the amount must be above zero".into(),
         ));
     }
+    check_not_dust(amount)?;
     let overflow = || WalletError::BadAmount("amount plus fee exceeds MAX_MONEY".into());
     let mut sorted: Vec<&Candidate<K>> = candidates.iter().collect();
     // Largest first; ties broken by outpoint so the plan is deterministic.
@@ -268,6 +288,31 @@ mod tests {
     }
 
     #[test]
+    fn change_below_the_nodes_dust_limit_goes_to_the_fee() {
+        // At rate 1 change of 161 would pay for itself, but nodes refuse outputs below
+        // 500: 499 of change goes to the fee, 500 is kept.
+        assert_eq!(dust_limit(1), units(POLICY_DUST_LIMIT));
+        assert_eq!(dust_limit(10), units(1_610));
+        let plan = select_coins(&[coin(1, 10_000 + 205 + 499)], units(10_000), 1).unwrap();
+        assert_eq!((plan.change, plan.dust_to_fee), (None, units(499 + 28)));
+        let plan = select_coins(&[coin(1, 10_000 + 205 + 500)], units(10_000), 1).unwrap();
+        assert_eq!(
+            (plan.change, plan.dust_to_fee),
+            (Some(units(500)), Amount::ZERO)
+        );
+    }
+
+    #[test]
+    fn payments_below_the_dust_limit_are_refused_before_signing() {
+        let err = select_coins(&[coin(1, 100_000)], units(499), 1).unwrap_err();
+        assert!(
+            matches!(&err, WalletError::BadAmount(m) if m.contains("dust")),
+            "{err}"
+        );
+        assert!(select_coins(&[coin(1, 100_000)], units(500), 1).is_ok());
+    }
+
+    #[test]
     fn each_input_raises_the_fee() {
         // 60 000 + fee for one input is not enough; the second input adds 133 bytes.
         let coins = [coin(1, 60_000), coin(2, 50_000)];
@@ -295,7 +340,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            select_coins::<u8>(&[], units(1), 1),
+            select_coins::<u8>(&[], units(500), 1),
             Err(WalletError::InsufficientFunds { .. })
         ));
         assert!(matches!(

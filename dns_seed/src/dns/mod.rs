@@ -22,7 +22,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-use hickory_proto::op::{emit_message_parts, Edns, EmitAndCount, Header, HeaderCounts, Metadata};
+use hickory_proto::op::{
+    emit_message_parts, Edns, EmitAndCount, Header, HeaderCounts, Metadata, ResponseCode,
+};
 use hickory_proto::rr::{Name, Record};
 use hickory_proto::serialize::binary::BinEncoder;
 use hickory_proto::serialize::binary::NameEncoding;
@@ -124,7 +126,7 @@ impl Sockets {
     }
 }
 
-/// Counts of what the DNS side did, for the log.
+/// Counts of what the DNS side did, for the log and `GET /metrics`.
 #[derive(Debug, Default)]
 pub struct DnsStats {
     pub answered: AtomicU64,
@@ -132,6 +134,44 @@ pub struct DnsStats {
     pub dropped: AtomicU64,
     /// TCP connections closed at once because of the connection bounds.
     pub tcp_refused: AtomicU64,
+    /// Queries by transport ([`TRANSPORTS`]) and outcome ([`OUTCOMES`]).
+    queries: [[AtomicU64; OUTCOMES.len()]; TRANSPORTS.len()],
+}
+
+/// The `transport` label of the DNS query counts.
+pub const TRANSPORTS: [&str; 2] = ["udp", "tcp"];
+/// The `result` label of the DNS query counts: the answer's response code, or
+/// `dropped` (over the source's rate limit, no answer).
+pub const OUTCOMES: [&str; 8] = [
+    "noerror", "nxdomain", "refused", "notimp", "formerr", "servfail", "other", "dropped",
+];
+
+impl DnsStats {
+    fn record(&self, protocol: Protocol, code: Option<ResponseCode>) {
+        let transport = usize::from(!matches!(protocol, Protocol::Udp));
+        let outcome = match code {
+            Some(ResponseCode::NoError) => 0,
+            Some(ResponseCode::NXDomain) => 1,
+            Some(ResponseCode::Refused) => 2,
+            Some(ResponseCode::NotImp) => 3,
+            Some(ResponseCode::FormErr) => 4,
+            Some(ResponseCode::ServFail) => 5,
+            Some(_) => 6,
+            None => 7,
+        };
+        self.queries[transport][outcome].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Every `(transport, result, count)`.
+    pub fn query_counts(&self) -> Vec<(&'static str, &'static str, u64)> {
+        let mut out = Vec::with_capacity(TRANSPORTS.len() * OUTCOMES.len());
+        for (t, row) in TRANSPORTS.iter().zip(&self.queries) {
+            for (o, count) in OUTCOMES.iter().zip(row) {
+                out.push((*t, *o, count.load(Ordering::Relaxed)));
+            }
+        }
+        out
+    }
 }
 
 /// Answers queries from the current snapshot, within each source's budget.
@@ -163,6 +203,7 @@ impl Responder {
         if !self.limiter.check(request.src().ip(), Instant::now()) {
             // Dropped: no answer at all, so a spoofed source gets nothing reflected.
             self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            self.stats.record(request.protocol(), None);
             return ResponseInfo::from(Header {
                 metadata,
                 counts: HeaderCounts::default(),
@@ -209,6 +250,7 @@ impl Responder {
             reply.additionals.iter().take(additionals),
         );
         self.stats.answered.fetch_add(1, Ordering::Relaxed);
+        self.stats.record(request.protocol(), Some(reply.code));
         match handle.send_response(response).await {
             Ok(info) => info,
             Err(error) => {
