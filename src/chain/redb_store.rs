@@ -233,6 +233,7 @@ impl ChainStore for RedbStore {
     /// chain state never gets ahead of the stored blocks. (The chain state writes a
     /// batch that spans both only where that order is the one it needs.)
     fn commit(&self, batch: &Batch) -> Result<(), StoreError> {
+        let _timer = self.commit_seconds.get().map(|h| h.start_timer());
         let (blocks, state): (Vec<Write<'_>>, Vec<Write<'_>>) = batch
             .ops()
             .partition(|(table, key, _)| in_blocks_file(*table, key));
