@@ -49,6 +49,10 @@ pub const REDB_CACHE_BYTES: usize = 256 * 1024 * 1024;
 /// redb's page cache of the blocks file (written once, read for the explorer and peers).
 pub const REDB_BLOCKS_CACHE_BYTES: usize = 32 * 1024 * 1024;
 
+/// Entries moved per pair of commits when a data directory from before the split is
+/// converted (3 in unit tests, so they cross chunk boundaries).
+const MIGRATION_CHUNK: usize = if cfg!(test) { 3 } else { 2_000 };
+
 /// Whether a key of `table` lives in the blocks file.
 fn in_blocks_file(table: Table, key: &[u8]) -> bool {
     match table {
@@ -122,39 +126,50 @@ impl RedbStore {
     }
 
     /// A data directory made before the split keeps its blocks, headers and best block
-    /// in the chain state file: copies them into the blocks file (one commit), then
-    /// removes them from the chain state file (another). A crash in between repeats the
-    /// copy at the next start, which writes the same entries again.
+    /// in the chain state file: copies them into the blocks file and then removes them
+    /// from the chain state file, [`MIGRATION_CHUNK`] entries per pair of commits (a big
+    /// directory is never held in memory at once). A crash in between repeats the copy
+    /// of what is left at the next start, which writes the same entries again.
     fn move_blocks_out_of_state_file(&self) -> Result<(), StoreError> {
         let read = self.db.begin_read().map_err(err)?;
-        let mut moved = Batch::default();
-        let mut removed = Batch::default();
+        let mut moved_any = false;
+        let mut chunk = Batch::default();
+        let flush = |chunk: &mut Batch| -> Result<(), StoreError> {
+            if chunk.is_empty() {
+                return Ok(());
+            }
+            let mut removed = Batch::default();
+            for (table, key, _) in chunk.ops() {
+                removed.delete(table, key.to_vec());
+            }
+            Self::write(&self.blocks, chunk.ops().collect(), None)?;
+            Self::write(&self.db, removed.ops().collect(), None)?;
+            *chunk = Batch::default();
+            Ok(())
+        };
         for table in [Table::Blocks, Table::Headers] {
             let Ok(t) = read.open_table(definition(table)) else {
                 continue; // a chain state file made after the split has no such table
             };
             for item in t.iter().map_err(err)? {
                 let (k, v) = item.map_err(err)?;
-                moved.put(table, k.value().to_vec(), v.value().to_vec());
-                removed.delete(table, k.value().to_vec());
+                if !moved_any {
+                    tracing::info!(
+                        "moving the stored blocks into their own file (chain.blocks.redb)"
+                    );
+                    moved_any = true;
+                }
+                chunk.put(table, k.value().to_vec(), v.value().to_vec());
+                if chunk.len() >= MIGRATION_CHUNK {
+                    flush(&mut chunk)?;
+                }
             }
         }
         let meta = read.open_table(definition(Table::Meta)).map_err(err)?;
         if let Some(best) = meta.get(META_BEST).map_err(err)? {
-            moved.put(Table::Meta, META_BEST.to_vec(), best.value().to_vec());
-            removed.delete(Table::Meta, META_BEST.to_vec());
+            chunk.put(Table::Meta, META_BEST.to_vec(), best.value().to_vec());
         }
-        drop(meta);
-        drop(read);
-        if moved.is_empty() {
-            return Ok(());
-        }
-        tracing::info!(
-            entries = moved.len(),
-            "moving the stored blocks into their own file (chain.blocks.redb)"
-        );
-        Self::write(&self.blocks, moved.ops().collect(), None)?;
-        Self::write(&self.db, removed.ops().collect(), None)
+        flush(&mut chunk)
     }
 
     /// Records the time of every later commit in `histogram` (the first call wins).

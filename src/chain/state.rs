@@ -664,75 +664,87 @@ impl<S: ChainStore + 'static> ChainState<S> {
             blocks.iter().map(|_| std::sync::OnceLock::new()).collect();
         // This thread connects block after block (rules 6-7, UTXO look-ups, index
         // changes) while the pool verifies the signatures of the blocks before: no
-        // barrier per block.
-        rayon::scope(|scope| {
-            for (i, block) in blocks.iter().enumerate() {
-                let hash = block.hash();
-                let tip = self.tip_hash();
-                if block.header.prev_hash != tip || self.headers.contains_key(&hash) {
-                    stop = Some((i, None));
-                    break;
-                }
-                let Some(parent) = self.parent_info(&tip) else {
-                    stop = Some((i, None));
-                    break;
-                };
-                if let Err(e) = check_header(&block.header, &parent, now) {
-                    condemned = Some((hash, e.clone()));
-                    stop = Some((i, Some(e.into())));
-                    break;
-                }
-                // Body failures do not condemn the hash (see accept_with_parent).
-                let txids = match &checked[i] {
-                    Ok(t) => t,
-                    Err(e) => {
-                        stop = Some((i, Some(e.clone().into())));
+        // barrier per block. A panic in there (a bug: nothing from the network should
+        // panic) would leave the cache half-written or lost with the run's headers in
+        // memory: the chain state in memory could not be trusted, so the process stops
+        // rather than go on from it. What is on disk is consistent and replayed at start.
+        let connected = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            rayon::scope(|scope| {
+                for (i, block) in blocks.iter().enumerate() {
+                    let hash = block.hash();
+                    let tip = self.tip_hash();
+                    if block.header.prev_hash != tip || self.headers.contains_key(&hash) {
+                        stop = Some((i, None));
                         break;
                     }
-                };
-                let mark = cache.mark();
-                let frozen = self.flushing.as_ref().map(|f| &*f.batch);
-                let mut pending = Pending::over(&*self.store, frozen.into_iter().collect());
-                pending.batch = std::mem::take(&mut cache);
-                let outcome = self.connect_deferred(&mut pending, block, hash, txids);
-                cache = std::mem::take(&mut pending.batch);
-                drop(pending);
-                let signatures = match outcome {
-                    Ok(Ok(signatures)) => signatures,
-                    Ok(Err(e)) => {
-                        cache.rollback(mark);
+                    let Some(parent) = self.parent_info(&tip) else {
+                        stop = Some((i, None));
+                        break;
+                    };
+                    if let Err(e) = check_header(&block.header, &parent, now) {
                         condemned = Some((hash, e.clone()));
                         stop = Some((i, Some(e.into())));
                         break;
                     }
-                    Err(e) => {
-                        cache.rollback(mark);
-                        stop = Some((i, Some(e.into())));
-                        break;
+                    // Body failures do not condemn the hash (see accept_with_parent).
+                    let txids = match &checked[i] {
+                        Ok(t) => t,
+                        Err(e) => {
+                            stop = Some((i, Some(e.clone().into())));
+                            break;
+                        }
+                    };
+                    let mark = cache.mark();
+                    let frozen = self.flushing.as_ref().map(|f| &*f.batch);
+                    let mut pending = Pending::over(&*self.store, frozen.into_iter().collect());
+                    pending.batch = std::mem::take(&mut cache);
+                    let outcome = self.connect_deferred(&mut pending, block, hash, txids);
+                    cache = std::mem::take(&mut pending.batch);
+                    drop(pending);
+                    let signatures = match outcome {
+                        Ok(Ok(signatures)) => signatures,
+                        Ok(Err(e)) => {
+                            cache.rollback(mark);
+                            condemned = Some((hash, e.clone()));
+                            stop = Some((i, Some(e.into())));
+                            break;
+                        }
+                        Err(e) => {
+                            cache.rollback(mark);
+                            stop = Some((i, Some(e.into())));
+                            break;
+                        }
+                    };
+                    let verdict = &verdicts[i];
+                    if signatures.is_empty() {
+                        let _ = verdict.set(Ok(()));
+                    } else {
+                        scope.spawn(move |_| {
+                            let _ = verdict.set(signatures.verify());
+                        });
                     }
-                };
-                let verdict = &verdicts[i];
-                if signatures.is_empty() {
-                    let _ = verdict.set(Ok(()));
-                } else {
-                    scope.spawn(move |_| {
-                        let _ = verdict.set(signatures.verify());
-                    });
+                    let entry = HeaderEntry {
+                        header: block.header,
+                        chain_work: self.headers[&tip]
+                            .chain_work
+                            .saturating_add(block.header.target.work()),
+                    };
+                    // Tentatively in memory so the next block sees its parent; taken back
+                    // below if its signatures fail or the commit does.
+                    self.headers.insert(hash, entry);
+                    self.active.push(hash);
+                    marks.push(mark);
+                    added.push((hash, entry));
                 }
-                let entry = HeaderEntry {
-                    header: block.header,
-                    chain_work: self.headers[&tip]
-                        .chain_work
-                        .saturating_add(block.header.target.work()),
-                };
-                // Tentatively in memory so the next block sees its parent; taken back
-                // below if its signatures fail or the commit does.
-                self.headers.insert(hash, entry);
-                self.active.push(hash);
-                marks.push(mark);
-                added.push((hash, entry));
-            }
-        });
+            });
+        }));
+        if connected.is_err() {
+            tracing::error!(
+                "panic while connecting a run of blocks: the chain state in memory cannot be \
+                 trusted; stopping (the stored chain is consistent and is replayed at start)"
+            );
+            std::process::abort();
+        }
         // The first block whose signatures fail ends the run there, before any failure
         // the rules found later on this thread. (Every spawned check has finished when
         // the scope returns; an unset verdict would be a bug, refused as a failure.)

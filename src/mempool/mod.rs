@@ -830,14 +830,14 @@ impl Mempool {
     /// the node calls it on each new tip and once a minute.
     pub fn expire(&mut self) -> Vec<Txid> {
         let now = (self.clock)();
+        // One pass over the entries, no ordering (this runs on every new tip, under the
+        // chain lock): a child that goes before its parent is simply gone when the
+        // parent's descendants are removed.
         let expired: Vec<Txid> = self
-            .topological_order()
-            .into_iter()
-            .filter(|t| {
-                self.entries
-                    .get(t)
-                    .is_some_and(|e| now.saturating_sub(e.entered) >= self.config.expiry_secs)
-            })
+            .entries
+            .iter()
+            .filter(|(_, e)| now.saturating_sub(e.entered) >= self.config.expiry_secs)
+            .map(|(t, _)| *t)
             .collect();
         let mut removed = Vec::new();
         for txid in expired {
