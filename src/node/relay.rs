@@ -3,7 +3,7 @@
 //! sync.
 //!
 //! - An announcement (`POST /relay/announce`) is a claim. Its txids go in a table of
-//!   wanted transactions, bounded per peer ([`MAX_WANTED_PER_PEER`]), in total
+//!   wanted transactions, bounded per peer ([`MAX_WANTED_PER_SOURCE`]), in total
 //!   ([`MAX_WANTED`]) and in announcing peers ([`MAX_ANNOUNCING_PEERS`]); what does not
 //!   fit is not taken (the answer's `taken` says how many were), so the announcer
 //!   announces it again later: nothing is lost.
@@ -33,7 +33,8 @@ use crate::consensus::validation::verify_signatures_parallel;
 use crate::error::{Code, ErrorCode};
 use crate::mempool::orphans::OrphanPool;
 use crate::net::discourage::{punishes_block, punishes_relayed_tx};
-use crate::net::group::NetGroup;
+use crate::http::server::source_key;
+use crate::net::group::{ip_of, NetGroup};
 use crate::net::peers::GROUP_CAP;
 use crate::net::relay::RelaySource;
 use crate::net::relay_compact::CompactBlock;
@@ -50,17 +51,27 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-/// Txids wanted from one peer at most (announced or listed by its mempool).
-pub const MAX_WANTED_PER_PEER: usize = 20_000;
+/// Txids queued from one source at most (all its ports together; announced or listed
+/// by its mempool).
+pub const MAX_WANTED_PER_SOURCE: usize = 20_000;
+/// Txids queued from one network group at most (so one /16 cannot fill the table).
+pub const MAX_WANTED_PER_GROUP: usize = 2 * MAX_WANTED_PER_SOURCE;
 /// Distinct txids wanted at most, all peers together.
 pub const MAX_WANTED: usize = 100_000;
 /// Peers whose announcements are tracked at once (and at most
 /// [`GROUP_CAP`] of one network group, so one source cannot take them all).
 pub const MAX_ANNOUNCING_PEERS: usize = 128;
-/// Peers remembered per wanted txid (to ask the next when one fails).
+/// Peers remembered per wanted txid (to ask the next when one fails), besides one
+/// fallback.
 pub const MAX_ANNOUNCERS_PER_TX: usize = 8;
+/// Of those, at most this many from one network group.
+pub const MAX_ANNOUNCERS_PER_GROUP: usize = 2;
 /// Fetch requests in flight at once, all peers together (one per peer).
 pub const MAX_FETCHES: usize = 16;
+/// Fetch requests in flight at once from one source (all its ports together).
+pub const MAX_FETCHES_PER_SOURCE: usize = 2;
+/// Fetch requests in flight at once from one network group.
+pub const MAX_FETCHES_PER_GROUP: usize = 4;
 /// How long one fetch may take before its txids are asked of another peer.
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// `POST /relay/transactions` stops adding transactions once its answer passes this
@@ -72,7 +83,7 @@ pub const MAX_BLOCK_FETCHES: usize = 16;
 /// Txids remembered as refused for a reason that does not depend on our state.
 pub const MAX_REJECTED: usize = 50_000;
 /// Mempool txids taken from one peer's listing at most per sync.
-pub const MAX_SYNC_TXIDS: usize = MAX_WANTED_PER_PEER;
+pub const MAX_SYNC_TXIDS: usize = MAX_WANTED_PER_SOURCE;
 /// Page size of mempool sync (`GET /mempool?limit=`, the endpoint's maximum).
 pub const SYNC_PAGE: usize = 5_000;
 /// Mempool syncs running at once.
@@ -83,7 +94,12 @@ const SYNC_RETRY: Duration = Duration::from_secs(1);
 const TICK: Duration = Duration::from_millis(250);
 
 struct Want {
+    /// Who announced it (at most [`MAX_ANNOUNCERS_PER_TX`], at most
+    /// [`MAX_ANNOUNCERS_PER_GROUP`] of one network group), first asked first.
     announcers: Vec<String>,
+    /// The latest announcer that did not fit in `announcers`: asked when every one of
+    /// them failed, so a txid taken from an announcement is never silently dropped.
+    fallback: Option<String>,
     in_flight: bool,
 }
 
@@ -91,6 +107,13 @@ struct Want {
 struct PeerWants {
     queue: VecDeque<Txid>,
     fetching: bool,
+}
+
+/// What the want table bounds shares by: the announcer's source (IPv4 address, IPv6
+/// /64; a host name as itself) and its network group.
+fn shares_of(peer: &str) -> (String, NetGroup) {
+    let source = ip_of(peer).map_or_else(|| peer.to_string(), |ip| source_key(ip).to_string());
+    (source, NetGroup::of_address(peer))
 }
 
 /// Transactions we lack and who offered them.
@@ -101,18 +124,34 @@ pub struct WantTable {
 }
 
 impl WantTable {
+    /// Txids queued from `peer`'s source and from its network group.
+    fn queued_shares(&self, source: &str, group: &NetGroup) -> (usize, usize) {
+        let (mut by_source, mut by_group) = (0, 0);
+        for (p, wants) in &self.peers {
+            let (s, g) = shares_of(p);
+            if s == source {
+                by_source += wants.queue.len();
+            }
+            if &g == group {
+                by_group += wants.queue.len();
+            }
+        }
+        (by_source, by_group)
+    }
+
     /// Notes that `peer` has `txids`; those `have` does not cover become wanted. Returns
     /// how many, from the first, were taken (the rest did not fit) and how many of those
-    /// are newly wanted.
+    /// are newly wanted. One source (all its ports) queues at most
+    /// [`MAX_WANTED_PER_SOURCE`] txids, one network group [`MAX_WANTED_PER_GROUP`].
     pub fn announce(
         &mut self,
         peer: &str,
         txids: &[Txid],
         have: impl Fn(&Txid) -> bool,
     ) -> (usize, usize) {
+        let (source, group) = shares_of(peer);
         if !self.peers.contains_key(peer) {
             // One source cannot take every slot: at most GROUP_CAP per network group.
-            let group = NetGroup::of_address(peer);
             let same_group = self
                 .peers
                 .keys()
@@ -122,6 +161,7 @@ impl WantTable {
                 return (0, 0);
             }
         }
+        let (mut by_source, mut by_group) = self.queued_shares(&source, &group);
         let mut taken = 0;
         let mut wanted = 0;
         for txid in txids {
@@ -129,34 +169,45 @@ impl WantTable {
                 taken += 1;
                 continue;
             }
-            let queue_full = self
-                .peers
-                .get(peer)
-                .is_some_and(|p| p.queue.len() >= MAX_WANTED_PER_PEER);
+            let full = by_source >= MAX_WANTED_PER_SOURCE || by_group >= MAX_WANTED_PER_GROUP;
             match self.txs.get_mut(txid) {
                 Some(want) => {
-                    if !want.announcers.iter().any(|a| a == peer) {
-                        if queue_full {
-                            break;
-                        }
-                        if want.announcers.len() < MAX_ANNOUNCERS_PER_TX {
+                    let listed = want.announcers.iter().any(|a| a == peer);
+                    if !listed {
+                        let same_group = want
+                            .announcers
+                            .iter()
+                            .filter(|a| NetGroup::of_address(a) == group)
+                            .count();
+                        if want.announcers.len() >= MAX_ANNOUNCERS_PER_TX
+                            || same_group >= MAX_ANNOUNCERS_PER_GROUP
+                        {
+                            // Not asked unless every listed announcer fails.
+                            want.fallback = Some(peer.to_string());
+                        } else {
+                            if full {
+                                break;
+                            }
                             want.announcers.push(peer.to_string());
+                            self.peers
+                                .entry(peer.to_string())
+                                .or_default()
+                                .queue
+                                .push_back(*txid);
+                            by_source += 1;
+                            by_group += 1;
                         }
-                        self.peers
-                            .entry(peer.to_string())
-                            .or_default()
-                            .queue
-                            .push_back(*txid);
                     }
                 }
                 None => {
-                    if queue_full || self.txs.len() >= MAX_WANTED {
+                    if full || self.txs.len() >= MAX_WANTED {
                         break;
                     }
                     self.txs.insert(
                         *txid,
                         Want {
                             announcers: vec![peer.to_string()],
+                            fallback: None,
                             in_flight: false,
                         },
                     );
@@ -165,6 +216,8 @@ impl WantTable {
                         .or_default()
                         .queue
                         .push_back(*txid);
+                    by_source += 1;
+                    by_group += 1;
                     wanted += 1;
                 }
             }
@@ -174,9 +227,21 @@ impl WantTable {
     }
 
     /// Batches to fetch now: for each idle peer with wanted txids not in flight, up to
-    /// [`MAX_FETCH_TXIDS`] of them, while fewer than [`MAX_FETCHES`] are in flight.
+    /// [`MAX_FETCH_TXIDS`] of them, while fewer than [`MAX_FETCHES`] are in flight, at
+    /// most [`MAX_FETCHES_PER_SOURCE`] from one source and [`MAX_FETCHES_PER_GROUP`]
+    /// from one network group.
     fn next_batches(&mut self, skip: &HashSet<String>) -> Vec<(String, Vec<Txid>)> {
-        let mut busy = self.peers.values().filter(|p| p.fetching).count();
+        let mut busy = 0;
+        let mut by_source: HashMap<String, usize> = HashMap::new();
+        let mut by_group: HashMap<NetGroup, usize> = HashMap::new();
+        for (peer, wants) in &self.peers {
+            if wants.fetching {
+                let (s, g) = shares_of(peer);
+                busy += 1;
+                *by_source.entry(s).or_default() += 1;
+                *by_group.entry(g).or_default() += 1;
+            }
+        }
         let mut out = Vec::new();
         let txs = &mut self.txs;
         for (peer, wants) in self.peers.iter_mut() {
@@ -186,13 +251,19 @@ impl WantTable {
             if wants.fetching || wants.queue.is_empty() || skip.contains(peer) {
                 continue;
             }
+            let (source, group) = shares_of(peer);
+            if by_source.get(&source).copied().unwrap_or(0) >= MAX_FETCHES_PER_SOURCE
+                || by_group.get(&group).copied().unwrap_or(0) >= MAX_FETCHES_PER_GROUP
+            {
+                continue;
+            }
             let mut batch = Vec::new();
             while batch.len() < MAX_FETCH_TXIDS {
                 let Some(txid) = wants.queue.pop_front() else {
                     break;
                 };
-                // Not wanted any more, or asked of another peer now (it comes back to
-                // this queue if that fails).
+                // Not wanted any more, or asked of another peer now: this peer stays
+                // among its announcers, so it is handed back here if that fails.
                 if let Some(want) = txs.get_mut(&txid) {
                     if !want.in_flight {
                         want.in_flight = true;
@@ -203,6 +274,8 @@ impl WantTable {
             if !batch.is_empty() {
                 wants.fetching = true;
                 busy += 1;
+                *by_source.entry(source).or_default() += 1;
+                *by_group.entry(group).or_default() += 1;
                 out.push((peer.clone(), batch));
             }
         }
@@ -237,12 +310,23 @@ impl WantTable {
             want.in_flight = false;
             if !keep {
                 want.announcers.retain(|a| a != peer);
+                if want.fallback.as_deref() == Some(peer) {
+                    want.fallback = None;
+                }
             }
-            // Hand it to the next announcer with room in its queue.
+            if want.announcers.is_empty() {
+                // Every listed announcer failed: the fallback is asked last.
+                if let Some(f) = want.fallback.take() {
+                    want.announcers.push(f);
+                }
+            }
+            // Hand it to the next announcer with room in its queue (a hand-back may
+            // pass the source's share by what was in flight: bounded by MAX_FETCHES
+            // batches).
             let mut handed = false;
             while let Some(next) = want.announcers.first().cloned() {
                 let queue = &mut self.peers.entry(next).or_default().queue;
-                if queue.len() < MAX_WANTED_PER_PEER {
+                if queue.len() < MAX_WANTED_PER_SOURCE {
                     queue.push_front(*txid);
                     handed = true;
                     break;
@@ -268,8 +352,19 @@ impl WantTable {
         for txid in wants.queue {
             if let Some(want) = self.txs.get_mut(&txid) {
                 want.announcers.retain(|a| a != peer);
+                if want.fallback.as_deref() == Some(peer) {
+                    want.fallback = None;
+                }
                 if want.announcers.is_empty() && !want.in_flight {
-                    self.txs.remove(&txid);
+                    match want.fallback.take() {
+                        Some(f) => {
+                            want.announcers.push(f.clone());
+                            self.peers.entry(f).or_default().queue.push_back(txid);
+                        }
+                        None => {
+                            self.txs.remove(&txid);
+                        }
+                    }
                 }
             }
         }
@@ -431,31 +526,52 @@ impl Node {
     /// in the signature cache, so the accepts that follow (one at a time, parents first)
     /// find them there. A transaction whose inputs are not known yet (a child of one in
     /// the batch) is skipped here and verified when it is accepted. Blocking.
-    fn prewarm_signatures(&self, txs: &[Transaction]) {
+    ///
+    /// The chain and mempool locks are taken here, on the calling thread, and released
+    /// before the parallel part: a rayon closure never takes a node lock. (The block
+    /// writer holds the chain write lock while it waits on rayon workers; a worker
+    /// waiting on that lock would deadlock the node.)
+    pub fn prewarm_signatures(&self, txs: &[Transaction]) {
         use rayon::prelude::*;
-        txs.par_iter().for_each(|tx| {
-            let to_verify = {
-                let chain = self.chain();
-                let Ok(next) = Self::next_height(&chain) else {
-                    return;
-                };
-                let net = chain.network();
-                let pool = self.mempool();
-                pool.precheck(
-                    tx,
-                    &*chain,
-                    next,
-                    &net.params,
-                    &net.genesis_hash,
-                    chain.sig_cache(),
-                )
+        let to_verify: Vec<(usize, Txid, _)> = {
+            let chain = self.chain();
+            let Ok(next) = Self::next_height(&chain) else {
+                return;
             };
-            if let Ok(Some((txid, sighash))) = to_verify {
-                if verify_signatures_parallel(tx, &sighash).is_ok() {
-                    self.chain().sig_cache().insert(txid);
-                }
-            }
-        });
+            let net = chain.network();
+            let pool = self.mempool();
+            txs.iter()
+                .enumerate()
+                .filter_map(|(i, tx)| {
+                    pool.precheck(
+                        tx,
+                        &*chain,
+                        next,
+                        &net.params,
+                        &net.genesis_hash,
+                        chain.sig_cache(),
+                    )
+                    .ok()
+                    .flatten()
+                    .map(|(txid, sighash)| (i, txid, sighash))
+                })
+                .collect()
+        };
+        if to_verify.is_empty() {
+            return;
+        }
+        // Pure verification, no lock.
+        let verified: Vec<Txid> = to_verify
+            .par_iter()
+            .filter_map(|(i, txid, sighash)| {
+                let tx = txs.get(*i)?;
+                verify_signatures_parallel(tx, sighash).ok().map(|()| *txid)
+            })
+            .collect();
+        let chain = self.chain();
+        for txid in verified {
+            chain.sig_cache().insert(txid);
+        }
     }
 
     /// Validates a relayed transaction from `from` (blocking), then the orphans waiting
@@ -891,16 +1007,16 @@ mod tests {
     #[test]
     fn the_want_table_is_bounded_per_peer_and_in_total() {
         let mut table = WantTable::default();
-        let many: Vec<Txid> = (0..MAX_WANTED_PER_PEER as u32 + 10).map(txid).collect();
+        let many: Vec<Txid> = (0..MAX_WANTED_PER_SOURCE as u32 + 10).map(txid).collect();
         let (taken, wanted) = table.announce("p1", &many, |_| false);
-        assert_eq!((taken, wanted), (MAX_WANTED_PER_PEER, MAX_WANTED_PER_PEER));
-        assert_eq!(table.queued_for("p1"), MAX_WANTED_PER_PEER);
+        assert_eq!((taken, wanted), (MAX_WANTED_PER_SOURCE, MAX_WANTED_PER_SOURCE));
+        assert_eq!(table.queued_for("p1"), MAX_WANTED_PER_SOURCE);
         // Others fill the total.
         let mut n = 1_000_000u32;
         let mut peer = 2;
         while table.len() < MAX_WANTED {
-            let batch: Vec<Txid> = (n..n + MAX_WANTED_PER_PEER as u32).map(txid).collect();
-            n += MAX_WANTED_PER_PEER as u32;
+            let batch: Vec<Txid> = (n..n + MAX_WANTED_PER_SOURCE as u32).map(txid).collect();
+            n += MAX_WANTED_PER_SOURCE as u32;
             table.announce(&format!("10.{peer}.0.1:8000"), &batch, |_| false);
             peer += 1;
         }
