@@ -577,12 +577,31 @@ impl Node {
     /// Validates a relayed transaction from `from` (blocking), then the orphans waiting
     /// for it. Punishes what section 9 punishes; keeps one whose parent is missing.
     pub fn accept_relayed(&self, tx: Transaction, from: &str) {
-        let mut work = vec![(tx, from.to_string())];
-        while let Some((tx, from)) = work.pop() {
+        self.accept_relayed_all(vec![(tx, from.to_string(), Instant::now())], false);
+    }
+
+    /// [`Node::accept_relayed`] for each of `work` (transaction, sender, first arrival).
+    /// With `retry`, these are orphans tried again: a refusal is not counted in the
+    /// metrics again, and one put back keeps its first arrival (so it still expires).
+    fn accept_relayed_all(&self, mut work: Vec<(Transaction, String, Instant)>, retry: bool) {
+        // Orphans freed by an accepted parent are retries too.
+        let mut first = work.len();
+        while let Some((tx, from, arrived)) = work.pop() {
+            let is_retry = retry || work.len() >= first;
+            first = first.min(work.len());
             let txid = tx.txid();
             let parents: Vec<Txid> = tx.inputs.iter().map(|i| i.prev.txid).collect();
             let size = crate::primitives::Encode::to_bytes(&tx).len();
-            match self.submit_transaction(tx.clone()) {
+            let result = if is_retry {
+                let r = self.submit_transaction_unmetered(tx.clone());
+                if matches!(r, Ok((_, false))) {
+                    self.metrics.transactions_accepted.inc();
+                }
+                r
+            } else {
+                self.submit_transaction(tx.clone())
+            };
+            match result {
                 Ok((_, known)) => {
                     if !known {
                         self.peers.credit_peer(&from, Delivery::Transaction);
@@ -609,7 +628,7 @@ impl Node {
                             parents.iter().any(|p| !pool.contains(p))
                         };
                         if waiting {
-                            self.relay.orphans().insert(tx, size, &from, Instant::now());
+                            self.relay.orphans().insert(tx, size, &from, arrived);
                         }
                     } else if code == Code::TxTooLarge {
                         // Depends on the transaction alone.
@@ -661,7 +680,7 @@ pub async fn relay_loop(node: Arc<Node>, stop: CancellationToken) {
 /// `POST /transactions`, a block's disconnection), all of them when the tip changed,
 /// and drops expired ones.
 async fn retry_orphans(node: &Arc<Node>, tip_changed: bool) {
-    let ready: Vec<(Transaction, String)> = {
+    let ready: Vec<(Transaction, String, Instant)> = {
         let pool = node.mempool();
         let mut orphans = node.relay.orphans();
         orphans.expire(Instant::now());
@@ -685,12 +704,7 @@ async fn retry_orphans(node: &Arc<Node>, tip_changed: bool) {
         return;
     }
     let n = node.clone();
-    let _ = tokio::task::spawn_blocking(move || {
-        for (tx, from) in ready {
-            n.accept_relayed(tx, &from);
-        }
-    })
-    .await;
+    let _ = tokio::task::spawn_blocking(move || n.accept_relayed_all(ready, true)).await;
 }
 
 /// The binary body of `POST /relay/transactions`: a `u32` count and 32-byte txids.
@@ -858,7 +872,9 @@ async fn fetch_block_inner(node: &Arc<Node>, peer: &str, hash: BlockHash) -> Res
         let parent = block.header.prev_hash;
         match n.submit_block(block, false) {
             Ok(status) => {
-                if status != AcceptStatus::AlreadyKnown {
+                // Credit only a block that became (part of) the active chain: a side
+                // block, stored or not, is no useful delivery.
+                if matches!(status, AcceptStatus::Connected | AcceptStatus::Reorganized) {
                     n.peers.credit_peer(&from, Delivery::Block);
                 }
                 Ok(())
