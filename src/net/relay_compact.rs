@@ -15,7 +15,10 @@
 
 use crate::consensus::merkle::merkle_root;
 use crate::primitives::encoding::{put_u32, put_u64};
-use crate::primitives::{Block, Decode, DecodeError, Encode, Header, Reader, Transaction, Txid};
+use crate::primitives::{
+    Block, BlockHash, Decode, DecodeError, Encode, Header, Reader, Target, Transaction, Txid,
+    HEADER_SIZE,
+};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 
@@ -65,7 +68,56 @@ fn short_id(key: &[u8; 16], txid: &Txid) -> ShortId {
     id
 }
 
+/// Short ids a compact block may carry at most: a block of `max_block_size` bytes holds
+/// at most `max_block_size / Transaction::MIN_SIZE` transactions, the coinbase among
+/// them. More cannot be a valid block: the sender is punished (PROTOCOL.md section 9).
+pub fn max_short_ids(max_block_size: u64) -> usize {
+    let max = usize::try_from(max_block_size).unwrap_or(usize::MAX);
+    (max / Transaction::MIN_SIZE).saturating_sub(1)
+}
+
+/// Bytes of the largest compact block for `max_block_size` (the body bound its fetch
+/// reads with): header, nonce, count, the short ids and a coinbase of at most a block.
+pub fn max_compact_size(max_block_size: u64) -> usize {
+    let max = usize::try_from(max_block_size).unwrap_or(usize::MAX);
+    (HEADER_SIZE + 8 + 4)
+        .saturating_add(SHORT_ID_SIZE.saturating_mul(max_short_ids(max_block_size)))
+        .saturating_add(max)
+}
+
 impl CompactBlock {
+    /// Checks what can be checked before rebuilding, so a lie costs nothing: the header
+    /// hashes to the announced `hash`, its target is at most `pow_limit` and the hash
+    /// meets it, and the short ids fit a block of `max_block_size`. `Err` says why the
+    /// sender is punished (section 9: headers failing proof of work or target, an
+    /// answer holding more than asked for).
+    pub fn check(
+        &self,
+        hash: &BlockHash,
+        pow_limit: &Target,
+        max_block_size: u64,
+    ) -> Result<(), String> {
+        if self.header.hash() != *hash {
+            return Err(format!("it answered another block than {hash}"));
+        }
+        if self.header.target.0 > pow_limit.0 {
+            return Err(format!(
+                "its compact block {hash} has a target above pow_limit"
+            ));
+        }
+        if !self.header.target.is_met_by(&hash.0) {
+            return Err(format!("its compact block {hash} fails proof of work"));
+        }
+        let max = max_short_ids(max_block_size);
+        if self.short_ids.len() > max {
+            return Err(format!(
+                "its compact block {hash} has {} short ids, more than a block of {max_block_size} bytes holds",
+                self.short_ids.len()
+            ));
+        }
+        Ok(())
+    }
+
     /// The compact form of `block` with the salt `nonce`. `None` for a block without a
     /// coinbase (never stored: every valid block has one).
     pub fn new(block: &Block, nonce: u64) -> Option<CompactBlock> {
@@ -169,8 +221,8 @@ impl Decode for CompactBlock {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::primitives::TxOut;
     use crate::primitives::{Amount, Height, OutPoint, PubkeyHash, PublicKey, Signature, TxIn};
-    use crate::primitives::{BlockHash, Target, TxOut};
 
     pub(crate) fn payment(n: u32) -> Transaction {
         Transaction {

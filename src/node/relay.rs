@@ -31,13 +31,13 @@ use super::{Node, NodeError};
 use crate::chain::{AcceptStatus, ChainError};
 use crate::consensus::validation::verify_signatures_parallel;
 use crate::error::{Code, ErrorCode};
+use crate::http::server::source_key;
 use crate::mempool::orphans::OrphanPool;
 use crate::net::discourage::{punishes_block, punishes_relayed_tx};
-use crate::http::server::source_key;
 use crate::net::group::{ip_of, NetGroup};
 use crate::net::peers::GROUP_CAP;
 use crate::net::relay::RelaySource;
-use crate::net::relay_compact::CompactBlock;
+use crate::net::relay_compact::{max_compact_size, CompactBlock};
 use crate::net::Delivery;
 use crate::primitives::encoding::{decode_list, put_u32};
 use crate::primitives::{Block, BlockHash, Decode, Reader, Transaction, Txid};
@@ -78,6 +78,8 @@ pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// many bytes (well under the peers' 32 MiB answer bound); an asker that gets an answer
 /// this large asks the same peer again for what it left out.
 pub const MAX_FETCH_RESPONSE: usize = 8 * 1024 * 1024;
+/// A full block may take this many times the peer timeout (a compact block one).
+const FULL_BLOCK_TIMEOUT_FACTOR: u32 = 3;
 /// Blocks being fetched at once.
 pub const MAX_BLOCK_FETCHES: usize = 16;
 /// Txids remembered as refused for a reason that does not depend on our state.
@@ -811,19 +813,29 @@ async fn fetch_block(node: Arc<Node>, peer: String, hash: BlockHash) {
 /// `Err` says why the peer is punished.
 async fn fetch_block_inner(node: &Arc<Node>, peer: &str, hash: BlockHash) -> Result<(), String> {
     let timeout = node.config.peer_timeout;
+    let (pow_limit, max_block_size) = {
+        let chain = node.chain();
+        let params = &chain.network().params;
+        (params.pow_limit, params.max_block_size)
+    };
     let url = format!("http://{peer}/relay/compact/{hash}");
-    let rebuilt = match node.peers.client().get_bytes(&url, timeout).await {
+    // Answers are read with bounds derived from max_block_size, not the 32 MiB client's.
+    let compact_client = node
+        .peers
+        .client()
+        .limited(max_compact_size(max_block_size));
+    let rebuilt = match compact_client.get_bytes(&url, timeout).await {
         Ok(bytes) => {
             let compact = CompactBlock::from_bytes(&bytes)
                 .map_err(|e| format!("its compact block {hash} does not decode: {e}"))?;
-            if compact.header.hash() != hash {
-                return Err(format!("it answered another block than {hash}"));
-            }
+            // Proof of work, target and size first: a lie costs us nothing.
+            compact.check(&hash, &pow_limit, max_block_size)?;
             let n = node.clone();
             tokio::task::spawn_blocking(move || {
-                let pool = n.mempool();
-                let txids = pool.txids_by_fee_rate();
-                compact.rebuild(txids.iter(), |t| pool.get(t).cloned())
+                // The mempool lock only to copy the txids and, after matching, to
+                // look the matched transactions up one by one.
+                let txids = n.mempool().txids_by_fee_rate();
+                compact.rebuild(txids.iter(), |t| n.mempool().get(t).cloned())
             })
             .await
             .map_err(|e| tracing::warn!(error = %e, "rebuild task failed"))
@@ -846,7 +858,16 @@ async fn fetch_block_inner(node: &Arc<Node>, peer: &str, hash: BlockHash) -> Res
         None => {
             node.relay.full_fetched.fetch_add(1, Ordering::Relaxed);
             let url = format!("http://{peer}/blocks?hashes={hash}");
-            let bytes = match node.peers.client().get_bytes(&url, timeout * 6).await {
+            let limit = usize::try_from(max_block_size)
+                .unwrap_or(usize::MAX)
+                .saturating_add(64);
+            let bytes = match node
+                .peers
+                .client()
+                .limited(limit)
+                .get_bytes(&url, timeout * FULL_BLOCK_TIMEOUT_FACTOR)
+                .await
+            {
                 Ok(bytes) => bytes,
                 Err(e) => {
                     tracing::debug!(peer = %peer, error = %e, "announced block not fetched; sync will catch up");
@@ -862,7 +883,14 @@ async fn fetch_block_inner(node: &Arc<Node>, peer: &str, hash: BlockHash) -> Res
             }
             match blocks.pop() {
                 Some(block) if block.hash() == hash => block,
-                _ => return Ok(()),
+                // A 2xx answer holding another block than the one asked for.
+                Some(other) => {
+                    return Err(format!(
+                        "it answered block {} when asked for {hash}",
+                        other.hash()
+                    ))
+                }
+                None => return Ok(()),
             }
         }
     };
@@ -1025,7 +1053,10 @@ mod tests {
         let mut table = WantTable::default();
         let many: Vec<Txid> = (0..MAX_WANTED_PER_SOURCE as u32 + 10).map(txid).collect();
         let (taken, wanted) = table.announce("p1", &many, |_| false);
-        assert_eq!((taken, wanted), (MAX_WANTED_PER_SOURCE, MAX_WANTED_PER_SOURCE));
+        assert_eq!(
+            (taken, wanted),
+            (MAX_WANTED_PER_SOURCE, MAX_WANTED_PER_SOURCE)
+        );
         assert_eq!(table.queued_for("p1"), MAX_WANTED_PER_SOURCE);
         // Others fill the total.
         let mut n = 1_000_000u32;
