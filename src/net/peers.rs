@@ -397,8 +397,21 @@ impl PeerSet {
 
     /// Announces a newly accepted transaction to every peer not known to have it.
     pub fn relay_txid(&self, txid: Txid) {
-        for peer in self.lock().values() {
-            peer.relay.queue_txid(txid);
+        let overflowed: Vec<Arc<PeerRelay>> = self
+            .lock()
+            .values()
+            .filter(|peer| !peer.relay.queue_txid(txid))
+            .map(|peer| peer.relay.clone())
+            .collect();
+        if overflowed.is_empty() {
+            return;
+        }
+        // Those outboxes refill from the mempool, from this transaction's arrival on
+        // (looked up outside the peer table's lock).
+        if let Some(seq) = self.relay.arrival(&txid) {
+            for relay in overflowed {
+                relay.overflowed_at(seq);
+            }
         }
     }
 

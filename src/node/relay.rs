@@ -467,9 +467,12 @@ impl RelaySource for Node {
         self.mempool().ancestors_first(txids)
     }
 
-    fn mempool_txids(&self) -> Vec<Txid> {
-        let pool = self.mempool();
-        pool.ancestors_first(&pool.txids_by_fee_rate())
+    fn arrival(&self, txid: &Txid) -> Option<u64> {
+        self.mempool().arrival(txid)
+    }
+
+    fn mempool_arrived_since(&self, seq: u64) -> Vec<(u64, Txid)> {
+        self.mempool().arrived_since(seq)
     }
 }
 
