@@ -233,4 +233,26 @@ mod tests {
         pool.expire(now + ORPHAN_EXPIRY);
         assert!(pool.is_empty());
     }
+
+    /// An orphan retried and put back keeps its first arrival, so it still expires.
+    #[test]
+    fn a_retried_orphan_keeps_its_arrival_and_expires() {
+        let mut pool = OrphanPool::new(10, 1_000_000);
+        let start = Instant::now();
+        let tx = crate::net::relay_compact::tests::payment(1);
+        let parent = tx.inputs[0].prev.txid;
+        assert!(pool.insert(tx, 200, "peer", start));
+        let later = start + ORPHAN_EXPIRY / 2;
+        for (tx, from, added) in pool.take_children(&parent) {
+            assert_eq!(added, start);
+            assert!(pool.insert(tx, 200, &from, added));
+        }
+        let (tx, from, added) = pool.take_all().remove(0);
+        assert_eq!(added, start);
+        pool.insert(tx, 200, &from, added);
+        pool.expire(later);
+        assert_eq!(pool.len(), 1);
+        pool.expire(start + ORPHAN_EXPIRY);
+        assert!(pool.is_empty());
+    }
 }

@@ -338,4 +338,42 @@ pub(crate) mod tests {
         padded.push(0);
         assert!(CompactBlock::from_bytes(&padded).is_err());
     }
+
+    /// A compact block whose header lies (another hash, a target above pow_limit,
+    /// failed proof of work) or whose short ids cannot fit a block is refused before
+    /// any rebuild, and a body bound follows from max_block_size.
+    #[test]
+    fn a_lying_or_oversized_compact_block_is_refused_before_rebuilding() {
+        let block = block(10);
+        let hash = block.hash();
+        let compact = CompactBlock::new(&block, 1).expect("has a coinbase");
+        let limit = Target(crate::primitives::U256::MAX);
+        let max_size = 1_000_000;
+        assert!(compact.check(&hash, &limit, max_size).is_ok());
+        assert!(compact
+            .check(&BlockHash::from_bytes([0; 32]), &limit, max_size)
+            .is_err());
+        let low = Target(crate::primitives::U256::ONE);
+        assert!(
+            compact.check(&hash, &low, max_size).is_err(),
+            "target above pow_limit"
+        );
+        let mut hard = block.clone();
+        hard.header.target = Target(crate::primitives::U256::ONE);
+        let hard_compact = CompactBlock::new(&hard, 1).expect("has a coinbase");
+        assert!(
+            hard_compact.check(&hard.hash(), &limit, max_size).is_err(),
+            "proof of work"
+        );
+        // Too many short ids for a block of max_block_size.
+        let mut huge = compact.clone();
+        huge.short_ids = vec![[1; SHORT_ID_SIZE]; max_short_ids(max_size) + 1];
+        assert!(huge.check(&hash, &limit, max_size).is_err());
+        huge.short_ids.pop();
+        assert!(huge.check(&hash, &limit, max_size).is_ok());
+        // The largest acceptable compact block fits the body bound its fetch uses.
+        huge.coinbase = block.transactions[0].clone();
+        assert!(huge.to_bytes().len() <= max_compact_size(max_size));
+        assert!(max_compact_size(max_size) < 2 * max_size as usize);
+    }
 }

@@ -1127,6 +1127,90 @@ mod tests {
         assert!(table.next_batches(&HashSet::new()).is_empty());
     }
 
+    /// One source (any number of ports) and one network group (any number of
+    /// sources) take a bounded share of the wanted txids and of the fetch slots.
+    #[test]
+    fn one_source_or_group_takes_only_its_share() {
+        let mut table = WantTable::default();
+        let mut n = 0u32;
+        let mut batch = |count: usize| -> Vec<Txid> {
+            let out = (n..n + count as u32).map(txid).collect();
+            n += count as u32;
+            out
+        };
+        // One IP, GROUP_CAP ports, each announcing a peer's worth.
+        let mut taken = 0;
+        for port in 0..GROUP_CAP {
+            let peer = format!("10.1.0.1:{}", 8000 + port);
+            taken += table
+                .announce(&peer, &batch(MAX_WANTED_PER_SOURCE), |_| false)
+                .0;
+        }
+        assert_eq!(taken, MAX_WANTED_PER_SOURCE, "one source, all its ports");
+        // Other sources of that /16 fill the group's share, no more.
+        for host in 2..2 + GROUP_CAP as u32 {
+            let peer = format!("10.1.0.{host}:8000");
+            taken += table
+                .announce(&peer, &batch(MAX_WANTED_PER_SOURCE), |_| false)
+                .0;
+        }
+        assert_eq!(taken, MAX_WANTED_PER_GROUP, "one network group");
+        assert_eq!(table.len(), MAX_WANTED_PER_GROUP);
+        // Another group is not crowded out.
+        let other = batch(10);
+        assert_eq!(table.announce("10.2.0.1:8000", &other, |_| false).0, 10);
+        // Fetch slots: at most MAX_FETCHES_PER_SOURCE of one source, and
+        // MAX_FETCHES_PER_GROUP of one group.
+        let batches = table.next_batches(&HashSet::new());
+        let from_source = batches
+            .iter()
+            .filter(|(p, _)| p.starts_with("10.1.0.1:"))
+            .count();
+        let from_group = batches
+            .iter()
+            .filter(|(p, _)| p.starts_with("10.1."))
+            .count();
+        assert!(from_source <= MAX_FETCHES_PER_SOURCE, "{from_source}");
+        assert!(from_group <= MAX_FETCHES_PER_GROUP, "{from_group}");
+        assert!(batches.iter().any(|(p, _)| p == "10.2.0.1:8000"));
+    }
+
+    /// A txid whose announcer slots are full keeps the latest other announcer as a
+    /// fallback, asked when every listed one failed: nothing taken is dropped.
+    #[test]
+    fn a_txid_with_full_announcer_slots_is_not_lost() {
+        let mut table = WantTable::default();
+        let t = [txid(1)];
+        let peers: Vec<String> = (0..MAX_ANNOUNCERS_PER_TX as u32 + 1)
+            .map(|i| format!("10.{}.0.1:8000", 10 + i))
+            .collect();
+        for p in &peers {
+            assert_eq!(table.announce(p, &t, |_| false).0, 1);
+        }
+        // Each listed announcer in turn fails.
+        for _ in 0..MAX_ANNOUNCERS_PER_TX {
+            let batches = table.next_batches(&HashSet::new());
+            assert_eq!(batches.len(), 1, "one at a time");
+            let (peer, batch) = &batches[0];
+            assert_ne!(peer, &peers[MAX_ANNOUNCERS_PER_TX], "the fallback is last");
+            table.finish(peer, batch, &HashSet::new());
+        }
+        let last = table.next_batches(&HashSet::new());
+        assert_eq!(last.len(), 1);
+        assert_eq!(last[0].0, peers[MAX_ANNOUNCERS_PER_TX]);
+        table.finish(&last[0].0, &last[0].1, &HashSet::new());
+        assert!(table.is_empty());
+        // One network group holds at most MAX_ANNOUNCERS_PER_GROUP of the slots.
+        let mut table = WantTable::default();
+        for host in 1..=4 {
+            table.announce(&format!("10.9.0.{host}:8000"), &t, |_| false);
+        }
+        assert_eq!(
+            table.txs.get(&t[0]).map(|w| w.announcers.len()),
+            Some(MAX_ANNOUNCERS_PER_GROUP)
+        );
+    }
+
     #[test]
     fn an_answer_with_more_or_other_than_asked_is_refused() {
         let tx = crate::net::relay_compact::tests::payment(1);
