@@ -365,7 +365,8 @@ impl PeerSet {
                     .store(crate::clock::unix_now(), Ordering::Relaxed)
             },
             self.relay.clone(),
-            self.client.clone(),
+            // Relay answers are small (counts, a txid, a status): 1 MiB bound.
+            self.small_client.clone(),
             self.timeout,
             self.stop.clone(),
         ));

@@ -32,6 +32,7 @@ use crate::chain::{AcceptStatus, ChainError};
 use crate::consensus::validation::verify_signatures_parallel;
 use crate::error::{Code, ErrorCode};
 use crate::http::server::source_key;
+use crate::http::ClientError;
 use crate::mempool::orphans::OrphanPool;
 use crate::net::discourage::{punishes_block, punishes_relayed_tx};
 use crate::net::group::{ip_of, NetGroup};
@@ -1007,10 +1008,12 @@ async fn mempool_sync(node: &Arc<Node>, peer: &str) -> Result<usize, SyncFailure
         if let Some(a) = &after {
             url.push_str(&format!("&after={a}"));
         }
-        let page: MempoolView = client
-            .get_json(&url, timeout)
-            .await
-            .map_err(|e| SyncFailure::Skip(e.to_string()))?;
+        let page: MempoolView = client.get_json(&url, timeout).await.map_err(|e| match e {
+            // A 2xx answer to our own request that does not decode (section 9). (Too
+            // large an answer may be a non-2xx one: not punished.)
+            ClientError::BadJson { .. } => SyncFailure::Punish(format!("its mempool page: {e}")),
+            e => SyncFailure::Skip(e.to_string()),
+        })?;
         if page.txids.len() > SYNC_PAGE {
             return Err(SyncFailure::Punish(format!(
                 "its mempool page holds {} txids, more than the {SYNC_PAGE} asked for",
