@@ -45,6 +45,9 @@ pub const MAX_OUTBOX_BLOCKS: usize = 32;
 pub const MAX_KNOWN_TXIDS: usize = 50_000;
 /// The announcement timer: a random delay in this range after the first queued item.
 pub const ANNOUNCE_DELAY_MS: (u64, u64) = (2, 10);
+/// How long a peer that refused announcements is pushed whole items before it is offered
+/// announcements again (it may have been upgraded, or refused a transient `from`).
+pub const LEGACY_RETRY: Duration = Duration::from_secs(600);
 /// Consecutive failed deliveries after which a peer is dropped.
 pub const MAX_FAILURES: u32 = 5;
 const BACKOFF_START: Duration = Duration::from_millis(100);
@@ -83,9 +86,17 @@ impl Default for RelayContext {
 impl RelayContext {
     /// Sets our public address and the mempool the tasks read (once; later calls are
     /// ignored).
+    /// Announcements need an `ip:port` the receivers can check against the request's
+    /// source: without one (none, a host name, `0.0.0.0`), whole items are pushed.
     pub fn set(&self, own_address: Option<String>, source: Weak<dyn RelaySource>) {
-        if let Some(a) = own_address.filter(|a| !a.is_empty()) {
-            let _ = self.own_address.set(a);
+        match own_address.filter(|a| !a.is_empty()) {
+            Some(a) if announceable(&a) => {
+                let _ = self.own_address.set(a);
+            }
+            Some(a) => {
+                tracing::info!(address = %a, "public address is not a specific ip:port; relaying by pushing whole transactions and blocks");
+            }
+            None => {}
         }
         let _ = self.source.set(source);
     }
@@ -112,6 +123,14 @@ impl RelayContext {
     pub fn arrival(&self, txid: &Txid) -> Option<u64> {
         self.source().and_then(|s| s.arrival(txid))
     }
+}
+
+/// Whether `address` can be announced as `from`: an `ip:port` with a specific IP and
+/// port (a receiver refuses a host name or an unspecified address with 400).
+pub fn announceable(address: &str) -> bool {
+    address
+        .parse::<std::net::SocketAddr>()
+        .is_ok_and(|a| !a.ip().is_unspecified() && a.port() != 0)
 }
 
 /// Txids a peer is known to have, as salted 64-bit hashes, the oldest forgotten first.
@@ -386,6 +405,7 @@ pub async fn relay_task(
 ) {
     let base = format!("http://{address}");
     let mut backoff = BACKOFF_START;
+    let mut legacy_since: Option<std::time::Instant> = None;
     loop {
         tokio::select! {
             () = relay.wake.notified() => {}
@@ -397,6 +417,11 @@ pub async fn relay_task(
                 () = tokio::time::sleep(Duration::from_millis(delay)) => {}
                 () = stop.cancelled() => return,
             }
+        }
+        if legacy_since.is_some_and(|t| t.elapsed() >= LEGACY_RETRY) {
+            // Offer announcements again; a refusal falls back for another period.
+            legacy_since = None;
+            relay.legacy.store(false, Ordering::Relaxed);
         }
         loop {
             let Some(source) = ctx.source() else { return };
@@ -433,6 +458,7 @@ pub async fn relay_task(
                 Sent::Legacy => {
                     tracing::info!(peer = %address, "peer does not take announcements; pushing whole transactions and blocks to it");
                     relay.legacy.store(true, Ordering::Relaxed);
+                    legacy_since = Some(std::time::Instant::now());
                     relay.outbox().put_back(txids, blocks);
                 }
                 Sent::Refused => {
@@ -631,6 +657,16 @@ mod tests {
             announced.extend(txids);
         }
         panic!("the outbox did not drain in {max_batches} batches");
+    }
+
+    #[test]
+    fn only_a_specific_ip_and_port_is_announced_as_from() {
+        assert!(announceable("10.1.2.3:8333"));
+        assert!(announceable("[2001:db8::1]:8333"));
+        assert!(!announceable("0.0.0.0:8333"));
+        assert!(!announceable("[::]:8333"));
+        assert!(!announceable("node.example:8333"));
+        assert!(!announceable("10.1.2.3:0"));
     }
 
     #[test]
