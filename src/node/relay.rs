@@ -51,6 +51,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// Txids queued from one source at most (all its ports together; announced or listed
 /// by its mempool).
@@ -419,6 +420,9 @@ pub struct RelayState {
     synced: Mutex<HashMap<String, u64>>,
     syncs: Arc<tokio::sync::Semaphore>,
     wake: Notify,
+    /// Fetches and mempool syncs: [`relay_loop`] waits for them at shutdown, so none
+    /// runs after the mempool is saved.
+    tasks: TaskTracker,
     /// Announced blocks rebuilt from a compact block (tests, the log).
     pub compact_rebuilt: AtomicU64,
     /// Announced blocks fetched whole (no compact form, or it could not be rebuilt).
@@ -445,6 +449,7 @@ impl RelayState {
             synced: Mutex::default(),
             syncs: Arc::new(tokio::sync::Semaphore::new(MAX_SYNCS)),
             wake: Notify::new(),
+            tasks: TaskTracker::new(),
             compact_rebuilt: AtomicU64::new(0),
             full_fetched: AtomicU64::new(0),
         }
@@ -523,7 +528,9 @@ impl Node {
                 }
                 fetching.insert(*hash, from.to_string());
             }
-            tokio::spawn(fetch_block(self.clone(), from.to_string(), *hash));
+            if !spawn_tracked(self, fetch_block(self.clone(), from.to_string(), *hash)) {
+                lock(&self.relay.blocks_in_flight).remove(hash);
+            }
         }
         (taken, wanted)
     }
@@ -654,7 +661,13 @@ pub async fn relay_loop(node: Arc<Node>, stop: CancellationToken) {
         tokio::select! {
             () = node.relay.wake.notified() => {}
             () = tokio::time::sleep(TICK) => {}
-            () = stop.cancelled() => return,
+            () = stop.cancelled() => {
+                // Fetches end soon (their network part is cut short); the daemon saves
+                // the mempool only after this returns.
+                node.relay.tasks.close();
+                node.relay.tasks.wait().await;
+                return;
+            }
         }
         // A peer's transactions wait while a block it announced is fetched: they may
         // spend the block's outputs, and the block may confirm some of them.
@@ -670,7 +683,7 @@ pub async fn relay_loop(node: Arc<Node>, stop: CancellationToken) {
                 wanted.forget_peer(&peer);
                 continue;
             }
-            tokio::spawn(fetch_transactions(node.clone(), peer, batch));
+            spawn_tracked(&node, fetch_transactions(node.clone(), peer, batch));
         }
         if last_sync_check.elapsed() >= TICK {
             last_sync_check = Instant::now();
@@ -739,15 +752,41 @@ fn fetch_timeout(node: &Node) -> Duration {
     node.config.peer_timeout.min(FETCH_TIMEOUT)
 }
 
+/// Spawns relay work under [`RelayState`]'s task tracker; `false` (nothing spawned) once
+/// the node is stopping.
+fn spawn_tracked<F>(node: &Arc<Node>, work: F) -> bool
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    if node.shutdown.is_cancelled() {
+        return false;
+    }
+    node.relay.tasks.spawn(work);
+    true
+}
+
+/// Runs the network part of relay work until it ends or the node stops (`None`). Never
+/// around a blocking part: that one always runs to its end.
+async fn or_stop<T>(node: &Node, work: impl std::future::Future<Output = T>) -> Option<T> {
+    tokio::select! {
+        out = work => Some(out),
+        () = node.shutdown.cancelled() => None,
+    }
+}
+
 /// Fetches `asked` from `peer`, validates what came, and hands what did not come to the
 /// next announcer.
 async fn fetch_transactions(node: Arc<Node>, peer: String, asked: Vec<Txid>) {
     let url = format!("http://{peer}/relay/transactions");
-    let answer = node
-        .peers
-        .client()
-        .post_bytes_for_bytes(&url, encode_txids(&asked).into(), fetch_timeout(&node))
-        .await;
+    // An answer stops growing past MAX_FETCH_RESPONSE (plus the transaction that
+    // passed it): read with that bound, not the 32 MiB one.
+    let client = node.peers.client().limited(MAX_FETCH_RESPONSE + (1 << 20));
+    let request =
+        client.post_bytes_for_bytes(&url, encode_txids(&asked).into(), fetch_timeout(&node));
+    let Some(answer) = or_stop(&node, request).await else {
+        node.relay.wanted().finish(&peer, &asked, &HashSet::new());
+        return;
+    };
     let mut delivered = HashSet::new();
     let mut cut = false;
     match answer {
@@ -828,7 +867,10 @@ async fn fetch_block_inner(node: &Arc<Node>, peer: &str, hash: BlockHash) -> Res
         .peers
         .client()
         .limited(max_compact_size(max_block_size));
-    let rebuilt = match compact_client.get_bytes(&url, timeout).await {
+    let Some(answer) = or_stop(node, compact_client.get_bytes(&url, timeout)).await else {
+        return Ok(());
+    };
+    let rebuilt = match answer {
         Ok(bytes) => {
             let compact = CompactBlock::from_bytes(&bytes)
                 .map_err(|e| format!("its compact block {hash} does not decode: {e}"))?;
@@ -865,13 +907,12 @@ async fn fetch_block_inner(node: &Arc<Node>, peer: &str, hash: BlockHash) -> Res
             let limit = usize::try_from(max_block_size)
                 .unwrap_or(usize::MAX)
                 .saturating_add(64);
-            let bytes = match node
-                .peers
-                .client()
-                .limited(limit)
-                .get_bytes(&url, timeout * FULL_BLOCK_TIMEOUT_FACTOR)
-                .await
-            {
+            let client = node.peers.client().limited(limit);
+            let request = client.get_bytes(&url, timeout * FULL_BLOCK_TIMEOUT_FACTOR);
+            let Some(answer) = or_stop(node, request).await else {
+                return Ok(());
+            };
+            let bytes = match answer {
                 Ok(bytes) => bytes,
                 Err(e) => {
                     tracing::debug!(peer = %peer, error = %e, "announced block not fetched; sync will catch up");
@@ -953,8 +994,10 @@ fn start_mempool_syncs(node: &Arc<Node>) {
         };
         synced.insert(peer.clone(), generation);
         let n = node.clone();
-        tokio::spawn(async move {
-            let outcome = mempool_sync(&n, &peer).await;
+        spawn_tracked(node, async move {
+            let Some(outcome) = or_stop(&n, mempool_sync(&n, &peer)).await else {
+                return;
+            };
             drop(permit);
             match outcome {
                 Ok(wanted) if wanted > 0 => {
