@@ -84,6 +84,8 @@ pub const MAX_FETCH_RESPONSE: usize = 8 * 1024 * 1024;
 const FULL_BLOCK_TIMEOUT_FACTOR: u32 = 3;
 /// Blocks being fetched at once.
 pub const MAX_BLOCK_FETCHES: usize = 16;
+/// Blocks being fetched at once from one peer.
+pub const MAX_BLOCK_FETCHES_PER_PEER: usize = 2;
 /// Txids remembered as refused for a reason that does not depend on our state.
 pub const MAX_REJECTED: usize = 50_000;
 /// Mempool txids taken from one peer's listing at most per sync.
@@ -409,13 +411,32 @@ impl Rejected {
     }
 }
 
+/// One announced block being fetched.
+struct BlockFetch {
+    /// Asked now.
+    peer: String,
+    /// Also announced it (at most [`MAX_ANNOUNCERS_PER_TX`]): asked in turn if `peer`
+    /// does not deliver it.
+    others: Vec<String>,
+}
+
+/// Blocks in flight per peer.
+fn fetch_counts(fetching: &HashMap<BlockHash, BlockFetch>) -> HashMap<&str, usize> {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for f in fetching.values() {
+        *counts.entry(f.peer.as_str()).or_default() += 1;
+    }
+    counts
+}
+
 /// The node's relay state (receiving side).
 pub struct RelayState {
     wanted: Mutex<WantTable>,
     orphans: Mutex<OrphanPool>,
     rejected: Mutex<Rejected>,
-    /// Blocks being fetched, each with the peer it is fetched from.
-    blocks_in_flight: Mutex<HashMap<BlockHash, String>>,
+    /// Blocks being fetched, each with the peer it is fetched from and the others that
+    /// announced it meanwhile.
+    blocks_in_flight: Mutex<HashMap<BlockHash, BlockFetch>>,
     /// Peer → the generation of its addition whose mempool we fetched.
     synced: Mutex<HashMap<String, u64>>,
     syncs: Arc<tokio::sync::Semaphore>,
@@ -523,10 +544,28 @@ impl Node {
             }
             {
                 let mut fetching = lock(&self.relay.blocks_in_flight);
-                if fetching.len() >= MAX_BLOCK_FETCHES || fetching.contains_key(hash) {
+                let from_peer = fetch_counts(&fetching).get(from).copied().unwrap_or(0);
+                if let Some(f) = fetching.get_mut(hash) {
+                    // Asked of another peer now: this one is asked if that one fails.
+                    if f.peer != from
+                        && !f.others.iter().any(|o| o == from)
+                        && f.others.len() < MAX_ANNOUNCERS_PER_TX
+                    {
+                        f.others.push(from.to_string());
+                    }
                     continue;
                 }
-                fetching.insert(*hash, from.to_string());
+                // A peer past its share waits: sync catches up on what it announced.
+                if fetching.len() >= MAX_BLOCK_FETCHES || from_peer >= MAX_BLOCK_FETCHES_PER_PEER {
+                    continue;
+                }
+                fetching.insert(
+                    *hash,
+                    BlockFetch {
+                        peer: from.to_string(),
+                        others: Vec::new(),
+                    },
+                );
             }
             if !spawn_tracked(self, fetch_block(self.clone(), from.to_string(), *hash)) {
                 lock(&self.relay.blocks_in_flight).remove(hash);
@@ -673,7 +712,7 @@ pub async fn relay_loop(node: Arc<Node>, stop: CancellationToken) {
         // spend the block's outputs, and the block may confirm some of them.
         let busy: HashSet<String> = lock(&node.relay.blocks_in_flight)
             .values()
-            .cloned()
+            .map(|f| f.peer.clone())
             .collect();
         let batches = node.relay.wanted().next_batches(&busy);
         for (peer, batch) in batches {
@@ -843,18 +882,73 @@ pub fn check_fetched(bytes: &[u8], asked: &[Txid]) -> Result<Vec<Transaction>, S
 
 /// Fetches an announced block: compact first, the full block when the compact one
 /// cannot be rebuilt or the peer does not offer it.
+/// When the peer does not deliver it, the next peer that announced it meanwhile is asked.
 async fn fetch_block(node: Arc<Node>, peer: String, hash: BlockHash) {
-    let outcome = fetch_block_inner(&node, &peer, hash).await;
-    if let Err(why) = outcome {
-        node.peers.discourage_peer(&peer, &why);
+    let mut peer = peer;
+    loop {
+        let delivered = match obtain_block(&node, &peer, hash).await {
+            Ok(Some(block)) => {
+                if let Err(why) = submit_announced(&node, &peer, hash, block).await {
+                    node.peers.discourage_peer(&peer, &why);
+                }
+                true
+            }
+            Ok(None) => false,
+            Err(why) => {
+                node.peers.discourage_peer(&peer, &why);
+                false
+            }
+        };
+        let next = {
+            let mut fetching = lock(&node.relay.blocks_in_flight);
+            let next = if delivered || node.shutdown.is_cancelled() {
+                None
+            } else {
+                let counts = fetch_counts(&fetching);
+                fetching.get(&hash).and_then(|f| {
+                    f.others
+                        .iter()
+                        .find(|o| {
+                            counts.get(o.as_str()).copied().unwrap_or(0)
+                                < MAX_BLOCK_FETCHES_PER_PEER
+                                && !node.peers.is_discouraged(o)
+                        })
+                        .cloned()
+                })
+            };
+            match &next {
+                Some(p) => {
+                    if let Some(f) = fetching.get_mut(&hash) {
+                        f.others.retain(|o| o != p);
+                        f.peer = p.clone();
+                    }
+                }
+                None => {
+                    fetching.remove(&hash);
+                }
+            }
+            next
+        };
+        // Transactions from this peer waited for the block (they may spend its outputs).
+        node.relay.wake.notify_one();
+        match next {
+            Some(p) => {
+                tracing::debug!(block = %hash, from = %peer, next = %p, "announced block not delivered; asking another announcer");
+                peer = p;
+            }
+            None => return,
+        }
     }
-    lock(&node.relay.blocks_in_flight).remove(&hash);
-    // Transactions from this peer waited for the block (they may spend its outputs).
-    node.relay.wake.notify_one();
 }
 
-/// `Err` says why the peer is punished.
-async fn fetch_block_inner(node: &Arc<Node>, peer: &str, hash: BlockHash) -> Result<(), String> {
+/// The network part of [`fetch_block`]: the block `hash` from `peer`, rebuilt from its
+/// compact form or whole; `None` when the peer did not deliver it. `Err` says why the
+/// peer is punished.
+async fn obtain_block(
+    node: &Arc<Node>,
+    peer: &str,
+    hash: BlockHash,
+) -> Result<Option<Block>, String> {
     let timeout = node.config.peer_timeout;
     let (pow_limit, max_block_size) = {
         let chain = node.chain();
@@ -868,7 +962,7 @@ async fn fetch_block_inner(node: &Arc<Node>, peer: &str, hash: BlockHash) -> Res
         .client()
         .limited(max_compact_size(max_block_size));
     let Some(answer) = or_stop(node, compact_client.get_bytes(&url, timeout)).await else {
-        return Ok(());
+        return Ok(None);
     };
     let rebuilt = match answer {
         Ok(bytes) => {
@@ -910,13 +1004,13 @@ async fn fetch_block_inner(node: &Arc<Node>, peer: &str, hash: BlockHash) -> Res
             let client = node.peers.client().limited(limit);
             let request = client.get_bytes(&url, timeout * FULL_BLOCK_TIMEOUT_FACTOR);
             let Some(answer) = or_stop(node, request).await else {
-                return Ok(());
+                return Ok(None);
             };
             let bytes = match answer {
                 Ok(bytes) => bytes,
                 Err(e) => {
                     tracing::debug!(peer = %peer, error = %e, "announced block not fetched; sync will catch up");
-                    return Ok(());
+                    return Ok(None);
                 }
             };
             let mut reader = Reader::new(&bytes);
@@ -935,10 +1029,20 @@ async fn fetch_block_inner(node: &Arc<Node>, peer: &str, hash: BlockHash) -> Res
                         other.hash()
                     ))
                 }
-                None => return Ok(()),
+                None => return Ok(None),
             }
         }
     };
+    Ok(Some(block))
+}
+
+/// Submits an announced block `peer` delivered. `Err` says why the peer is punished.
+async fn submit_announced(
+    node: &Arc<Node>,
+    peer: &str,
+    hash: BlockHash,
+    block: Block,
+) -> Result<(), String> {
     let n = node.clone();
     let from = peer.to_string();
     let result = tokio::task::spawn_blocking(move || {
