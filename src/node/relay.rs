@@ -3,13 +3,16 @@
 //! sync.
 //!
 //! - An announcement (`POST /relay/announce`) is a claim. Its txids go in a table of
-//!   wanted transactions, bounded per peer ([`MAX_WANTED_PER_SOURCE`]), in total
+//!   wanted transactions, bounded per source, all its ports together
+//!   ([`MAX_WANTED_PER_SOURCE`]), per network group ([`MAX_WANTED_PER_GROUP`]), in total
 //!   ([`MAX_WANTED`]) and in announcing peers ([`MAX_ANNOUNCING_PEERS`]); what does not
 //!   fit is not taken (the answer's `taken` says how many were), so the announcer
-//!   announces it again later: nothing is lost.
+//!   announces it again later: nothing is lost. Announcers that do not fit a txid's
+//!   slots leave a fallback, asked when every listed announcer failed.
 //! - [`relay_loop`] fetches wanted transactions in batches of up to
 //!   [`MAX_FETCH_TXIDS`] (`POST /relay/transactions`, binary), one request in flight per
-//!   peer and [`MAX_FETCHES`] in all. A txid is asked of one peer at a time; when that
+//!   peer, [`MAX_FETCHES_PER_SOURCE`] per source, [`MAX_FETCHES_PER_GROUP`] per network
+//!   group and [`MAX_FETCHES`] in all. A txid is asked of one peer at a time; when that
 //!   peer times out ([`FETCH_TIMEOUT`]) or leaves it out, it is asked of the next peer
 //!   that announced it, so a peer that announces and never delivers blocks nothing.
 //! - A fetched transaction is validated like any other. One whose parent has not arrived
@@ -19,7 +22,10 @@
 //!   not.
 //! - A block hash announced is fetched as a compact block (`GET /relay/compact/{hash}`)
 //!   and rebuilt from the mempool; on a miss, a short-id collision or a peer without the
-//!   endpoint, the full block is fetched (`GET /blocks?hashes=`), without penalty.
+//!   endpoint, the full block is fetched (`GET /blocks?hashes=`), without penalty. The
+//!   compact block's hash, target, proof of work and short-id count are checked first
+//!   (a lie is punished), and answers are read with bounds from `max_block_size`.
+//! - No node lock is taken inside a rayon closure (see [`Node::prewarm_signatures`]).
 //! - Mempool sync: each peer, when it joins our table (at start, or when it comes back),
 //!   is asked for its mempool's txids (`GET /mempool?limit&after`, at most
 //!   [`MAX_SYNC_TXIDS`]); those we lack are wanted from it as if announced.
