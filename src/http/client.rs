@@ -114,6 +114,15 @@ impl HttpClient {
         }
     }
 
+    /// This client (sharing its connection pool) refusing answers larger than `limit`
+    /// bytes (at most its own bound).
+    pub fn limited(&self, limit: usize) -> HttpClient {
+        HttpClient {
+            inner: self.inner.clone(),
+            max_response_bytes: limit.min(self.max_response_bytes),
+        }
+    }
+
     /// `GET url` and parse the JSON answer into `T`.
     pub async fn get_json<T: DeserializeOwned>(
         &self,

@@ -860,6 +860,25 @@ impl Mempool {
             .collect()
     }
 
+    /// The arrival number of a pool transaction (increasing with each admission; a
+    /// transaction's parents in the pool arrived before it).
+    pub fn arrival(&self, txid: &Txid) -> Option<u64> {
+        self.entries.get(txid).map(|e| e.seq)
+    }
+
+    /// The pool transactions that arrived at `seq` or later, in arrival order (parents
+    /// first), each with its arrival number (relay refills an overflowed outbox).
+    pub fn arrived_since(&self, seq: u64) -> Vec<(u64, Txid)> {
+        let mut out: Vec<(u64, Txid)> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.seq >= seq)
+            .map(|(t, e)| (e.seq, *t))
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
     /// The unix time a pool transaction entered the pool.
     pub fn entered(&self, txid: &Txid) -> Option<u64> {
         self.entries.get(txid).map(|e| e.entered)

@@ -108,8 +108,9 @@ impl OrphanPool {
     }
 
     /// Takes out the orphans spending an output of `parent` (to retry them now that it
-    /// arrived), each with the peer it came from.
-    pub fn take_children(&mut self, parent: &Txid) -> Vec<(Transaction, String)> {
+    /// arrived), each with the peer it came from and when it first arrived (kept when it
+    /// is put back, so expiry still fires).
+    pub fn take_children(&mut self, parent: &Txid) -> Vec<(Transaction, String, Instant)> {
         let Some(children) = self.by_parent.remove(parent) else {
             return Vec::new();
         };
@@ -118,18 +119,18 @@ impl OrphanPool {
         children
             .into_iter()
             .filter_map(|c| self.remove(&c))
-            .map(|o| (o.tx, o.from))
+            .map(|o| (o.tx, o.from, o.added))
             .collect()
     }
 
     /// Takes out every orphan (to retry them all after the tip changed), oldest first.
-    pub fn take_all(&mut self) -> Vec<(Transaction, String)> {
+    pub fn take_all(&mut self) -> Vec<(Transaction, String, Instant)> {
         self.by_parent.clear();
         self.order.clear();
         self.bytes = 0;
         let mut all: Vec<Orphan> = self.entries.drain().map(|(_, o)| o).collect();
         all.sort_by_key(|o| o.added);
-        all.into_iter().map(|o| (o.tx, o.from)).collect()
+        all.into_iter().map(|o| (o.tx, o.from, o.added)).collect()
     }
 
     /// The txids orphans wait for.
@@ -230,6 +231,28 @@ mod tests {
         assert_eq!(children.len(), 2);
         assert_eq!(pool.len(), 1);
         pool.expire(now + ORPHAN_EXPIRY);
+        assert!(pool.is_empty());
+    }
+
+    /// An orphan retried and put back keeps its first arrival, so it still expires.
+    #[test]
+    fn a_retried_orphan_keeps_its_arrival_and_expires() {
+        let mut pool = OrphanPool::new(10, 1_000_000);
+        let start = Instant::now();
+        let tx = crate::net::relay_compact::tests::payment(1);
+        let parent = tx.inputs[0].prev.txid;
+        assert!(pool.insert(tx, 200, "peer", start));
+        let later = start + ORPHAN_EXPIRY / 2;
+        for (tx, from, added) in pool.take_children(&parent) {
+            assert_eq!(added, start);
+            assert!(pool.insert(tx, 200, &from, added));
+        }
+        let (tx, from, added) = pool.take_all().remove(0);
+        assert_eq!(added, start);
+        pool.insert(tx, 200, &from, added);
+        pool.expire(later);
+        assert_eq!(pool.len(), 1);
+        pool.expire(start + ORPHAN_EXPIRY);
         assert!(pool.is_empty());
     }
 }

@@ -365,7 +365,8 @@ impl PeerSet {
                     .store(crate::clock::unix_now(), Ordering::Relaxed)
             },
             self.relay.clone(),
-            self.client.clone(),
+            // Relay answers are small (counts, a txid, a status): 1 MiB bound.
+            self.small_client.clone(),
             self.timeout,
             self.stop.clone(),
         ));
@@ -397,8 +398,21 @@ impl PeerSet {
 
     /// Announces a newly accepted transaction to every peer not known to have it.
     pub fn relay_txid(&self, txid: Txid) {
-        for peer in self.lock().values() {
-            peer.relay.queue_txid(txid);
+        let overflowed: Vec<Arc<PeerRelay>> = self
+            .lock()
+            .values()
+            .filter(|peer| !peer.relay.queue_txid(txid))
+            .map(|peer| peer.relay.clone())
+            .collect();
+        if overflowed.is_empty() {
+            return;
+        }
+        // Those outboxes refill from the mempool, from this transaction's arrival on
+        // (looked up outside the peer table's lock).
+        if let Some(seq) = self.relay.arrival(&txid) {
+            for relay in overflowed {
+                relay.overflowed_at(seq);
+            }
         }
     }
 

@@ -45,6 +45,9 @@ pub const MAX_OUTBOX_BLOCKS: usize = 32;
 pub const MAX_KNOWN_TXIDS: usize = 50_000;
 /// The announcement timer: a random delay in this range after the first queued item.
 pub const ANNOUNCE_DELAY_MS: (u64, u64) = (2, 10);
+/// How long a peer that refused announcements is pushed whole items before it is offered
+/// announcements again (it may have been upgraded, or refused a transient `from`).
+pub const LEGACY_RETRY: Duration = Duration::from_secs(600);
 /// Consecutive failed deliveries after which a peer is dropped.
 pub const MAX_FAILURES: u32 = 5;
 const BACKOFF_START: Duration = Duration::from_millis(100);
@@ -56,8 +59,11 @@ pub trait RelaySource: Send + Sync + 'static {
     fn mempool_transaction(&self, txid: &Txid) -> Option<Transaction>;
     /// The members of `txids` still in the mempool, parents first.
     fn still_in_mempool(&self, txids: &[Txid]) -> Vec<Txid>;
-    /// Every mempool txid, parents first.
-    fn mempool_txids(&self) -> Vec<Txid>;
+    /// The arrival number of a mempool transaction (increasing with each admission).
+    fn arrival(&self, txid: &Txid) -> Option<u64>;
+    /// The mempool txids that arrived at `seq` or later, in arrival order (parents
+    /// first), with their arrival numbers.
+    fn mempool_arrived_since(&self, seq: u64) -> Vec<(u64, Txid)>;
 }
 
 /// What every relay task shares: our address for `from`, and the mempool.
@@ -80,9 +86,17 @@ impl Default for RelayContext {
 impl RelayContext {
     /// Sets our public address and the mempool the tasks read (once; later calls are
     /// ignored).
+    /// Announcements need an `ip:port` the receivers can check against the request's
+    /// source: without one (none, a host name, `0.0.0.0`), whole items are pushed.
     pub fn set(&self, own_address: Option<String>, source: Weak<dyn RelaySource>) {
-        if let Some(a) = own_address.filter(|a| !a.is_empty()) {
-            let _ = self.own_address.set(a);
+        match own_address.filter(|a| !a.is_empty()) {
+            Some(a) if announceable(&a) => {
+                let _ = self.own_address.set(a);
+            }
+            Some(a) => {
+                tracing::info!(address = %a, "public address is not a specific ip:port; relaying by pushing whole transactions and blocks");
+            }
+            None => {}
         }
         let _ = self.source.set(source);
     }
@@ -104,6 +118,19 @@ impl RelayContext {
     fn own_address(&self) -> Option<&str> {
         self.own_address.get().map(String::as_str)
     }
+
+    /// The arrival number of mempool transaction `txid`.
+    pub fn arrival(&self, txid: &Txid) -> Option<u64> {
+        self.source().and_then(|s| s.arrival(txid))
+    }
+}
+
+/// Whether `address` can be announced as `from`: an `ip:port` with a specific IP and
+/// port (a receiver refuses a host name or an unspecified address with 400).
+pub fn announceable(address: &str) -> bool {
+    address
+        .parse::<std::net::SocketAddr>()
+        .is_ok_and(|a| !a.ip().is_unspecified() && a.port() != 0)
 }
 
 /// Txids a peer is known to have, as salted 64-bit hashes, the oldest forgotten first.
@@ -159,8 +186,9 @@ pub struct Outbox {
     cap: usize,
     txids: VecDeque<Txid>,
     queued: HashSet<Txid>,
-    /// Some txids did not fit: refill from the mempool once drained.
-    overflowed: bool,
+    /// Some txids did not fit: once drained, refill from the mempool with what arrived
+    /// at this arrival number or later (each refill moves it forward, so it ends).
+    overflow_since: Option<u64>,
     blocks: VecDeque<Arc<Block>>,
 }
 
@@ -170,7 +198,7 @@ impl Outbox {
             cap: cap.max(1),
             txids: VecDeque::new(),
             queued: HashSet::new(),
-            overflowed: false,
+            overflow_since: None,
             blocks: VecDeque::new(),
         }
     }
@@ -180,33 +208,34 @@ impl Outbox {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.txids.is_empty() && self.blocks.is_empty() && !self.overflowed
+        self.txids.is_empty() && self.blocks.is_empty() && self.overflow_since.is_none()
     }
 
-    fn push_txid(&mut self, txid: Txid) {
+    /// Queues `txid`; `false` when it did not fit (the outbox is full).
+    fn push_txid(&mut self, txid: Txid) -> bool {
         if self.queued.contains(&txid) {
-            return;
+            return true;
         }
         if self.txids.len() >= self.cap {
-            self.overflowed = true;
-            return;
+            return false;
         }
         self.queued.insert(txid);
         self.txids.push_back(txid);
+        true
     }
 
-    /// Puts a batch that did not go out back in front, in its order.
+    /// Notes that what arrived at `seq` or later may not all be queued.
+    fn overflowed_at(&mut self, seq: u64) {
+        self.overflow_since = Some(self.overflow_since.map_or(seq, |s| s.min(seq)));
+    }
+
+    /// Puts a batch that did not go out back in front, in its order. It was taken from
+    /// this outbox, so the outbox holds at most its cap plus one batch.
     fn put_back(&mut self, txids: Vec<Txid>, blocks: Vec<Arc<Block>>) {
         for txid in txids.into_iter().rev() {
-            if self.queued.contains(&txid) {
-                continue;
+            if self.queued.insert(txid) {
+                self.txids.push_front(txid);
             }
-            if self.txids.len() >= self.cap {
-                self.overflowed = true;
-                continue;
-            }
-            self.queued.insert(txid);
-            self.txids.push_front(txid);
         }
         for block in blocks.into_iter().rev() {
             if self.blocks.len() < MAX_OUTBOX_BLOCKS {
@@ -252,12 +281,23 @@ impl PeerRelay {
         self.known.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues `txid` unless the peer is known to have it.
-    pub fn queue_txid(&self, txid: Txid) {
+    /// Queues `txid` unless the peer is known to have it. `false` when the outbox is
+    /// full: the caller then tells [`PeerRelay::overflowed_at`] when `txid` arrived in
+    /// the mempool, so a refill finds it.
+    pub fn queue_txid(&self, txid: Txid) -> bool {
         if self.known().contains(&txid) {
-            return;
+            return true;
         }
-        self.outbox().push_txid(txid);
+        let fitted = self.outbox().push_txid(txid);
+        if fitted {
+            self.wake.notify_one();
+        }
+        fitted
+    }
+
+    /// A txid that arrived in the mempool as `seq` did not fit in the outbox.
+    pub fn overflowed_at(&self, seq: u64) {
+        self.outbox().overflowed_at(seq);
         self.wake.notify_one();
     }
 
@@ -301,15 +341,24 @@ impl PeerRelay {
     fn take_batch(&self, source: &dyn RelaySource) -> (Vec<Txid>, Vec<Arc<Block>>) {
         let refill = {
             let outbox = self.outbox();
-            outbox.overflowed && outbox.txids.is_empty()
+            outbox.overflow_since.filter(|_| outbox.txids.is_empty())
         };
-        if refill {
-            let all = source.mempool_txids();
+        if let Some(since) = refill {
+            // Only what arrived since the overflow, in arrival order: each refill
+            // queues up to the cap and moves the mark past it, so refills end even
+            // when the pool is larger than the known set and the outbox together.
+            let arrived = source.mempool_arrived_since(since);
             let known = self.known();
             let mut outbox = self.outbox();
-            outbox.overflowed = false;
-            for txid in all.into_iter().filter(|t| !known.contains(t)) {
-                outbox.push_txid(txid);
+            outbox.overflow_since = None;
+            for (seq, txid) in arrived {
+                if known.contains(&txid) {
+                    continue;
+                }
+                if !outbox.push_txid(txid) {
+                    outbox.overflowed_at(seq);
+                    break;
+                }
             }
         }
         let (txids, blocks) = {
@@ -356,6 +405,7 @@ pub async fn relay_task(
 ) {
     let base = format!("http://{address}");
     let mut backoff = BACKOFF_START;
+    let mut legacy_since: Option<std::time::Instant> = None;
     loop {
         tokio::select! {
             () = relay.wake.notified() => {}
@@ -367,6 +417,11 @@ pub async fn relay_task(
                 () = tokio::time::sleep(Duration::from_millis(delay)) => {}
                 () = stop.cancelled() => return,
             }
+        }
+        if legacy_since.is_some_and(|t| t.elapsed() >= LEGACY_RETRY) {
+            // Offer announcements again; a refusal falls back for another period.
+            legacy_since = None;
+            relay.legacy.store(false, Ordering::Relaxed);
         }
         loop {
             let Some(source) = ctx.source() else { return };
@@ -386,20 +441,24 @@ pub async fn relay_task(
                 Sent::Done { rest } => {
                     failures.store(0, Ordering::Relaxed);
                     on_answer();
-                    backoff = BACKOFF_START;
                     let delivered = txids.len() - rest.len();
                     relay.note_known(&txids[..delivered]);
-                    if !rest.is_empty() {
+                    if rest.is_empty() {
+                        backoff = BACKOFF_START;
+                    } else {
                         relay.outbox().put_back(rest, Vec::new());
-                        // The peer's tables are full: give it time to fetch.
+                        // The peer's tables are full: give it time to fetch, longer
+                        // each time it takes nothing more.
                         if pause(&stop, backoff).await {
                             return;
                         }
+                        backoff = next_backoff(backoff, delivered == 0);
                     }
                 }
                 Sent::Legacy => {
                     tracing::info!(peer = %address, "peer does not take announcements; pushing whole transactions and blocks to it");
                     relay.legacy.store(true, Ordering::Relaxed);
+                    legacy_since = Some(std::time::Instant::now());
                     relay.outbox().put_back(txids, blocks);
                 }
                 Sent::Refused => {
@@ -430,6 +489,17 @@ pub async fn relay_task(
             }
         }
     }
+}
+
+/// The pause after a batch the peer took only `part` of (`nothing`: none of it):
+/// grows, doubling when it took nothing, up to [`BACKOFF_MAX`].
+fn next_backoff(backoff: Duration, nothing: bool) -> Duration {
+    let grown = if nothing {
+        backoff * 2
+    } else {
+        backoff * 3 / 2
+    };
+    grown.min(BACKOFF_MAX)
 }
 
 /// Sleeps `how_long`; `true` when the node stops meanwhile.
@@ -542,6 +612,7 @@ mod tests {
         Txid::from_bytes(b)
     }
 
+    /// A mempool whose arrival numbers are the positions in the list.
     struct Pool(Vec<Txid>);
 
     impl RelaySource for Pool {
@@ -549,15 +620,53 @@ mod tests {
             None
         }
         fn still_in_mempool(&self, txids: &[Txid]) -> Vec<Txid> {
-            txids
+            let set: HashSet<&Txid> = self.0.iter().collect();
+            txids.iter().filter(|t| set.contains(t)).copied().collect()
+        }
+        fn arrival(&self, txid: &Txid) -> Option<u64> {
+            self.0.iter().position(|t| t == txid).map(|p| p as u64)
+        }
+        fn mempool_arrived_since(&self, seq: u64) -> Vec<(u64, Txid)> {
+            self.0
                 .iter()
-                .filter(|t| self.0.contains(t))
-                .copied()
+                .enumerate()
+                .skip(seq as usize)
+                .map(|(i, t)| (i as u64, *t))
                 .collect()
         }
-        fn mempool_txids(&self) -> Vec<Txid> {
-            self.0.clone()
+    }
+
+    /// What `PeerSet::relay_txid` does for one peer: queue, or note the overflow.
+    fn relay(relay: &PeerRelay, n: u32) {
+        if !relay.queue_txid(txid(n)) {
+            relay.overflowed_at(u64::from(n));
         }
+    }
+
+    /// Drains the outbox as the relay task would (the peer takes everything); panics if
+    /// it takes more than `max_batches` batches.
+    fn drain(relay: &PeerRelay, pool: &Pool, max_batches: usize) -> Vec<Txid> {
+        let mut announced = Vec::new();
+        for _ in 0..max_batches {
+            let (txids, _) = relay.take_batch(pool);
+            if txids.is_empty() && relay.outbox().is_empty() {
+                return announced;
+            }
+            assert!(txids.len() <= MAX_ANNOUNCE_TXIDS);
+            relay.note_known(&txids);
+            announced.extend(txids);
+        }
+        panic!("the outbox did not drain in {max_batches} batches");
+    }
+
+    #[test]
+    fn only_a_specific_ip_and_port_is_announced_as_from() {
+        assert!(announceable("10.1.2.3:8333"));
+        assert!(announceable("[2001:db8::1]:8333"));
+        assert!(!announceable("0.0.0.0:8333"));
+        assert!(!announceable("[::]:8333"));
+        assert!(!announceable("node.example:8333"));
+        assert!(!announceable("10.1.2.3:0"));
     }
 
     #[test]
@@ -576,26 +685,63 @@ mod tests {
     fn an_overflowing_outbox_loses_nothing_and_stays_bounded() {
         let total = MAX_OUTBOX_TXIDS as u32 * 2 + 123;
         let pool = Pool((0..total).map(txid).collect());
-        let relay = PeerRelay::default();
-        relay.note_known(&[txid(5)]);
+        let peer = PeerRelay::default();
+        peer.note_known(&[txid(5)]);
         for n in 0..total {
-            relay.queue_txid(txid(n));
-            assert!(relay.pending() <= MAX_OUTBOX_TXIDS);
+            relay(&peer, n);
+            assert!(peer.pending() <= MAX_OUTBOX_TXIDS);
         }
-        let mut announced = Vec::new();
-        loop {
-            let (txids, _) = relay.take_batch(&pool);
-            if txids.is_empty() && relay.outbox().is_empty() {
-                break;
-            }
-            assert!(txids.len() <= MAX_ANNOUNCE_TXIDS);
-            relay.note_known(&txids);
-            announced.extend(txids);
-        }
+        let announced = drain(&peer, &pool, total as usize);
         let unique: HashSet<Txid> = announced.iter().copied().collect();
         assert_eq!(unique.len(), announced.len(), "announced twice");
         assert_eq!(unique.len(), total as usize - 1);
         assert!(!unique.contains(&txid(5)));
+    }
+
+    /// A pool larger than the known set and the outbox together: the refills end (each
+    /// reads only what arrived since the overflow), each txid is announced once.
+    #[test]
+    fn refills_end_with_a_pool_larger_than_both_caps() {
+        let total = (MAX_KNOWN_TXIDS + MAX_OUTBOX_TXIDS + 7_000) as u32;
+        let pool = Pool((0..total).map(txid).collect());
+        let peer = PeerRelay::default();
+        for n in 0..total {
+            relay(&peer, n);
+        }
+        assert!(peer.pending() <= MAX_OUTBOX_TXIDS);
+        // Enough batches for every txid once, with room for partial ones at refills.
+        let bound = total as usize / MAX_ANNOUNCE_TXIDS + 100;
+        let announced = drain(&peer, &pool, bound);
+        let unique: HashSet<Txid> = announced.iter().copied().collect();
+        assert_eq!(unique.len(), announced.len(), "announced twice");
+        assert_eq!(unique.len(), total as usize);
+        // A batch the peer could not take goes back past the cap by one batch at most.
+        let (batch, _) = {
+            for n in total..total + MAX_OUTBOX_TXIDS as u32 {
+                relay(&peer, n);
+            }
+            peer.take_batch(&pool)
+        };
+        let more: Vec<u32> = (total + MAX_OUTBOX_TXIDS as u32..)
+            .take(MAX_ANNOUNCE_TXIDS)
+            .collect();
+        for n in more {
+            relay(&peer, n);
+        }
+        peer.outbox().put_back(batch, Vec::new());
+        assert!(peer.pending() <= MAX_OUTBOX_TXIDS + MAX_ANNOUNCE_TXIDS);
+    }
+
+    #[test]
+    fn a_partly_taken_announcement_backs_off_longer() {
+        let mut backoff = BACKOFF_START;
+        for _ in 0..3 {
+            let next = next_backoff(backoff, false);
+            assert!(next > backoff);
+            backoff = next;
+        }
+        assert_eq!(next_backoff(backoff, true), (backoff * 2).min(BACKOFF_MAX));
+        assert_eq!(next_backoff(BACKOFF_MAX, true), BACKOFF_MAX);
     }
 
     #[test]

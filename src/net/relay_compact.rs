@@ -15,7 +15,10 @@
 
 use crate::consensus::merkle::merkle_root;
 use crate::primitives::encoding::{put_u32, put_u64};
-use crate::primitives::{Block, Decode, DecodeError, Encode, Header, Reader, Transaction, Txid};
+use crate::primitives::{
+    Block, BlockHash, Decode, DecodeError, Encode, Header, Reader, Target, Transaction, Txid,
+    HEADER_SIZE,
+};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 
@@ -65,7 +68,56 @@ fn short_id(key: &[u8; 16], txid: &Txid) -> ShortId {
     id
 }
 
+/// Short ids a compact block may carry at most: a block of `max_block_size` bytes holds
+/// at most `max_block_size / Transaction::MIN_SIZE` transactions, the coinbase among
+/// them. More cannot be a valid block: the sender is punished (PROTOCOL.md section 9).
+pub fn max_short_ids(max_block_size: u64) -> usize {
+    let max = usize::try_from(max_block_size).unwrap_or(usize::MAX);
+    (max / Transaction::MIN_SIZE).saturating_sub(1)
+}
+
+/// Bytes of the largest compact block for `max_block_size` (the body bound its fetch
+/// reads with): header, nonce, count, the short ids and a coinbase of at most a block.
+pub fn max_compact_size(max_block_size: u64) -> usize {
+    let max = usize::try_from(max_block_size).unwrap_or(usize::MAX);
+    (HEADER_SIZE + 8 + 4)
+        .saturating_add(SHORT_ID_SIZE.saturating_mul(max_short_ids(max_block_size)))
+        .saturating_add(max)
+}
+
 impl CompactBlock {
+    /// Checks what can be checked before rebuilding, so a lie costs nothing: the header
+    /// hashes to the announced `hash`, its target is at most `pow_limit` and the hash
+    /// meets it, and the short ids fit a block of `max_block_size`. `Err` says why the
+    /// sender is punished (section 9: headers failing proof of work or target, an
+    /// answer holding more than asked for).
+    pub fn check(
+        &self,
+        hash: &BlockHash,
+        pow_limit: &Target,
+        max_block_size: u64,
+    ) -> Result<(), String> {
+        if self.header.hash() != *hash {
+            return Err(format!("it answered another block than {hash}"));
+        }
+        if self.header.target.0 > pow_limit.0 {
+            return Err(format!(
+                "its compact block {hash} has a target above pow_limit"
+            ));
+        }
+        if !self.header.target.is_met_by(&hash.0) {
+            return Err(format!("its compact block {hash} fails proof of work"));
+        }
+        let max = max_short_ids(max_block_size);
+        if self.short_ids.len() > max {
+            return Err(format!(
+                "its compact block {hash} has {} short ids, more than a block of {max_block_size} bytes holds",
+                self.short_ids.len()
+            ));
+        }
+        Ok(())
+    }
+
     /// The compact form of `block` with the salt `nonce`. `None` for a block without a
     /// coinbase (never stored: every valid block has one).
     pub fn new(block: &Block, nonce: u64) -> Option<CompactBlock> {
@@ -169,8 +221,8 @@ impl Decode for CompactBlock {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::primitives::TxOut;
     use crate::primitives::{Amount, Height, OutPoint, PubkeyHash, PublicKey, Signature, TxIn};
-    use crate::primitives::{BlockHash, Target, TxOut};
 
     pub(crate) fn payment(n: u32) -> Transaction {
         Transaction {
@@ -285,5 +337,43 @@ pub(crate) mod tests {
         let mut padded = bytes.clone();
         padded.push(0);
         assert!(CompactBlock::from_bytes(&padded).is_err());
+    }
+
+    /// A compact block whose header lies (another hash, a target above pow_limit,
+    /// failed proof of work) or whose short ids cannot fit a block is refused before
+    /// any rebuild, and a body bound follows from max_block_size.
+    #[test]
+    fn a_lying_or_oversized_compact_block_is_refused_before_rebuilding() {
+        let block = block(10);
+        let hash = block.hash();
+        let compact = CompactBlock::new(&block, 1).expect("has a coinbase");
+        let limit = Target(crate::primitives::U256::MAX);
+        let max_size = 1_000_000;
+        assert!(compact.check(&hash, &limit, max_size).is_ok());
+        assert!(compact
+            .check(&BlockHash::from_bytes([0; 32]), &limit, max_size)
+            .is_err());
+        let low = Target(crate::primitives::U256::ONE);
+        assert!(
+            compact.check(&hash, &low, max_size).is_err(),
+            "target above pow_limit"
+        );
+        let mut hard = block.clone();
+        hard.header.target = Target(crate::primitives::U256::ONE);
+        let hard_compact = CompactBlock::new(&hard, 1).expect("has a coinbase");
+        assert!(
+            hard_compact.check(&hard.hash(), &limit, max_size).is_err(),
+            "proof of work"
+        );
+        // Too many short ids for a block of max_block_size.
+        let mut huge = compact.clone();
+        huge.short_ids = vec![[1; SHORT_ID_SIZE]; max_short_ids(max_size) + 1];
+        assert!(huge.check(&hash, &limit, max_size).is_err());
+        huge.short_ids.pop();
+        assert!(huge.check(&hash, &limit, max_size).is_ok());
+        // The largest acceptable compact block fits the body bound its fetch uses.
+        huge.coinbase = block.transactions[0].clone();
+        assert!(huge.to_bytes().len() <= max_compact_size(max_size));
+        assert!(max_compact_size(max_size) < 2 * max_size as usize);
     }
 }

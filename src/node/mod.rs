@@ -197,7 +197,12 @@ impl Node {
         result
     }
 
-    fn submit_transaction_unmetered(&self, tx: Transaction) -> Result<(Txid, bool), NodeError> {
+    /// [`Node::submit_transaction`] without the metrics (orphan retries are not counted
+    /// as refusals again).
+    pub(crate) fn submit_transaction_unmetered(
+        &self,
+        tx: Transaction,
+    ) -> Result<(Txid, bool), NodeError> {
         let to_verify = {
             let chain = self.chain();
             let next = Self::next_height(&chain)?;

@@ -331,3 +331,50 @@ async fn the_mempool_is_paged_and_names_its_tip() -> TestResult {
     stop_all(vec![a]).await;
     Ok(())
 }
+
+/// Issue 16 review, item 1: `prewarm_signatures` takes the chain and mempool locks on
+/// its calling thread only. The block writer holds the chain write lock while it waits
+/// on rayon workers; if prewarm closures waited on a node lock inside rayon, the writer
+/// and the workers would wait on each other forever. Here a node lock is held while a
+/// rayon job runs (as the writer does) during a prewarm: the job must finish.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prewarming_signatures_never_holds_rayon_workers_on_a_node_lock() -> TestResult {
+    let net = TestNet::new()?;
+    let a = NodeBuilder::new(&net, "A").start().await?;
+    a.generate(&net, 1).await?;
+    let txs = fan_out(&net, 0, 4 * rayon::current_num_threads() + 4, units(20_000));
+    let node = a.running.node.clone();
+    let outcome = tokio::task::spawn_blocking(move || -> anyhow::Result<bool> {
+        let held = node.mempool();
+        let n = node.clone();
+        let prewarm = std::thread::spawn(move || n.prewarm_signatures(&txs));
+        // A head start for the prewarm to reach its parallel part (it cannot finish
+        // while the lock is held). Too short a head start could only hide a
+        // regression, never fail a correct build.
+        let start = std::time::Instant::now();
+        while start.elapsed() < Duration::from_millis(300) && !prewarm.is_finished() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // The writer's part: rayon work while holding a node lock.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use rayon::prelude::*;
+            let sum: u64 = (0..10_000u64).into_par_iter().sum();
+            let _ = tx.send(sum);
+        });
+        let finished = rx.recv_timeout(Duration::from_secs(20)).is_ok();
+        drop(held);
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !prewarm.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(finished && prewarm.is_finished())
+    })
+    .await??;
+    assert!(
+        outcome,
+        "rayon work under a node lock did not finish while signatures were prewarmed"
+    );
+    stop_all(vec![a]).await;
+    Ok(())
+}
