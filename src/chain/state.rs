@@ -1074,19 +1074,7 @@ impl<S: ChainStore + 'static> ChainState<S> {
         hash: BlockHash,
         txids: &[Txid],
     ) -> Result<Result<(), BlockError>, StoreError> {
-        let cache = &self.sig_cache;
-        let deferred = connect_block_deferred(
-            block,
-            txids,
-            &*pending,
-            &self.network.params,
-            &self.network.genesis_hash,
-            &|t| cache.contains(t),
-        );
-        if let Some(failure) = pending.take_failure() {
-            return Err(failure);
-        }
-        let (undo, signatures) = match deferred {
+        let (undo, signatures) = match self.rules_deferred(pending, block, txids)? {
             Ok(d) => d,
             Err(e) => return Ok(Err(e)),
         };
@@ -1102,6 +1090,30 @@ impl<S: ChainStore + 'static> ChainState<S> {
         Ok(verdict)
     }
 
+    /// Rules 6-7 of `block` against `pending`, its signatures left to verify (the ones
+    /// the signature cache vouches for are skipped). The outer error is a store failure,
+    /// the inner one a broken rule.
+    fn rules_deferred<'b>(
+        &self,
+        pending: &Pending<'_, S>,
+        block: &'b Block,
+        txids: &'b [Txid],
+    ) -> Result<Result<(BlockUndo, BlockSignatures<'b>), BlockError>, StoreError> {
+        let cache = &self.sig_cache;
+        let deferred = connect_block_deferred(
+            block,
+            txids,
+            pending,
+            &self.network.params,
+            &self.network.genesis_hash,
+            &|t| cache.contains(t),
+        );
+        match pending.take_failure() {
+            Some(failure) => Err(failure),
+            None => Ok(deferred),
+        }
+    }
+
     /// Rules 6-7 of `block` against `pending` and its index changes written into
     /// `pending`, with its signatures left to verify (the caller takes the changes back
     /// out if they fail). The outer error is a store failure, the inner one a broken rule.
@@ -1112,19 +1124,7 @@ impl<S: ChainStore + 'static> ChainState<S> {
         hash: BlockHash,
         txids: &'b [Txid],
     ) -> Result<Result<BlockSignatures<'b>, BlockError>, StoreError> {
-        let cache = &self.sig_cache;
-        let deferred = connect_block_deferred(
-            block,
-            txids,
-            &*pending,
-            &self.network.params,
-            &self.network.genesis_hash,
-            &|t| cache.contains(t),
-        );
-        if let Some(failure) = pending.take_failure() {
-            return Err(failure);
-        }
-        let (undo, signatures) = match deferred {
+        let (undo, signatures) = match self.rules_deferred(pending, block, txids)? {
             Ok(d) => d,
             Err(e) => return Ok(Err(e)),
         };
