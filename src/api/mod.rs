@@ -76,12 +76,34 @@ where
     T: Send + 'static,
     F: FnOnce(&Node) -> Result<T, ApiError> + Send + 'static,
 {
-    let permit = Arc::clone(&node.api_work)
-        .try_acquire_owned()
-        .map_err(|_| {
-            ApiError::new(Code::NotReady, "the node is busy; try again shortly")
-                .with_retry_after(std::time::Duration::from_secs(1))
-        })?;
+    let permits = Arc::clone(&node.api_work);
+    blocking_within(permits, node, f).await
+}
+
+/// [`blocking`] within the relay's own permits (`Node::relay_work`): peers' relay
+/// requests (`/relay/*`) never wait behind explorer or JSON API work, nor the reverse.
+pub async fn blocking_relay<T, F>(node: Arc<Node>, f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Node) -> Result<T, ApiError> + Send + 'static,
+{
+    let permits = Arc::clone(&node.relay_work);
+    blocking_within(permits, node, f).await
+}
+
+async fn blocking_within<T, F>(
+    permits: Arc<tokio::sync::Semaphore>,
+    node: Arc<Node>,
+    f: F,
+) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Node) -> Result<T, ApiError> + Send + 'static,
+{
+    let permit = permits.try_acquire_owned().map_err(|_| {
+        ApiError::new(Code::NotReady, "the node is busy; try again shortly")
+            .with_retry_after(std::time::Duration::from_secs(1))
+    })?;
     tokio::task::spawn_blocking(move || {
         let result = f(&node);
         drop(permit);

@@ -4,7 +4,7 @@
 //! back from (whole items pushed to `POST /transactions` and `POST /blocks`).
 
 use super::views::parse_txid;
-use super::{binary, blocking, ApiError};
+use super::{binary, blocking_relay, ApiError};
 use crate::error::Code;
 use crate::http::{ApiPath, Encoding, Payload};
 use crate::net::relay_compact::CompactBlock;
@@ -85,7 +85,7 @@ pub async fn announce(
     // The mempool and chain locks may wait behind a block being connected: off the
     // runtime's workers (block fetches are spawned from there onto the runtime).
     let shared = node.clone();
-    blocking(node, move |_| {
+    blocking_relay(node, move |_| {
         let (taken, wanted) = shared.relay_announced(&from, &txids, &blocks);
         Ok(Json(RelayAnnounced {
             taken: taken as u64,
@@ -130,7 +130,7 @@ pub async fn transactions(
     if txids.is_empty() || txids.len() > MAX_FETCH_TXIDS {
         return Err(too_many());
     }
-    blocking(node, move |node| {
+    blocking_relay(node, move |node| {
         let pool = node.mempool();
         let order = pool.ancestors_first(&txids);
         // Stops past MAX_FETCH_RESPONSE bytes (the asker asks again for the rest).
@@ -172,7 +172,7 @@ pub async fn compact(
 ) -> Result<Response, ApiError> {
     let hash =
         BlockHash::from_hex(&text).map_err(|e| ApiError::malformed(format!("block hash: {e}")))?;
-    blocking(node, move |node| {
+    blocking_relay(node, move |node| {
         let block = node
             .chain()
             .block(&hash)?

@@ -60,6 +60,10 @@ impl ErrorCode for NodeError {
 
 pub use crate::clock::unix_now;
 
+/// Relay requests (`/relay/*`) handled on blocking threads at once; more get 503 at once
+/// (never punished: the peer retries or asks another).
+pub const RELAY_WORK: usize = 16;
+
 /// What [`Node::restore_mempool`] did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RestoredMempool {
@@ -91,6 +95,9 @@ pub struct Node {
     pub shutdown: CancellationToken,
     /// Permits for API work on blocking threads (`RequestLimits::blocking_work`).
     pub api_work: Arc<tokio::sync::Semaphore>,
+    /// Permits for peers' relay requests on blocking threads ([`RELAY_WORK`]), apart from
+    /// `api_work` so explorer or API load cannot starve relay.
+    pub relay_work: Arc<tokio::sync::Semaphore>,
     /// Blocks and transactions as they happen, for `GET /events` and the explorer.
     events: EventBus,
     /// Permits for open event streams (`NodeConfig::max_event_streams`).
@@ -141,6 +148,7 @@ impl Node {
                 sync_wanted: Notify::new(),
                 shutdown,
                 api_work,
+                relay_work: Arc::new(tokio::sync::Semaphore::new(RELAY_WORK)),
                 relay: relay::RelayState::new(),
                 events: EventBus::default(),
                 event_streams,

@@ -79,6 +79,64 @@ async fn slow_and_idle_floods_from_one_source_leave_others_served() -> TestResul
 /// needs the chain is answered 503 `not-ready` with `Retry-After` at once (never queued
 /// behind it), and the node answers again when the job ends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_requests_are_served_while_api_work_is_saturated() -> TestResult {
+    // One API permit, held by a long job: the JSON API refuses at once, while a peer's
+    // announcement (its own permits) is still taken.
+    let net = TestNet::new()?;
+    let n = NodeBuilder::new(&net, "N").blocking_work(1).start().await?;
+    let long = {
+        let url = n.at("/mining/generate");
+        let address = net.address(&net.miner);
+        tokio::spawn(async move {
+            loop {
+                let reply = crate::support::http::Http::new()
+                    .post_json(
+                        &url,
+                        &serde_json::json!({"blocks": 1000, "address": address}),
+                    )
+                    .await;
+                match reply {
+                    Ok(r) if r.status == 503 => tokio::time::sleep(Duration::from_millis(5)).await,
+                    other => return other,
+                }
+            }
+        })
+    };
+    let tx = net.alice_pays_bob(
+        0,
+        ferro::primitives::Amount::from_coins(1)?,
+        ferro::primitives::Amount::from_base_units(1_000)?,
+    );
+    let claim = serde_json::json!({
+        "from": "127.0.0.1:9",
+        "txids": [tx.txid().to_hex()],
+        "blocks": [],
+    });
+    let mut saturated = false;
+    let mut announced = None;
+    let started = Instant::now();
+    while announced.is_none() && !long.is_finished() && started.elapsed() < SETTLE {
+        let info = crate::support::http::Http::new()
+            .get(&n.at("/info"))
+            .await?;
+        if info.status != 503 {
+            continue;
+        }
+        saturated = true;
+        let reply = crate::support::http::Http::new()
+            .post_json(&n.at("/relay/announce"), &claim)
+            .await?;
+        announced = Some(reply);
+    }
+    assert!(saturated, "the job held the only API permit");
+    let announced = announced.ok_or_else(|| anyhow::anyhow!("no announcement was sent"))?;
+    assert_eq!(announced.status, 200, "{announced:?}");
+    long.await??.ok()?;
+    n.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blocking_work_is_bounded_and_refused_at_once() -> TestResult {
     let net = TestNet::new()?;
     let n = NodeBuilder::new(&net, "N").blocking_work(1).start().await?;
