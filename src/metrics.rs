@@ -154,6 +154,9 @@ pub struct NodeMetrics {
     pub commit_seconds: Histogram,
     pub mempool_expired: IntCounter,
     pub mempool_restored: IntCounter,
+    /// Renderings of the explorer's live pages (home, mempool); the clients that refetch
+    /// them after an event share one.
+    pub explorer_live_renders: IntCounter,
     // Gauges, set from the node's state at each scrape.
     pub height: IntGauge,
     pub peers: IntGaugeVec,
@@ -186,6 +189,7 @@ impl NodeMetrics {
             block_validation_seconds: histogram(&r, "block_validation_seconds", "Time to validate and store one block (sync runs: the run's time per block).", latency_buckets()),
             commit_seconds: histogram(&r, "store_commit_seconds", "Time of one chain store commit (blocks or a chain state flush).", latency_buckets()),
             mempool_expired: counter(&r, "mempool_expired_total", "Transactions dropped from the mempool by expiry (with their descendants)."),
+            explorer_live_renders: counter(&r, "explorer_live_renders_total", "Renderings of the explorer's live pages (home, mempool)."),
             mempool_restored: counter(&r, "mempool_restored_total", "Transactions re-admitted from the saved mempool at start."),
             height: gauge(&r, "height", "Height of the active tip."),
             peers: gauge_vec(&r, "peers", "Peers by state: connected (in the peer table), set_aside (kept out of sync for a while), discouraged (banned sources and peers).", &["state"]),

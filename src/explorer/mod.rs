@@ -55,6 +55,9 @@ pub struct Explorer {
     pub node: Arc<Node>,
     summaries: Arc<SummaryCache>,
     live_pages: Arc<Mutex<HashMap<&'static str, LivePage>>>,
+    /// One rendering of the live pages at a time: clients that miss the cache together
+    /// (all the live pages refetching after an event) wait for it and share its result.
+    rendering: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// A live page as rendered after event `event_id`.
@@ -70,6 +73,7 @@ impl Explorer {
             node,
             summaries: Arc::new(SummaryCache::default()),
             live_pages: Arc::new(Mutex::new(HashMap::new())),
+            rendering: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 
@@ -197,8 +201,15 @@ where
     if let Some(html) = ex.cached(key) {
         return html_string(StatusCode::OK, html.as_str().to_owned());
     }
+    // Single flight: whoever holds the lock renders; the others find its page cached.
+    let rendering = Arc::clone(&ex.rendering);
+    let _turn = rendering.lock().await;
+    if let Some(html) = ex.cached(key) {
+        return html_string(StatusCode::OK, html.as_str().to_owned());
+    }
     let node = Arc::clone(&ex.node);
     let event_id = node.events().last_id();
+    node.metrics.explorer_live_renders.inc();
     let keep = ex.clone();
     match blocking(node, move |_| f(&ex)).await {
         Ok(markup) => {

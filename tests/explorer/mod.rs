@@ -361,3 +361,34 @@ async fn raw_events_status(node: &TestNode) -> anyhow::Result<u16> {
     let n = tokio::time::timeout(EVENT_WAIT, stream.read(&mut buf)).await??;
     Ok(status_of(&String::from_utf8_lossy(&buf[..n])))
 }
+
+/// After an event, the live pages' clients all refetch at once: 40 concurrent requests
+/// for the home page get the same page from one rendering (single flight), not 40
+/// renderings under the chain and mempool locks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_pages_refetched_together_are_rendered_once() -> TestResult {
+    let net = TestNet::new()?;
+    let node = NodeBuilder::new(&net, "herd").start().await?;
+    node.generate(&net, 2).await?;
+    let renders = || node.running.node.metrics.explorer_live_renders.get();
+    let before = renders();
+    let fetches = (0..40).map(|_| raw_get(&node, "/explorer/"));
+    let pages = futures_util::future::join_all(fetches).await;
+    let mut bodies = std::collections::HashSet::new();
+    for page in pages {
+        let page = page?;
+        assert_eq!(status_of(&page), 200, "{page}");
+        bodies.insert(page.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned());
+    }
+    assert_eq!(renders() - before, 1, "one rendering served every request");
+    assert_eq!(bodies.len(), 1, "every client got the same page");
+    // A new event (a block) makes the next fetch render again, once.
+    node.generate(&net, 1).await?;
+    let again = (0..20).map(|_| raw_get(&node, "/explorer/"));
+    for page in futures_util::future::join_all(again).await {
+        assert_eq!(status_of(&page?), 200);
+    }
+    assert_eq!(renders() - before, 2);
+    node.stop().await;
+    Ok(())
+}
