@@ -13,7 +13,7 @@ use super::sigcache::SigCache;
 use super::store::{merged_scan, Batch, ChainStore, Direction, Entries, Mark, StoreError, Table};
 use crate::consensus::pow::{median_time_past, next_target};
 use crate::consensus::validation::{
-    check_block, check_header, connect_block, connect_block_deferred, BlockSignatures,
+    check_block, check_header, connect_block_deferred, BlockSignatures,
 };
 use crate::consensus::{BlockError, BlockUndo, Coin, Network, ParentInfo};
 use crate::error::{Code, ErrorCode};
@@ -1048,19 +1048,9 @@ impl<S: ChainStore + 'static> ChainState<S> {
         block: &Block,
         txids: &[Txid],
     ) -> Result<Result<BlockUndo, BlockError>, StoreError> {
-        let cache = &self.sig_cache;
-        let result = connect_block(
-            block,
-            txids,
-            pending,
-            &self.network.params,
-            &self.network.genesis_hash,
-            &|t| cache.contains(t),
-        );
-        match pending.take_failure() {
-            Some(failure) => Err(failure),
-            None => Ok(result),
-        }
+        Ok(self
+            .rules_deferred(pending, block, txids)?
+            .and_then(|(undo, signatures)| signatures.verify().map(|()| undo)))
     }
 
     /// Rules 6-7 of `block` against `pending`, and, while its signatures are verified
