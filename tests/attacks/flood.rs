@@ -5,7 +5,7 @@
 
 use super::{client_from, ip, TestResult};
 use crate::support::chain::TestNet;
-use crate::support::cluster::{stop_all, NodeBuilder};
+use crate::support::cluster::{stop_all, NodeBuilder, TestNode};
 use ferro::wire::Health;
 use std::time::{Duration, Instant};
 use test_support::flood::{Flood, Kind};
@@ -74,6 +74,32 @@ async fn slow_and_idle_floods_from_one_source_leave_others_served() -> TestResul
     Ok(())
 }
 
+/// Starts `/mining/generate` of `blocks` blocks on `n` in the background, asking again
+/// while it is refused with 503 (a poll of the test may hold the only permit when it
+/// arrives: that refusal is the one under test, not a failure of the job).
+fn generate_until_admitted(
+    n: &TestNode,
+    net: &TestNet,
+    blocks: u64,
+) -> tokio::task::JoinHandle<anyhow::Result<crate::support::http::Reply>> {
+    let url = n.at("/mining/generate");
+    let address = net.address(&net.miner);
+    tokio::spawn(async move {
+        loop {
+            let reply = crate::support::http::Http::new()
+                .post_json(
+                    &url,
+                    &serde_json::json!({"blocks": blocks, "address": address}),
+                )
+                .await;
+            match reply {
+                Ok(r) if r.status == 503 => tokio::time::sleep(Duration::from_millis(5)).await,
+                other => return other,
+            }
+        }
+    })
+}
+
 /// Work a handler started on a blocking thread is bounded, however many requests ask:
 /// with one job allowed, a long `/mining/generate` holds it, every other request that
 /// needs the chain is answered 503 `not-ready` with `Retry-After` at once (never queued
@@ -84,24 +110,7 @@ async fn relay_requests_are_served_while_api_work_is_saturated() -> TestResult {
     // announcement (its own permits) is still taken.
     let net = TestNet::new()?;
     let n = NodeBuilder::new(&net, "N").blocking_work(1).start().await?;
-    let long = {
-        let url = n.at("/mining/generate");
-        let address = net.address(&net.miner);
-        tokio::spawn(async move {
-            loop {
-                let reply = crate::support::http::Http::new()
-                    .post_json(
-                        &url,
-                        &serde_json::json!({"blocks": 1000, "address": address}),
-                    )
-                    .await;
-                match reply {
-                    Ok(r) if r.status == 503 => tokio::time::sleep(Duration::from_millis(5)).await,
-                    other => return other,
-                }
-            }
-        })
-    };
+    let long = generate_until_admitted(&n, &net, 1000);
     let tx = net.alice_pays_bob(
         0,
         ferro::primitives::Amount::from_coins(1)?,
@@ -140,28 +149,7 @@ async fn relay_requests_are_served_while_api_work_is_saturated() -> TestResult {
 async fn blocking_work_is_bounded_and_refused_at_once() -> TestResult {
     let net = TestNet::new()?;
     let n = NodeBuilder::new(&net, "N").blocking_work(1).start().await?;
-    let long = {
-        let url = n.at("/mining/generate");
-        let address = net.address(&net.miner);
-        tokio::spawn(async move {
-            // The poll below may hold the only permit when this arrives: a 503 here is
-            // the same refusal, so ask again until the job is admitted.
-            loop {
-                let reply = crate::support::http::Http::new()
-                    .post_json(
-                        &url,
-                        &serde_json::json!({"blocks": 1000, "address": address}),
-                    )
-                    .await;
-                match reply {
-                    Ok(r) if r.status == 503 => {
-                        tokio::time::sleep(std::time::Duration::from_millis(5)).await
-                    }
-                    other => return other,
-                }
-            }
-        })
-    };
+    let long = generate_until_admitted(&n, &net, 1000);
     // Poll until one answer is the refusal (the generate must have taken the permit).
     let mut refused = None;
     let started = Instant::now();
