@@ -68,6 +68,18 @@ fn now() -> u64 {
     ferro::node::unix_now()
 }
 
+/// Mines one block on the node at `url`, paying `reward`.
+async fn generate_one(client: &HttpClient, url: &str, reward: &ferro::primitives::Address) {
+    let _: serde_json::Value = client
+        .post_json(
+            &format!("{url}/mining/generate"),
+            &serde_json::json!({"blocks": 1, "address": reward.to_string()}),
+            Duration::from_secs(60),
+        )
+        .await
+        .expect("generate");
+}
+
 /// Posts every transaction of `txs` to `url`/transactions from [`CLIENTS`] concurrent
 /// clients (single-transaction requests); the seconds it took.
 async fn post_concurrently(client: &HttpClient, url: &str, txs: &Arc<Vec<Vec<u8>>>) -> f64 {
@@ -105,14 +117,7 @@ async fn load_test(reference: common::Reference) {
     let client = HttpClient::new();
     let reward =
         ferro::primitives::Address::new("fbench", keys[0].public_key().pubkey_hash()).expect("hrp");
-    let _: serde_json::Value = client
-        .post_json(
-            &format!("{}/mining/generate", a.url()),
-            &serde_json::json!({"blocks": 1, "address": reward.to_string()}),
-            Duration::from_secs(60),
-        )
-        .await
-        .expect("generate");
+    generate_one(&client, &a.url(), &reward).await;
     wait_for("block on B", Duration::from_secs(20), || {
         b.node.chain().height().get() == 1
     })
@@ -140,14 +145,7 @@ async fn load_test(reference: common::Reference) {
     // Goal 4 on its own: a node with no peer, so nothing else competes for the two cores
     // (the same transactions, on its own copy of the chain).
     let lone = start(&net, &dir.path().join("lone"), vec![]).await;
-    let _: serde_json::Value = client
-        .post_json(
-            &format!("{}/mining/generate", lone.url()),
-            &serde_json::json!({"blocks": 1, "address": reward.to_string()}),
-            Duration::from_secs(60),
-        )
-        .await
-        .expect("generate");
+    generate_one(&client, &lone.url(), &reward).await;
     let accept = post_concurrently(&client, &lone.url(), &txs).await;
     let rate = LOAD_TXS as f64 / accept;
     println!(
@@ -305,16 +303,8 @@ async fn relay_test() {
     let client = HttpClient::new();
     let reward =
         ferro::primitives::Address::new("fbench", keys[0].public_key().pubkey_hash()).expect("hrp");
-    let generate = || async {
-        let _: serde_json::Value = client
-            .post_json(
-                &format!("{}/mining/generate", a.url()),
-                &serde_json::json!({"blocks": 1, "address": reward.to_string()}),
-                Duration::from_secs(60),
-            )
-            .await
-            .expect("generate");
-    };
+    let a_url = a.url();
+    let generate = || generate_one(&client, &a_url, &reward);
     generate().await;
     wait_for("block on B", Duration::from_secs(20), || {
         b.node.chain().height().get() == 1
