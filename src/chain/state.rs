@@ -158,16 +158,16 @@ struct Flushing {
     started: std::time::Instant,
 }
 
-/// A store seen through one frozen layer of writes (a flush in progress): the layer
-/// below the cache for merged scans. Never written to.
+/// A store seen through the frozen layer of writes of a flush in progress, if any: what
+/// lies below the cache for merged scans. Never written to.
 struct Overlay<'a, S: ?Sized> {
     store: &'a S,
-    layer: &'a Batch,
+    layer: Option<&'a Batch>,
 }
 
 impl<S: ChainStore + ?Sized> ChainStore for Overlay<'_, S> {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        layered_get(self.store, &[self.layer], table, key)
+        layered_get(self.store, self.layer.as_slice(), table, key)
     }
 
     fn scan(
@@ -180,7 +180,7 @@ impl<S: ChainStore + ?Sized> ChainStore for Overlay<'_, S> {
     ) -> Result<Entries, StoreError> {
         merged_scan(
             self.store,
-            self.layer.table(table),
+            self.layer.and_then(|l| l.table(table)),
             table,
             prefix,
             after,
@@ -1379,29 +1379,20 @@ impl<S: ChainStore + 'static> ChainState<S> {
         direction: Direction,
         limit: usize,
     ) -> Result<Entries, StoreError> {
-        match &self.flushing {
-            None => merged_scan(
-                &*self.store,
-                self.cache.table(table),
-                table,
-                prefix,
-                after,
-                direction,
-                limit,
-            ),
-            Some(f) => merged_scan(
-                &Overlay {
-                    store: &*self.store,
-                    layer: &f.batch,
-                },
-                self.cache.table(table),
-                table,
-                prefix,
-                after,
-                direction,
-                limit,
-            ),
-        }
+        // The cache over the batch a flush in progress writes (if any) over the store.
+        let below = Overlay {
+            store: &*self.store,
+            layer: self.flushing.as_ref().map(|f| &*f.batch),
+        };
+        merged_scan(
+            &below,
+            self.cache.table(table),
+            table,
+            prefix,
+            after,
+            direction,
+            limit,
+        )
     }
 
     pub fn block(&self, hash: &BlockHash) -> Result<Option<Block>, ChainError> {
