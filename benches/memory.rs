@@ -46,10 +46,7 @@ fn start(args: &[&str]) -> (Child, SocketAddr) {
 
 /// `VmRSS` or `VmHWM` of process `pid`, in bytes.
 fn status_bytes(pid: u32, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with(field))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+    common::status_bytes(&pid.to_string(), field)
 }
 
 fn height(addr: SocketAddr) -> Option<u64> {

@@ -342,8 +342,14 @@ pub fn info_read_micros<S: ferro::chain::ChainStore>(chain: &ferro::chain::Chain
 
 /// This process's resident set size in bytes (Linux), if it can be read.
 pub fn rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    status_bytes("self", "VmRSS:")
+}
+
+/// A memory figure (`VmRSS:`, `VmHWM:`, ...) of process `pid` (a number, or `self`) from
+/// `/proc/PID/status`, in bytes (Linux), if it can be read.
+pub fn status_bytes(pid: &str, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
 }
