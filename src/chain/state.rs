@@ -1365,9 +1365,18 @@ impl<S: ChainStore + 'static> ChainState<S> {
         self.orphan_bytes
     }
 
+    /// What lies below the cache: the batch a flush in progress writes (if any) over
+    /// the store.
+    fn below_cache(&self) -> Overlay<'_, S> {
+        Overlay {
+            store: &*self.store,
+            layer: self.flushing.as_ref().map(|f| &*f.batch),
+        }
+    }
+
     /// A chain state record as of the in-memory tip: the cache, then the store.
     fn read(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        layered_get(&*self.store, &self.layers(), table, key)
+        layered_get(&self.below_cache(), &[&self.cache], table, key)
     }
 
     /// [`ChainStore::scan`] as of the in-memory tip: the cache laid over the store.
@@ -1379,13 +1388,8 @@ impl<S: ChainStore + 'static> ChainState<S> {
         direction: Direction,
         limit: usize,
     ) -> Result<Entries, StoreError> {
-        // The cache over the batch a flush in progress writes (if any) over the store.
-        let below = Overlay {
-            store: &*self.store,
-            layer: self.flushing.as_ref().map(|f| &*f.batch),
-        };
         merged_scan(
-            &below,
+            &self.below_cache(),
             self.cache.table(table),
             table,
             prefix,
