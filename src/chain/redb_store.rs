@@ -12,7 +12,7 @@
 
 use super::records::META_BEST;
 use super::store::{scan_bounds, Batch, ChainStore, Direction, Entries, StoreError, Table};
-use redb::{Database, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -41,7 +41,6 @@ type RangeItem<'a> = Result<
     ),
     redb::StorageError,
 >;
-type OpenTable<'t> = (Table, redb::Table<'t, &'static [u8], &'static [u8]>);
 
 /// redb's page cache of the chain state file: part of the node's memory beyond
 /// `--db-cache` (docs/chain.md).
@@ -102,10 +101,15 @@ impl RedbStore {
     /// `--db-cache` sizes).
     pub fn open_with_page_cache(path: &Path, cache_bytes: usize) -> Result<RedbStore, StoreError> {
         let open = |path: &Path, cache: usize, blocks_file: bool| -> Result<Database, StoreError> {
-            let db = redb::Builder::new()
-                .set_cache_size(cache)
-                .create(path)
-                .map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
+            let create = || redb::Builder::new().set_cache_size(cache).create(path);
+            let db = match create() {
+                Err(redb::DatabaseError::UpgradeRequired(_)) => {
+                    upgrade_file_format(path)?;
+                    create()
+                }
+                opened => opened,
+            }
+            .map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
             let txn = db.begin_write().map_err(err)?;
             for table in tables_of(blocks_file) {
                 txn.open_table(definition(table)).map_err(err)?;
@@ -262,12 +266,57 @@ impl ChainStore for RedbStore {
     }
 }
 
+/// Converts a database file written by redb 2 (file format v2, every data directory made
+/// before the node moved to redb 4) to the format redb 4 reads, in place, with redb 2.6's
+/// own upgrade (its last step rewrites the header, so a crash leaves the old format,
+/// upgraded again at the next start).
+fn upgrade_file_format(path: &Path) -> Result<(), StoreError> {
+    tracing::info!(file = %path.display(), "upgrading the database file to redb's current file format");
+    let fail = |e: &dyn std::fmt::Display| {
+        StoreError(format!(
+            "cannot upgrade {} to redb's current file format: {e}",
+            path.display()
+        ))
+    };
+    let mut db = redb2::Database::open(path).map_err(|e| fail(&e))?;
+    db.upgrade().map_err(|e| fail(&e))?;
+    Ok(())
+}
+
 /// One write of a batch: table, key, value (`None`: delete).
 type Write<'a> = (Table, &'a [u8], Option<&'a [u8]>);
 
+/// A table's writes in one transaction: the table, open, and its keys in order.
+type TableWrites<'t, 'a> = (
+    Table,
+    redb::Table<'t, &'static [u8], &'static [u8]>,
+    Vec<(&'a [u8], Option<&'a [u8]>)>,
+);
+
+/// Threads writing the tables of one commit at once.
+const WRITE_THREADS: usize = 2;
+
+fn write_table(group: &mut TableWrites<'_, '_>) -> Result<(), StoreError> {
+    let (_, table, writes) = group;
+    for (key, value) in writes.iter() {
+        match value {
+            Some(v) => {
+                table.insert(*key, *v).map_err(err)?;
+            }
+            None => {
+                table.remove(*key).map_err(err)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 impl RedbStore {
-    /// One durable redb transaction writing `ops` into `db`; `pause`: the crash tests'
-    /// hook (see [`RedbStore::flush_pause_ms`]), applied to writes of the UTXO set.
+    /// One durable redb transaction writing `ops` (in table order) into `db`; `pause`:
+    /// the crash tests' hook (see [`RedbStore::flush_pause_ms`]), applied to writes of
+    /// the UTXO set. The tables are written on up to [`WRITE_THREADS`] threads at once
+    /// (redb 4 lets separate tables of one transaction be written concurrently; a flush
+    /// writes nine tables of similar size), and committed together.
     fn write(
         db: &Database,
         ops: Vec<Write<'_>>,
@@ -279,24 +328,44 @@ impl RedbStore {
         let writes_utxo = ops.iter().any(|(t, _, _)| *t == Table::Utxo);
         let count = ops.len();
         {
-            let mut tables: Vec<OpenTable<'_>> = Vec::new();
+            let mut groups: Vec<TableWrites<'_, '_>> = Vec::new();
             for (table, key, value) in ops {
-                let index = match tables.iter().position(|(t, _)| *t == table) {
-                    Some(i) => i,
-                    None => {
-                        tables.push((table, txn.open_table(definition(table)).map_err(err)?));
-                        tables.len() - 1
-                    }
-                };
-                let t = &mut tables[index].1;
-                match value {
-                    Some(v) => {
-                        t.insert(key, v).map_err(err)?;
-                    }
-                    None => {
-                        t.remove(key).map_err(err)?;
+                match groups.last_mut() {
+                    Some(group) if group.0 == table => group.2.push((key, value)),
+                    _ => {
+                        let open = txn.open_table(definition(table)).map_err(err)?;
+                        groups.push((table, open, vec![(key, value)]));
                     }
                 }
+            }
+            let threads = groups.len().clamp(1, WRITE_THREADS);
+            if threads == 1 {
+                for group in &mut groups {
+                    write_table(group)?;
+                }
+            } else {
+                // Largest tables first, each to the thread with the least to write so far.
+                groups.sort_by_key(|g| std::cmp::Reverse(g.2.len()));
+                let mut shares: Vec<(usize, Vec<TableWrites<'_, '_>>)> =
+                    (0..threads).map(|_| (0, Vec::new())).collect();
+                for group in groups {
+                    if let Some(share) = shares.iter_mut().min_by_key(|s| s.0) {
+                        share.0 += group.2.len();
+                        share.1.push(group);
+                    }
+                }
+                std::thread::scope(|scope| {
+                    let workers: Vec<_> = shares
+                        .into_iter()
+                        .map(|(_, mut share)| {
+                            scope.spawn(move || share.iter_mut().try_for_each(write_table))
+                        })
+                        .collect();
+                    workers.into_iter().try_for_each(|w| {
+                        w.join()
+                            .unwrap_or_else(|_| Err(StoreError("a table writer panicked".into())))
+                    })
+                })?;
             }
         }
         let pause = pause.map_or(0, |p| p.load(Ordering::SeqCst));

@@ -1243,11 +1243,12 @@ fn a_crash_between_a_reorganisations_two_commits_is_settled_at_open() {
 }
 
 /// A data directory from before the blocks got their own file (everything in
-/// `chain.redb`) opens: its blocks, headers and best block move to `chain.blocks.redb`,
-/// and the chain reads as before.
+/// `chain.redb`, written by redb 2) opens: the file is upgraded to redb 4's format, its
+/// blocks, headers and best block move to `chain.blocks.redb`, and the chain reads as
+/// before.
 #[test]
 fn a_single_file_data_directory_moves_its_blocks_out() {
-    use redb::{ReadableTable, TableDefinition};
+    use redb::{ReadableDatabase, ReadableTable, TableDefinition};
     let net = network();
     let mut source = memory_chain();
     extend(&mut source, 3, 9);
@@ -1257,8 +1258,9 @@ fn a_single_file_data_directory_moves_its_blocks_out() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("chain.redb");
     {
-        // The old layout: every table in one file.
-        let db = redb::Database::create(&path).expect("db");
+        // The old layout: every table in one file, written by redb 2 (file format v2).
+        use redb2::{Database, TableDefinition};
+        let db = Database::create(&path).expect("db");
         let txn = db.begin_write().expect("txn");
         for table in Table::ALL {
             let def: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new(table.name());
