@@ -10,12 +10,17 @@
 //! - the process's resident memory, sampled after every run, against the cache budget.
 //!
 //! Run: `cargo bench --bench growth` (minutes; never part of `cargo test`).
+//! `GROWTH_BENCH_DB_CACHE_MB` and `GROWTH_BENCH_REDB_CACHE_MB` try other cache sizes than
+//! the node's; with `--features fjall`, `GROWTH_BENCH_STORE=fjall` runs the same workload
+//! on the LSM store (BENCHMARKS.md compares them).
 
 mod common;
 
-use ferro::chain::{ChainState, RedbStore};
+use ferro::chain::{ChainState, ChainStore, RedbStore};
+use ferro::consensus::Network;
 use ferro::node::config::DEFAULT_DB_CACHE_MB;
 use ferro::primitives::Block;
+use ferro::primitives::SecretKey;
 use std::time::Instant;
 
 const KEYS: usize = 1_000;
@@ -30,15 +35,54 @@ fn main() {
     }
     let reference = common::reference();
     reference.print();
-    let cache = DEFAULT_DB_CACHE_MB * 1024 * 1024;
+    let cache = env_mb("GROWTH_BENCH_DB_CACHE_MB").unwrap_or(DEFAULT_DB_CACHE_MB) * 1024 * 1024;
+    let redb_cache = env_mb("GROWTH_BENCH_REDB_CACHE_MB")
+        .map_or(ferro::chain::redb_store::REDB_CACHE_BYTES, |mb| {
+            mb * 1024 * 1024
+        });
     let keys = common::keys(KEYS);
     let net = common::network("growth", &keys, 1, 1_000_000);
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = RedbStore::open(&dir.path().join("chain.redb")).expect("db");
+    #[cfg(feature = "fjall")]
+    if std::env::var("GROWTH_BENCH_STORE").as_deref() == Ok("fjall") {
+        let store = ferro::chain::fjall_store::FjallStore::open(&dir.path().join("chain.fjall"))
+            .expect("db");
+        let mut chain = ChainState::open_with_cache(store, net.clone(), cache).expect("opens");
+        run(&mut chain, &net, &keys, &reference, cache);
+        let start = Instant::now();
+        chain
+            .store()
+            .major_compact(ferro::chain::store::Table::Rich)
+            .expect("compacts");
+        println!(
+            "fjall: rich list keyspace compacted in {:.2} s; totals + top-10 rich list read now in {:.1} µs",
+            start.elapsed().as_secs_f64(),
+            common::info_read_micros(&chain)
+        );
+        return;
+    }
+    let store =
+        RedbStore::open_with_page_cache(&dir.path().join("chain.redb"), redb_cache).expect("db");
     let mut chain = ChainState::open_with_cache(store, net.clone(), cache).expect("opens");
+    run(&mut chain, &net, &keys, &reference, cache)
+}
+
+/// A size in MB from the environment, for trying other cache sizes.
+fn env_mb(name: &str) -> Option<usize> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
+/// Builds and connects the chain, printing each figure.
+fn run<S: ChainStore>(
+    chain: &mut ChainState<S>,
+    net: &Network,
+    keys: &[SecretKey],
+    reference: &common::Reference,
+    cache: usize,
+) {
     let rss_start = common::rss_bytes().unwrap_or(0);
     let mut rss_peak = rss_start;
-    let mut builder = common::ChainBuilder::new(&net, &keys);
+    let mut builder = common::ChainBuilder::new(net, keys);
     // Windows measured: blocks [100, 200) and [900, 1000).
     let windows = [
         (100usize, "after 100 000 transactions"),
@@ -79,7 +123,7 @@ fn main() {
     }
     chain.flush().expect("flushes");
     let totals = chain.totals().expect("reads");
-    let per = common::info_read_micros(&chain) / 1e6;
+    let per = common::info_read_micros(chain) / 1e6;
     println!(
         "at {} transactions and {} funded addresses: totals + top-10 rich list read in {:.1} µs (goal: under 1 000 µs)",
         totals.transactions,

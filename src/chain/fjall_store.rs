@@ -32,6 +32,11 @@ impl FjallStore {
         Ok(FjallStore { db, keyspaces })
     }
 
+    /// Compacts `table`'s keyspace fully (drops the tombstones a range read walks).
+    pub fn major_compact(&self, table: Table) -> Result<(), StoreError> {
+        self.keyspace(table).major_compact().map_err(err)
+    }
+
     fn keyspace(&self, table: Table) -> &Keyspace {
         &self.keyspaces[table as usize]
     }

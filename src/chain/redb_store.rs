@@ -293,8 +293,11 @@ type TableWrites<'t, 'a> = (
     Vec<(&'a [u8], Option<&'a [u8]>)>,
 );
 
-/// Threads writing the tables of one commit at once.
-const WRITE_THREADS: usize = 2;
+/// Threads writing the tables of one commit at once: one a core, at most four (a flush
+/// writes seven large tables; more threads than that would wait on the smaller ones).
+fn write_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4))
+}
 
 fn write_table(group: &mut TableWrites<'_, '_>) -> Result<(), StoreError> {
     let (_, table, writes) = group;
@@ -314,7 +317,7 @@ fn write_table(group: &mut TableWrites<'_, '_>) -> Result<(), StoreError> {
 impl RedbStore {
     /// One durable redb transaction writing `ops` (in table order) into `db`; `pause`:
     /// the crash tests' hook (see [`RedbStore::flush_pause_ms`]), applied to writes of
-    /// the UTXO set. The tables are written on up to [`WRITE_THREADS`] threads at once
+    /// the UTXO set. The tables are written on up to one thread a core (at most four) at once
     /// (redb 4 lets separate tables of one transaction be written concurrently; a flush
     /// writes nine tables of similar size), and committed together.
     fn write(
@@ -338,7 +341,7 @@ impl RedbStore {
                     }
                 }
             }
-            let threads = groups.len().clamp(1, WRITE_THREADS);
+            let threads = groups.len().min(write_threads()).max(1);
             if threads == 1 {
                 for group in &mut groups {
                     write_table(group)?;

@@ -1242,6 +1242,37 @@ fn a_crash_between_a_reorganisations_two_commits_is_settled_at_open() {
     assert_matches_replay(&reopened);
 }
 
+/// A source chain of a few blocks with payments, in memory, for the data directory tests.
+fn small_source_chain() -> ChainState<Arc<MemoryStore>> {
+    let net = network();
+    let mut source = memory_chain();
+    extend(&mut source, 3, 9);
+    let tx = pay(&net, 1, &[premine(&net)], 2, 3 * COIN);
+    let b = block_on(&source, source.tip_hash(), vec![tx], 9, 0);
+    source.accept_block(b, NOW).expect("valid");
+    source
+}
+
+/// Writes `tables` of `source`'s store into a new database file at `path` with redb 2
+/// (file format v2), as every data directory made before the node moved to redb 4.
+fn write_with_redb2(
+    path: &std::path::Path,
+    source: &ChainState<Arc<MemoryStore>>,
+    tables: &[Table],
+) {
+    use redb2::{Database, TableDefinition};
+    let db = Database::create(path).expect("db");
+    let txn = db.begin_write().expect("txn");
+    for table in tables {
+        let def: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new(table.name());
+        let mut t = txn.open_table(def).expect("table");
+        for (k, v) in source.store().dump(*table) {
+            t.insert(k.as_slice(), v.as_slice()).expect("insert");
+        }
+    }
+    txn.commit().expect("commit");
+}
+
 /// A data directory from before the blocks got their own file (everything in
 /// `chain.redb`, written by redb 2) opens: the file is upgraded to redb 4's format, its
 /// blocks, headers and best block move to `chain.blocks.redb`, and the chain reads as
@@ -1250,27 +1281,10 @@ fn a_crash_between_a_reorganisations_two_commits_is_settled_at_open() {
 fn a_single_file_data_directory_moves_its_blocks_out() {
     use redb::{ReadableDatabase, ReadableTable, TableDefinition};
     let net = network();
-    let mut source = memory_chain();
-    extend(&mut source, 3, 9);
-    let tx = pay(&net, 1, &[premine(&net)], 2, 3 * COIN);
-    let b = block_on(&source, source.tip_hash(), vec![tx], 9, 0);
-    source.accept_block(b, NOW).expect("valid");
+    let source = small_source_chain();
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("chain.redb");
-    {
-        // The old layout: every table in one file, written by redb 2 (file format v2).
-        use redb2::{Database, TableDefinition};
-        let db = Database::create(&path).expect("db");
-        let txn = db.begin_write().expect("txn");
-        for table in Table::ALL {
-            let def: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new(table.name());
-            let mut t = txn.open_table(def).expect("table");
-            for (k, v) in source.store().dump(table) {
-                t.insert(k.as_slice(), v.as_slice()).expect("insert");
-            }
-        }
-        txn.commit().expect("commit");
-    }
+    write_with_redb2(&path, &source, &Table::ALL);
     let chain = ChainState::open(RedbStore::open(&path).expect("db"), net.clone()).expect("opens");
     assert_eq!(chain.tip_hash(), source.tip_hash());
     assert_eq!(reads(&chain), reads(&source));
@@ -1295,4 +1309,87 @@ fn a_single_file_data_directory_moves_its_blocks_out() {
         .count();
     assert_eq!(left, 0, "no block is left in the chain state file");
     assert!(RedbStore::blocks_path(&path).exists());
+}
+
+/// A data directory of two files written by redb 2 (the layout of the previous release)
+/// opens: both files are upgraded in place and the chain reads as before, also after a
+/// second open (nothing left to upgrade).
+#[test]
+fn a_two_file_data_directory_of_redb_2_is_upgraded() {
+    let net = network();
+    let source = small_source_chain();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("chain.redb");
+    let state: Vec<Table> = Table::ALL
+        .into_iter()
+        .filter(|t| !matches!(t, Table::Blocks | Table::Headers))
+        .collect();
+    write_with_redb2(&path, &source, &state);
+    write_with_redb2(
+        &RedbStore::blocks_path(&path),
+        &source,
+        &[Table::Blocks, Table::Headers, Table::Meta],
+    );
+    for _ in 0..2 {
+        let chain =
+            ChainState::open(RedbStore::open(&path).expect("db"), net.clone()).expect("opens");
+        assert_eq!(chain.tip_hash(), source.tip_hash());
+        assert_eq!(reads(&chain), reads(&source));
+        let tip = chain.block(&source.tip_hash()).expect("reads");
+        assert_eq!(tip, source.block(&source.tip_hash()).expect("reads"));
+    }
+}
+
+/// A commit spanning every table (the state file's tables written on several threads in
+/// one redb transaction, the blocks file's first) leaves the redb store reading exactly
+/// as the memory store does, puts, overwrites and deletes alike.
+#[test]
+fn a_commit_of_every_table_reads_back_as_the_memory_store() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let redb = RedbStore::open(&dir.path().join("chain.redb")).expect("db");
+    let memory = MemoryStore::new();
+    let key = |t: Table, i: u32| {
+        let mut k = vec![t as u8];
+        k.extend_from_slice(&i.wrapping_mul(2_654_435_761).to_be_bytes());
+        k
+    };
+    let mut first = Batch::default();
+    for table in Table::ALL {
+        for i in 0..700u32 {
+            first.put(
+                table,
+                key(table, i),
+                i.to_le_bytes().repeat(1 + i as usize % 5),
+            );
+        }
+    }
+    first.put(Table::Meta, records::META_BEST.to_vec(), vec![7; 32]);
+    let mut second = Batch::default();
+    for table in Table::ALL {
+        for i in (0..700u32).step_by(3) {
+            second.delete(table, key(table, i));
+        }
+        for i in (1..700u32).step_by(3) {
+            second.put(table, key(table, i), vec![table as u8; 9]);
+        }
+    }
+    for batch in [&first, &second] {
+        redb.commit(batch).expect("commits");
+        memory.commit(batch).expect("commits");
+    }
+    for table in Table::ALL {
+        let read = |s: &dyn ChainStore| {
+            s.scan(table, &[], None, Direction::Forward, usize::MAX)
+                .expect("scans")
+        };
+        // Scans of Meta see the state file's records; the best block is in the other.
+        let mut expected = read(&memory);
+        expected.retain(|(k, _)| table != Table::Meta || k != records::META_BEST);
+        assert_eq!(expected.len(), 466);
+        assert_eq!(read(&redb), expected, "{}", table.name());
+    }
+    assert_eq!(
+        redb.get(Table::Meta, records::META_BEST).expect("reads"),
+        Some(vec![7; 32])
+    );
 }
