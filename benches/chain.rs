@@ -122,6 +122,25 @@ fn main() {
             "fjall: totals + top-10 rich list read: {:.1} µs per read",
             common::info_read_micros(&lsm)
         );
+        // And the benchmark-only hybrid: the rich list and the blocks in redb.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = ferro::chain::fjall_store::HybridStore {
+            redb: RedbStore::open(&dir.path().join("chain.redb")).expect("db"),
+            fjall: ferro::chain::fjall_store::FjallStore::open(&dir.path().join("chain.fjall"))
+                .expect("fjall"),
+        };
+        let mut hybrid = ChainState::open_with_cache(store, net.clone(), cache).expect("opens");
+        let secs = connect_runs(&mut hybrid, &blocks);
+        report(
+            "hybrid (fjall + redb rich list): connect runs of 50 (sync), cache flushed at the end",
+            &blocks,
+            secs,
+            reference.block_validation,
+        );
+        println!(
+            "hybrid: totals + top-10 rich list read: {:.1} µs per read",
+            common::info_read_micros(&hybrid)
+        );
     }
     if std::env::var_os("CHAIN_BENCH_ONLY_RUN").is_some() {
         return;

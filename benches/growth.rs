@@ -61,6 +61,18 @@ fn main() {
         );
         return;
     }
+    #[cfg(feature = "fjall")]
+    if std::env::var("GROWTH_BENCH_STORE").as_deref() == Ok("hybrid") {
+        let store = ferro::chain::fjall_store::HybridStore {
+            redb: RedbStore::open_with_page_cache(&dir.path().join("chain.redb"), redb_cache)
+                .expect("db"),
+            fjall: ferro::chain::fjall_store::FjallStore::open(&dir.path().join("chain.fjall"))
+                .expect("db"),
+        };
+        let mut chain = ChainState::open_with_cache(store, net.clone(), cache).expect("opens");
+        run(&mut chain, &net, &keys, &reference, cache);
+        return;
+    }
     let store =
         RedbStore::open_with_page_cache(&dir.path().join("chain.redb"), redb_cache).expect("db");
     let mut chain = ChainState::open_with_cache(store, net.clone(), cache).expect("opens");
