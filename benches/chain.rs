@@ -16,7 +16,7 @@
 
 mod common;
 
-use ferro::chain::{ChainState, ChainStore, RedbStore};
+use ferro::chain::{ChainState, ChainStore, DiskStore};
 use ferro::consensus::Network;
 use ferro::node::config::DEFAULT_DB_CACHE_MB;
 use ferro::primitives::Block;
@@ -48,9 +48,9 @@ fn connect_runs<S: ChainStore>(chain: &mut ChainState<S>, blocks: &[Block]) -> f
     start.elapsed().as_secs_f64()
 }
 
-fn open(net: &Network, cache: usize) -> (ChainState<RedbStore>, tempfile::TempDir) {
+fn open(net: &Network, cache: usize) -> (ChainState<DiskStore>, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = RedbStore::open(&dir.path().join("chain.redb")).expect("db");
+    let store = DiskStore::open(&dir.path().join("chain.redb")).expect("db");
     let chain = ChainState::open_with_cache(store, net.clone(), cache).expect("opens");
     (chain, dir)
 }
@@ -104,8 +104,8 @@ fn main() {
         reference.block_validation,
     );
 
-    // The same on fjall, an LSM store, for the comparison (`--features fjall`).
-    #[cfg(feature = "fjall")]
+    // The same on fjall, an LSM store, for the comparison (`--features store-comparison`).
+    #[cfg(feature = "store-comparison")]
     {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = ferro::chain::fjall_store::FjallStore::open(&dir.path().join("chain.fjall"))
@@ -121,25 +121,6 @@ fn main() {
         println!(
             "fjall: totals + top-10 rich list read: {:.1} µs per read",
             common::info_read_micros(&lsm)
-        );
-        // And the benchmark-only hybrid: the rich list and the blocks in redb.
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = ferro::chain::fjall_store::HybridStore {
-            redb: RedbStore::open(&dir.path().join("chain.redb")).expect("db"),
-            fjall: ferro::chain::fjall_store::FjallStore::open(&dir.path().join("chain.fjall"))
-                .expect("fjall"),
-        };
-        let mut hybrid = ChainState::open_with_cache(store, net.clone(), cache).expect("opens");
-        let secs = connect_runs(&mut hybrid, &blocks);
-        report(
-            "hybrid (fjall + redb rich list): connect runs of 50 (sync), cache flushed at the end",
-            &blocks,
-            secs,
-            reference.block_validation,
-        );
-        println!(
-            "hybrid: totals + top-10 rich list read: {:.1} µs per read",
-            common::info_read_micros(&hybrid)
         );
     }
     if std::env::var_os("CHAIN_BENCH_ONLY_RUN").is_some() {

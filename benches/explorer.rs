@@ -7,7 +7,7 @@
 
 mod common;
 
-use ferro::chain::{ChainState, RedbStore};
+use ferro::chain::{ChainState, DiskStore};
 use ferro::explorer::{pages, Explorer};
 use ferro::node::{Node, NodeConfig};
 use ferro::primitives::Block;
@@ -141,7 +141,7 @@ async fn main() {
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).expect("data dir");
     {
-        let store = RedbStore::open(&data.join("chain.redb")).expect("db");
+        let store = DiskStore::open(&data.join("chain.redb")).expect("db");
         let mut chain = ChainState::open_with_cache(store, net.clone(), 256 << 20).expect("opens");
         for run in blocks.chunks(50) {
             let (_, rest, failure) = chain.connect_run(run.to_vec(), ferro::clock::unix_now());

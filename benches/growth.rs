@@ -11,12 +11,12 @@
 //!
 //! Run: `cargo bench --bench growth` (minutes; never part of `cargo test`).
 //! `GROWTH_BENCH_DB_CACHE_MB` and `GROWTH_BENCH_REDB_CACHE_MB` try other cache sizes than
-//! the node's; with `--features fjall`, `GROWTH_BENCH_STORE=fjall` runs the same workload
+//! the node's; with `--features store-comparison`, `GROWTH_BENCH_STORE=fjall` runs the same workload
 //! on the LSM store (BENCHMARKS.md compares them).
 
 mod common;
 
-use ferro::chain::{ChainState, ChainStore, RedbStore};
+use ferro::chain::{ChainState, ChainStore, DiskStore};
 use ferro::consensus::Network;
 use ferro::node::config::DEFAULT_DB_CACHE_MB;
 use ferro::primitives::Block;
@@ -37,13 +37,13 @@ fn main() {
     reference.print();
     let cache = env_mb("GROWTH_BENCH_DB_CACHE_MB").unwrap_or(DEFAULT_DB_CACHE_MB) * 1024 * 1024;
     let redb_cache = env_mb("GROWTH_BENCH_REDB_CACHE_MB")
-        .map_or(ferro::chain::redb_store::REDB_CACHE_BYTES, |mb| {
+        .map_or(ferro::chain::disk_store::REDB_CACHE_BYTES, |mb| {
             mb * 1024 * 1024
         });
     let keys = common::keys(KEYS);
     let net = common::network("growth", &keys, 1, 1_000_000);
     let dir = tempfile::tempdir().expect("temp dir");
-    #[cfg(feature = "fjall")]
+    #[cfg(feature = "store-comparison")]
     if std::env::var("GROWTH_BENCH_STORE").as_deref() == Ok("fjall") {
         let store = ferro::chain::fjall_store::FjallStore::open(&dir.path().join("chain.fjall"))
             .expect("db");
@@ -61,20 +61,8 @@ fn main() {
         );
         return;
     }
-    #[cfg(feature = "fjall")]
-    if std::env::var("GROWTH_BENCH_STORE").as_deref() == Ok("hybrid") {
-        let store = ferro::chain::fjall_store::HybridStore {
-            redb: RedbStore::open_with_page_cache(&dir.path().join("chain.redb"), redb_cache)
-                .expect("db"),
-            fjall: ferro::chain::fjall_store::FjallStore::open(&dir.path().join("chain.fjall"))
-                .expect("db"),
-        };
-        let mut chain = ChainState::open_with_cache(store, net.clone(), cache).expect("opens");
-        run(&mut chain, &net, &keys, &reference, cache);
-        return;
-    }
     let store =
-        RedbStore::open_with_page_cache(&dir.path().join("chain.redb"), redb_cache).expect("db");
+        DiskStore::open_with_page_cache(&dir.path().join("chain.redb"), redb_cache).expect("db");
     let mut chain = ChainState::open_with_cache(store, net.clone(), cache).expect("opens");
     run(&mut chain, &net, &keys, &reference, cache)
 }

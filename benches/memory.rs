@@ -11,7 +11,7 @@
 
 mod common;
 
-use ferro::chain::{ChainState, RedbStore};
+use ferro::chain::{ChainState, DiskStore};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -76,7 +76,7 @@ fn main() {
     let a_dir = dir.path().join("a");
     std::fs::create_dir_all(&a_dir).expect("data dir");
     {
-        let store = RedbStore::open(&a_dir.join("chain.redb")).expect("db");
+        let store = DiskStore::open(&a_dir.join("chain.redb")).expect("db");
         let mut chain = ChainState::open_with_cache(store, net.clone(), 256 << 20).expect("opens");
         for run in blocks.chunks(RUN) {
             let (_, rest, failure) = chain.connect_run(run.to_vec(), ferro::node::unix_now());

@@ -3,7 +3,7 @@
 //! ([`crate::node`]) to its API ([`crate::api`]).
 
 use crate::api;
-use crate::chain::{ChainState, RedbStore};
+use crate::chain::{ChainState, DiskStore};
 use crate::http::server::{self, Favoured};
 use crate::node::{self, Node, NodeConfig, NodeError};
 use std::net::SocketAddr;
@@ -70,7 +70,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<RunningNode> {
     let network = config.network.clone();
     let cache = config.db_cache;
     let chain = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let store = RedbStore::open(&db)?;
+        let store = DiskStore::open(&db)?;
         let chain = ChainState::open_with_cache(store, network, cache)?;
         // Crash tests only: make every chain state flush wait before it commits.
         if let Some(ms) = std::env::var("FULL_NODE_TEST_FLUSH_PAUSE_MS")

@@ -1,7 +1,7 @@
 //! Read endpoints: views of chain state, mempool and peers, each a [`crate::wire`] type.
 
 use super::{binary, blocking, wants_binary, ApiError};
-use crate::chain::{ChainState, RedbStore};
+use crate::chain::{ChainState, DiskStore};
 use crate::http::{page_size, query_height, ApiPath, ApiQuery};
 use crate::json::{address_string, BlockJson, HeaderJson, TransactionJson, TxStatusJson};
 use crate::node::Node;
@@ -377,7 +377,7 @@ pub async fn block_transaction(
 /// Transaction `index` of `block` (stored under `hash`) as JSON, with its fee when the
 /// block is on the active chain (fees come from the block's undo data).
 fn transaction_in_block(
-    chain: &ChainState<RedbStore>,
+    chain: &ChainState<DiskStore>,
     hash: &BlockHash,
     block: &Block,
     index: usize,

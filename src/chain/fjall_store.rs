@@ -1,8 +1,9 @@
-//! An LSM store (fjall) implementing [`ChainStore`], built only with the `fjall` feature:
-//! the chain benchmark runs the same workload on it and on redb (issue 13 asked for the
-//! comparison; BENCHMARKS.md has the figures). One fjall keyspace per [`Table`]; a
-//! [`Batch`] is one atomic fjall write batch, journalled with `fsync` before `commit`
-//! returns. Not used by the node.
+//! Every table in fjall, an LSM, implementing [`ChainStore`]: built only with the
+//! `store-comparison` feature, for the chain and growth benchmarks' comparisons with the
+//! node's store ([`DiskStore`](super::disk_store::DiskStore), fjall with the rich list in
+//! redb; BENCHMARKS.md has the figures). One fjall keyspace per [`Table`]; a [`Batch`] is
+//! one atomic fjall write batch, journalled with `fsync` before `commit` returns. Not used
+//! by the node.
 
 use super::store::{
     bounds_empty, scan_bounds, Batch, ChainStore, Direction, Entries, StoreError, Table,
@@ -83,68 +84,5 @@ impl ChainStore for FjallStore {
             }
         }
         out.commit().map_err(err)
-    }
-}
-
-/// A benchmark-only experiment (issue 13, goal 5): the blocks and the rich list in redb,
-/// the rest of the chain state in fjall. **Not crash-atomic**: a commit is two commits,
-/// redb's part first, and nothing redoes or undoes the other if the process dies between
-/// them (a node would need a redo journal for that; docs/performance.md). Used by
-/// the chain benchmark (`--features fjall`) and `GROWTH_BENCH_STORE=hybrid` only.
-pub struct HybridStore {
-    pub redb: super::redb_store::RedbStore,
-    pub fjall: FjallStore,
-}
-
-/// Whether [`HybridStore`] keeps `table`'s `key` in redb.
-fn in_redb(table: Table, key: &[u8]) -> bool {
-    match table {
-        Table::Blocks | Table::Headers | Table::Rich => true,
-        Table::Meta => key == super::records::META_BEST,
-        _ => false,
-    }
-}
-
-impl ChainStore for HybridStore {
-    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        if in_redb(table, key) {
-            self.redb.get(table, key)
-        } else {
-            self.fjall.get(table, key)
-        }
-    }
-
-    fn scan(
-        &self,
-        table: Table,
-        prefix: &[u8],
-        after: Option<&[u8]>,
-        direction: Direction,
-        limit: usize,
-    ) -> Result<Entries, StoreError> {
-        if in_redb(table, b"") {
-            self.redb.scan(table, prefix, after, direction, limit)
-        } else {
-            self.fjall.scan(table, prefix, after, direction, limit)
-        }
-    }
-
-    fn commit(&self, batch: &Batch) -> Result<(), StoreError> {
-        let mut r = Batch::default();
-        let mut f = Batch::default();
-        for (table, key, value) in batch.ops() {
-            let b = if in_redb(table, key) { &mut r } else { &mut f };
-            match value {
-                Some(v) => b.put(table, key.to_vec(), v.to_vec()),
-                None => b.delete(table, key.to_vec()),
-            }
-        }
-        if !r.is_empty() {
-            self.redb.commit(&r)?;
-        }
-        if !f.is_empty() {
-            self.fjall.commit(&f)?;
-        }
-        Ok(())
     }
 }

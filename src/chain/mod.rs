@@ -8,18 +8,18 @@
 //! - [`state`]: [`ChainState`], fork choice by work, reorgs, orphans, and the read side.
 //! - [`sigcache`]: signatures already verified by the mempool.
 
-#[cfg(feature = "fjall")]
+pub mod disk_store;
+#[cfg(feature = "store-comparison")]
 pub mod fjall_store;
 pub mod index;
 pub mod pending;
 pub mod records;
-pub mod redb_store;
 pub mod sigcache;
 pub mod state;
 pub mod store;
 
+pub use disk_store::DiskStore;
 pub use records::{AddressStats, HeaderEntry, Totals, TxLocation};
-pub use redb_store::RedbStore;
 pub use state::{AcceptStatus, BlockAccepted, ChainError, ChainState};
 pub use store::{ChainStore, MemoryStore, StoreError};
 

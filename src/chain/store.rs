@@ -2,7 +2,7 @@
 //! or one key range at a time, written only through atomic batches.
 //!
 //! The chain logic is written once against this trait; [`MemoryStore`] serves tests and
-//! [`RedbStore`](super::redb_store::RedbStore) is the on-disk store. Every change that
+//! [`DiskStore`](super::disk_store::DiskStore) is the on-disk store. Every change that
 //! connecting or disconnecting blocks makes goes into one [`Batch`], committed in one
 //! database transaction, so a crash leaves either all of it or none of it.
 

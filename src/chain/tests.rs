@@ -623,7 +623,7 @@ fn reopen_after_clean_shutdown_keeps_everything() {
     let net = network();
     let (tip, totals, rich) = {
         let mut chain =
-            ChainState::open(RedbStore::open(&path).expect("db"), net.clone()).expect("opens");
+            ChainState::open(DiskStore::open(&path).expect("db"), net.clone()).expect("opens");
         extend(&mut chain, 3, 9);
         let tx = pay(&net, 1, &[premine(&net)], 2, 3 * COIN);
         let b = block_on(&chain, chain.tip_hash(), vec![tx], 9, 0);
@@ -635,7 +635,7 @@ fn reopen_after_clean_shutdown_keeps_everything() {
         )
     };
     let mut chain =
-        ChainState::open(RedbStore::open(&path).expect("db"), net.clone()).expect("reopens");
+        ChainState::open(DiskStore::open(&path).expect("db"), net.clone()).expect("reopens");
     assert_eq!(chain.tip_hash(), tip);
     assert_eq!(chain.totals().expect("r"), totals);
     assert_eq!(chain.rich_list(10).expect("r"), rich);
@@ -644,7 +644,7 @@ fn reopen_after_clean_shutdown_keeps_everything() {
     drop(chain);
     // Another network's node refuses this database.
     let other = Network::devnet();
-    let err = ChainState::open(RedbStore::open(&path).expect("db"), other)
+    let err = ChainState::open(DiskStore::open(&path).expect("db"), other)
         .err()
         .expect("another network's database is refused");
     assert!(matches!(err, ChainError::WrongNetwork(_)), "{err}");
@@ -1285,7 +1285,7 @@ fn a_single_file_data_directory_moves_its_blocks_out() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("chain.redb");
     write_with_redb2(&path, &source, &Table::ALL);
-    let chain = ChainState::open(RedbStore::open(&path).expect("db"), net.clone()).expect("opens");
+    let chain = ChainState::open(DiskStore::open(&path).expect("db"), net.clone()).expect("opens");
     assert_eq!(chain.tip_hash(), source.tip_hash());
     assert_eq!(reads(&chain), reads(&source));
     for h in 0..=source.height().get() {
@@ -1308,7 +1308,7 @@ fn a_single_file_data_directory_moves_its_blocks_out() {
         .expect("iter")
         .count();
     assert_eq!(left, 0, "no block is left in the chain state file");
-    assert!(RedbStore::blocks_path(&path).exists());
+    assert!(DiskStore::blocks_path(&path).exists());
 }
 
 /// A data directory of two files written by redb 2 (the layout of the previous release)
@@ -1326,17 +1326,32 @@ fn a_two_file_data_directory_of_redb_2_is_upgraded() {
         .collect();
     write_with_redb2(&path, &source, &state);
     write_with_redb2(
-        &RedbStore::blocks_path(&path),
+        &DiskStore::blocks_path(&path),
         &source,
         &[Table::Blocks, Table::Headers, Table::Meta],
     );
     for _ in 0..2 {
         let chain =
-            ChainState::open(RedbStore::open(&path).expect("db"), net.clone()).expect("opens");
+            ChainState::open(DiskStore::open(&path).expect("db"), net.clone()).expect("opens");
         assert_eq!(chain.tip_hash(), source.tip_hash());
         assert_eq!(reads(&chain), reads(&source));
         let tip = chain.block(&source.tip_hash()).expect("reads");
         assert_eq!(tip, source.block(&source.tip_hash()).expect("reads"));
+    }
+    // The chain state moved to fjall: chain.redb keeps only the rich list.
+    use redb::{ReadableDatabase, ReadableTableMetadata, TableDefinition};
+    let db = redb::Database::create(&path).expect("db");
+    let txn = db.begin_read().expect("txn");
+    for table in state {
+        let def: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new(table.name());
+        let left = txn.open_table(def).expect("table").len().expect("len");
+        let expected = if table == Table::Rich { 9 } else { 0 };
+        assert_eq!(
+            left > 0,
+            expected > 0,
+            "{} left in chain.redb: {left}",
+            table.name()
+        );
     }
 }
 
@@ -1346,7 +1361,7 @@ fn a_two_file_data_directory_of_redb_2_is_upgraded() {
 #[test]
 fn a_commit_of_every_table_reads_back_as_the_memory_store() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let redb = RedbStore::open(&dir.path().join("chain.redb")).expect("db");
+    let redb = DiskStore::open(&dir.path().join("chain.redb")).expect("db");
     let memory = MemoryStore::new();
     let key = |t: Table, i: u32| {
         let mut k = vec![t as u8];
@@ -1392,4 +1407,52 @@ fn a_commit_of_every_table_reads_back_as_the_memory_store() {
         redb.get(Table::Meta, records::META_BEST).expect("reads"),
         Some(vec![7; 32])
     );
+}
+
+/// A crash after the chain state's commit (fjall) and before the rich list's (redb): the
+/// redo record committed with the chain state puts the rich list right at the next open.
+/// In the process, such a failure stops the store until a restart.
+#[test]
+fn a_crash_between_the_chain_state_and_the_rich_list_commits_is_redone_at_open() {
+    let net = network();
+    let mut source = memory_chain();
+    extend(&mut source, 2, 9);
+    payment_blocks(&mut [&mut source], &net, 3);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("chain.redb");
+    {
+        let store = DiskStore::open(&path).expect("db");
+        // A cache that never fills: everything is written by the flush below.
+        let mut chain = ChainState::open_with_cache(store, net.clone(), 1 << 30).expect("opens");
+        extend(&mut chain, 2, 9);
+        payment_blocks(&mut [&mut chain], &net, 3);
+        assert_eq!(reads(&chain), reads(&source));
+        chain.store().fail_rich_writes(true);
+        assert!(chain.flush().is_err(), "the rich list's write fails");
+        // The store stops rather than go on over two parts that disagree (what the
+        // cache still holds stays readable).
+        assert!(chain.store().get(Table::Meta, records::META_TIP).is_err());
+        assert!(chain.store().commit(&Batch::default()).is_err());
+    }
+    // On disk, fjall has the chain state and redb's rich list lacks the payments'
+    // balances (the process "died" between the two commits).
+    {
+        use redb::{ReadableDatabase, ReadableTableMetadata, TableDefinition};
+        let db = redb::Database::create(&path).expect("db");
+        let txn = db.begin_read().expect("txn");
+        let def: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new(Table::Rich.name());
+        let rich = txn.open_table(def).expect("table").len().expect("len");
+        let expected = source.rich_list(usize::MAX).expect("reads").len() as u64;
+        assert!(
+            rich < expected,
+            "{rich} rich list entries on disk, {expected} expected"
+        );
+    }
+    let reopened =
+        ChainState::open(DiskStore::open(&path).expect("db"), net.clone()).expect("reopens");
+    assert_eq!(reads(&reopened), reads(&source));
+    drop(reopened);
+    // The record is written again at every open until a commit replaces it: harmless.
+    let again = ChainState::open(DiskStore::open(&path).expect("db"), net).expect("reopens");
+    assert_eq!(reads(&again), reads(&source));
 }

@@ -4,7 +4,7 @@
 use super::format::{self, ago, coins, short, thousands, utc};
 use super::Explorer;
 use crate::api::views::resolve_block;
-use crate::chain::{ChainState, RedbStore};
+use crate::chain::{ChainState, DiskStore};
 use crate::clock::unix_now;
 use crate::http::ApiError;
 use crate::json::address_string;
@@ -36,7 +36,7 @@ const FEE_BUCKETS: [u64; 11] = [0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000];
 /// Longest search string looked at (and echoed).
 const MAX_QUERY: usize = 200;
 
-type Chain = ChainState<RedbStore>;
+type Chain = ChainState<DiskStore>;
 
 // ---- shared pieces ----------------------------------------------------------------
 

@@ -16,7 +16,7 @@ pub use discovery::{discovery_loop, probe_peer};
 pub use events::{EventBus, NodeEvent};
 pub use sync::{sync_loop, sync_once};
 
-use crate::chain::{AcceptStatus, BlockAccepted, ChainError, ChainState, RedbStore};
+use crate::chain::{AcceptStatus, BlockAccepted, ChainError, ChainState, DiskStore};
 use crate::consensus::validation::verify_signatures_parallel;
 use crate::consensus::{BlockError, Network};
 use crate::error::{Code, ErrorCode};
@@ -80,7 +80,7 @@ pub struct RestoredMempool {
 /// Shared state of a running node.
 pub struct Node {
     pub config: NodeConfig,
-    chain: RwLock<ChainState<RedbStore>>,
+    chain: RwLock<ChainState<DiskStore>>,
     mempool: Mutex<Mempool>,
     pub peers: PeerSet,
     /// The active tip; miners and sync watch it.
@@ -109,7 +109,7 @@ pub struct Node {
 }
 
 impl Node {
-    pub fn new(config: NodeConfig, chain: ChainState<RedbStore>) -> Arc<Node> {
+    pub fn new(config: NodeConfig, chain: ChainState<DiskStore>) -> Arc<Node> {
         let tip = chain.tip_hash();
         let mempool = Mempool::new(config.mempool.clone());
         let metrics = NodeMetrics::new();
@@ -163,11 +163,11 @@ impl Node {
 
     /// Read access to chain state (a poisoned lock is still consistent: writes commit
     /// atomically before memory changes).
-    pub fn chain(&self) -> RwLockReadGuard<'_, ChainState<RedbStore>> {
+    pub fn chain(&self) -> RwLockReadGuard<'_, ChainState<DiskStore>> {
         self.chain.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn chain_mut(&self) -> RwLockWriteGuard<'_, ChainState<RedbStore>> {
+    fn chain_mut(&self) -> RwLockWriteGuard<'_, ChainState<DiskStore>> {
         self.chain.write().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -263,7 +263,7 @@ impl Node {
         Ok((accepted.txid, accepted.already_known))
     }
 
-    fn next_height(chain: &ChainState<RedbStore>) -> Result<Height, NodeError> {
+    fn next_height(chain: &ChainState<DiskStore>) -> Result<Height, NodeError> {
         chain
             .height()
             .next()
@@ -336,7 +336,7 @@ impl Node {
     /// come back where still valid. Returns the new tip and height.
     fn follow_tip(
         &self,
-        chain: RwLockWriteGuard<'_, ChainState<RedbStore>>,
+        chain: RwLockWriteGuard<'_, ChainState<DiskStore>>,
         accepted: &BlockAccepted,
     ) -> (BlockHash, Height) {
         {
@@ -526,7 +526,7 @@ impl Node {
     /// of the file; an outpoint names its transaction by txid, which commits to that
     /// transaction's outputs, so a verdict reached here is the one admission would reach.
     /// Entries spending anything else are left to admission (which refuses them).
-    fn preverify_saved(chain: &ChainState<RedbStore>, entries: &[(Transaction, u64)]) {
+    fn preverify_saved(chain: &ChainState<DiskStore>, entries: &[(Transaction, u64)]) {
         use crate::consensus::UtxoView;
         use crate::primitives::{OutPoint, TxOut};
         use rayon::prelude::*;
