@@ -130,6 +130,21 @@ fn run<S: ChainStore>(
         totals.addresses,
         per * 1e6
     );
+    // A payer's address spent an output in every block: the address UTXO index holds a
+    // deleted key (an LSM tombstone until compaction) per spent output under its prefix.
+    let busiest = keys[0].public_key().pubkey_hash();
+    const READS: u32 = 200;
+    let start = Instant::now();
+    for _ in 0..READS {
+        let utxos = chain.address_utxos(&busiest, 100).expect("reads");
+        let history = chain.address_history(&busiest, None, 25).expect("reads");
+        std::hint::black_box((utxos, history));
+    }
+    println!(
+        "the busiest address ({} outputs spent): its UTXOs and last 25 transactions read in {:.1} µs",
+        BLOCKS - 1,
+        start.elapsed().as_secs_f64() / f64::from(READS) * 1e6
+    );
     if let [early, late] = rates[..] {
         println!(
             "growth: the rate after 900 000 transactions is {:.2} x the rate after 100 000 (goal: >= 0.8)",
