@@ -491,6 +491,30 @@ fn decode_redo(
     Ok(())
 }
 
+/// A scan of one fjall keyspace (see [`ChainStore::scan`]).
+pub(crate) fn fjall_scan(
+    keyspace: &Keyspace,
+    prefix: &[u8],
+    after: Option<&[u8]>,
+    direction: Direction,
+    limit: usize,
+) -> Result<Entries, StoreError> {
+    let bounds = scan_bounds(prefix, after, direction);
+    if bounds_empty(&bounds) || limit == 0 {
+        return Ok(Vec::new());
+    }
+    let iter = keyspace.range::<Vec<u8>, _>(bounds);
+    let pick = |g: fjall::Guard| -> Result<(Vec<u8>, Vec<u8>), StoreError> {
+        let (k, v) = g.into_inner().map_err(err)?;
+        Ok((k.to_vec(), v.to_vec()))
+    };
+    match direction {
+        Direction::Forward => iter.take(limit).map(pick).collect(),
+        Direction::Reverse => iter.rev().take(limit).map(pick).collect(),
+    }
+}
+
+/// A scan of one redb table (see [`ChainStore::scan`]).
 fn redb_scan(
     db: &Database,
     table: Table,
@@ -562,21 +586,7 @@ impl ChainStore for DiskStore {
         match home(table, b"") {
             Home::Blocks => redb_scan(&self.blocks, table, prefix, after, direction, limit),
             Home::Rich => redb_scan(&self.rich, table, prefix, after, direction, limit),
-            Home::State => {
-                let bounds = scan_bounds(prefix, after, direction);
-                if bounds_empty(&bounds) || limit == 0 {
-                    return Ok(Vec::new());
-                }
-                let iter = self.state.keyspace(table)?.range::<Vec<u8>, _>(bounds);
-                let pick = |g: fjall::Guard| -> Result<(Vec<u8>, Vec<u8>), StoreError> {
-                    let (k, v) = g.into_inner().map_err(err)?;
-                    Ok((k.to_vec(), v.to_vec()))
-                };
-                match direction {
-                    Direction::Forward => iter.take(limit).map(pick).collect(),
-                    Direction::Reverse => iter.rev().take(limit).map(pick).collect(),
-                }
-            }
+            Home::State => fjall_scan(self.state.keyspace(table)?, prefix, after, direction, limit),
         }
     }
 

@@ -5,9 +5,7 @@
 //! one atomic fjall write batch, journalled with `fsync` before `commit` returns. Not used
 //! by the node.
 
-use super::store::{
-    bounds_empty, scan_bounds, Batch, ChainStore, Direction, Entries, StoreError, Table,
-};
+use super::store::{Batch, ChainStore, Direction, Entries, StoreError, Table};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use std::path::Path;
 
@@ -60,19 +58,7 @@ impl ChainStore for FjallStore {
         direction: Direction,
         limit: usize,
     ) -> Result<Entries, StoreError> {
-        let bounds = scan_bounds(prefix, after, direction);
-        if bounds_empty(&bounds) || limit == 0 {
-            return Ok(Vec::new());
-        }
-        let iter = self.keyspace(table).range::<Vec<u8>, _>(bounds);
-        let pick = |g: fjall::Guard| -> Result<(Vec<u8>, Vec<u8>), StoreError> {
-            let (k, v) = g.into_inner().map_err(err)?;
-            Ok((k.to_vec(), v.to_vec()))
-        };
-        match direction {
-            Direction::Forward => iter.take(limit).map(pick).collect(),
-            Direction::Reverse => iter.rev().take(limit).map(pick).collect(),
-        }
+        super::disk_store::fjall_scan(self.keyspace(table), prefix, after, direction, limit)
     }
 
     fn commit(&self, batch: &Batch) -> Result<(), StoreError> {
