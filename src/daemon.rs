@@ -72,14 +72,21 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<RunningNode> {
     let chain = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let store = DiskStore::open(&db)?;
         let chain = ChainState::open_with_cache(store, network, cache)?;
-        // Crash tests only: make every chain state flush wait before it commits.
-        if let Some(ms) = std::env::var("FULL_NODE_TEST_FLUSH_PAUSE_MS")
-            .ok()
-            .and_then(|v| v.parse::<u64>().ok())
-        {
-            chain
-                .store()
-                .pause_flushes(std::time::Duration::from_millis(ms));
+        // A commit failing part way aborts the node; its restart repairs the store.
+        chain.store().abort_when_stopped();
+        // Crash tests only: make every chain state flush wait before it commits, or
+        // between the chain state's commit and the rich list's.
+        let test_pause = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok())
+                .map(std::time::Duration::from_millis)
+        };
+        if let Some(pause) = test_pause("FULL_NODE_TEST_FLUSH_PAUSE_MS") {
+            chain.store().pause_flushes(pause);
+        }
+        if let Some(pause) = test_pause("FULL_NODE_TEST_RICH_PAUSE_MS") {
+            chain.store().pause_between_commits(pause);
         }
         Ok(chain)
     })

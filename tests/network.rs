@@ -84,10 +84,11 @@ fn scenario(net: &TestNet) -> TestResult {
     c.generate(LONG_CHAIN, &miner_address)?;
     wait_same_tip(&[&a, &b, &d], &c)?;
     let e = killed_mid_sync_converges(net, &seed, &c)?;
-    let g = killed_mid_flush_converges(net, &seed, &c)?;
+    let g = killed_mid_flush_converges(net, &seed, &c, "G", KillPoint::BeforeCommit)?;
+    let h = killed_mid_flush_converges(net, &seed, &c, "H", KillPoint::BetweenCommits)?;
 
     // In the end every node agrees on everything.
-    let all = [&a, &b, &c, &d, &e, &g];
+    let all = [&a, &b, &c, &d, &e, &g, &h];
     wait_same_tip(&all, &c)?;
     same_rich_lists(&all)?;
     for node in all {
@@ -272,27 +273,50 @@ fn restarted_node_keeps_chain_and_catches_up(
     Ok(b)
 }
 
-/// G syncs the long chain with no chain state cache (`--db-cache 0`: a flush after every
-/// run of blocks) and a test hook that holds each flush inside its database transaction;
-/// G is killed with SIGKILL in the middle of its first flush, restarts, connects the
-/// stored blocks its chain state had not flushed, and converges on C's chain and state.
-fn killed_mid_flush_converges(net: &TestNet, seed: &Proc, c: &Node) -> anyhow::Result<Node> {
+/// Where a flush is when the node is killed.
+#[derive(Clone, Copy, Debug)]
+enum KillPoint {
+    /// Its writes staged, nothing of the chain state committed yet: the restart replays
+    /// the stored blocks the chain state had not flushed.
+    BeforeCommit,
+    /// The chain state committed (fjall, with the rich list's redo record), the rich list
+    /// (redb) not yet: the restart writes the redo record to the rich list.
+    BetweenCommits,
+}
+
+/// A node (`name`) syncing from C with a flush per block is killed with SIGKILL inside a
+/// flush at `at`, restarts on the same data dir and converges on C's chain with the same
+/// state and rich list.
+fn killed_mid_flush_converges(
+    net: &TestNet,
+    seed: &Proc,
+    c: &Node,
+    name: &str,
+    at: KillPoint,
+) -> anyhow::Result<Node> {
     let (target, _) = c.tip()?;
-    let mut g = net.start_node_env(
-        "G",
-        seed,
-        &["--db-cache", "0"],
-        &[("FULL_NODE_TEST_FLUSH_PAUSE_MS", "120000")],
-    )?;
-    let log = net.log_of("G");
+    let (hook, paused_marker, restart_marker) = match at {
+        KillPoint::BeforeCommit => (
+            "FULL_NODE_TEST_FLUSH_PAUSE_MS",
+            "pausing before it is written",
+            "connecting stored blocks the chain state had not flushed",
+        ),
+        KillPoint::BetweenCommits => (
+            "FULL_NODE_TEST_RICH_PAUSE_MS",
+            "pausing before the rich list is written",
+            "writing the rich list's last changes again",
+        ),
+    };
+    let mut g = net.start_node_env(name, seed, &["--db-cache", "0"], &[(hook, "120000")])?;
+    let log = net.log_of(name);
     // The first flush at start is the genesis commit's; wait for one during sync.
     let flushing = eventually(
         SETTLE,
         Duration::from_millis(5),
-        "G pauses in a flush",
+        "the node pauses in a flush",
         || {
             let text = std::fs::read_to_string(&log)?;
-            let paused = text.contains("pausing before it is written");
+            let paused = text.contains(paused_marker);
             let height = text
                 .lines()
                 .rev()
@@ -303,17 +327,17 @@ fn killed_mid_flush_converges(net: &TestNet, seed: &Proc, c: &Node) -> anyhow::R
         },
     )?;
     g.proc.kill9()?;
-    eprintln!("G killed with SIGKILL mid-flush at height {flushing} of {target}");
-    let g = net.start_node("G", seed)?;
+    eprintln!("{name} killed with SIGKILL in a flush ({at:?}) at height {flushing} of {target}");
+    let g = net.start_node(name, seed)?;
     let (restart_height, _) = g.tip()?;
     anyhow::ensure!(
         restart_height >= flushing,
-        "G's blocks up to {flushing} were stored before its flush, but it restarted at {restart_height}"
+        "{name}'s blocks up to {flushing} were stored before its flush, but it restarted at {restart_height}"
     );
     let text = std::fs::read_to_string(&log)?;
     anyhow::ensure!(
-        text.contains("connecting stored blocks the chain state had not flushed"),
-        "G did not replay the blocks its chain state had not flushed"
+        text.contains(restart_marker),
+        "{name}'s log after the restart lacks \"{restart_marker}\""
     );
     wait_same_tip(&[&g], c)?;
     same_info(

@@ -82,8 +82,19 @@ pub const FJALL_MEMTABLE_BYTES: u64 = 8 * 1024 * 1024;
 pub const FJALL_JOURNAL_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Entries moved per pair of commits when a data directory of an older layout is
-/// converted (3 in unit tests, so they cross chunk boundaries).
+/// converted (3 in unit tests, so they cross chunk boundaries), and the most bytes
+/// (estimated) such a chunk holds: old blocks are up to `max_block_size` each.
 const MIGRATION_CHUNK: usize = if cfg!(test) { 3 } else { 10_000 };
+const MIGRATION_CHUNK_BYTES: usize = 64 * 1024 * 1024;
+
+/// The layout marker in `chain.redb`: a table named like the old `meta` table but typed
+/// differently, so a node of an earlier release refuses this data directory (its open of
+/// `meta` fails with a type mismatch before it writes anything) instead of taking the
+/// rich list file for an empty chain state. Its one record is the layout's version.
+const LAYOUT: TableDefinition<'static, u64, u64> = TableDefinition::new("meta");
+/// The layout this module writes: the chain state in fjall (3; 2 was everything in redb
+/// with the blocks in their own file, 1 everything in one file).
+const LAYOUT_VERSION: u64 = 3;
 
 /// The fjall keyspace of the rich list's redo record.
 const REDO_KEYSPACE: &str = "rich_redo";
@@ -166,9 +177,16 @@ pub struct DiskStore {
     /// UTXO set (a chain state flush or a reorg), after its writes are staged and before
     /// anything of the chain state is committed, so a test can kill the process mid-flush.
     flush_pause_ms: AtomicU64,
+    /// Test hook (crash tests): milliseconds to wait after fjall's commit of the chain
+    /// state and before the rich list's redb write, so a test can kill the process between
+    /// the two.
+    rich_pause_ms: AtomicU64,
     /// Test hook: the rich list's redb write fails after fjall's commit, as if the process
     /// had died between the two.
     fail_rich_writes: AtomicBool,
+    /// Abort the process when a commit fails part way (the node sets this: a supervisor
+    /// restarts it, and the restart repairs the store), rather than only stop the store.
+    abort_when_stopped: AtomicBool,
     /// A chain state commit failed part way (fjall's commit, or redb's rich list after
     /// it): the two parts may disagree until the redo record is written at the next open,
     /// so every later read and write fails until the node restarts.
@@ -231,13 +249,41 @@ impl DiskStore {
             redo_chunks: AtomicUsize::new(0),
             state_commits: Mutex::new(()),
             flush_pause_ms: AtomicU64::new(0),
+            rich_pause_ms: AtomicU64::new(0),
             fail_rich_writes: AtomicBool::new(false),
+            abort_when_stopped: AtomicBool::new(false),
             stopped: AtomicBool::new(false),
             commit_seconds: std::sync::OnceLock::new(),
         };
-        store.move_out_of_rich_file()?;
+        let mut store = store;
+        if store.move_out_of_rich_file()? {
+            // Give the moved chain state's pages back to the file system.
+            if let Err(e) = store.rich.compact() {
+                tracing::warn!(error = %e, "chain.redb not compacted after the conversion");
+            }
+        }
+        store.mark_layout()?;
         store.redo_rich_list()?;
         Ok(store)
+    }
+
+    /// Writes the layout marker (see [`LAYOUT`]), replacing the old `meta` table once the
+    /// conversion has emptied it.
+    fn mark_layout(&self) -> Result<(), StoreError> {
+        let mut txn = self.rich.begin_write().map_err(err)?;
+        txn.set_two_phase_commit(true);
+        match txn.open_table(LAYOUT) {
+            Ok(mut t) => {
+                t.insert(0, LAYOUT_VERSION).map_err(err)?;
+            }
+            Err(redb::TableError::TableTypeMismatch { .. }) => {
+                txn.delete_table(definition(Table::Meta)).map_err(err)?;
+                let mut t = txn.open_table(LAYOUT).map_err(err)?;
+                t.insert(0, LAYOUT_VERSION).map_err(err)?;
+            }
+            Err(e) => return Err(err(e)),
+        }
+        txn.commit().map_err(err)
     }
 
     /// A data directory of an older layout keeps more than the rich list in
@@ -246,15 +292,17 @@ impl DiskStore {
     /// it from `chain.redb`, [`MIGRATION_CHUNK`] entries per pair of commits (a big
     /// directory is never held in memory at once). A crash in between repeats the copy of
     /// what is left at the next start, which writes the same entries again; nothing reads
-    /// the chain before this is done.
-    fn move_out_of_rich_file(&self) -> Result<(), StoreError> {
+    /// the chain before this is done. Whether anything moved.
+    fn move_out_of_rich_file(&self) -> Result<bool, StoreError> {
         let read = self.rich.begin_read().map_err(err)?;
         let mut chunk = Batch::default();
         let mut moved_any = false;
         for table in Table::ALL.into_iter().filter(|t| *t != Table::Rich) {
             let t = match read.open_table(definition(table)) {
                 Ok(t) => t,
-                Err(redb::TableError::TableDoesNotExist(_)) => continue,
+                // Absent, or the layout marker (named `meta`, typed otherwise).
+                Err(redb::TableError::TableDoesNotExist(_))
+                | Err(redb::TableError::TableTypeMismatch { .. }) => continue,
                 Err(e) => return Err(err(e)),
             };
             for item in t.iter().map_err(err)? {
@@ -266,7 +314,7 @@ impl DiskStore {
                     moved_any = true;
                 }
                 chunk.put(table, k.value().to_vec(), v.value().to_vec());
-                if chunk.len() >= MIGRATION_CHUNK {
+                if chunk.len() >= MIGRATION_CHUNK || chunk.bytes() >= MIGRATION_CHUNK_BYTES {
                     self.move_chunk(&mut chunk)?;
                 }
             }
@@ -275,7 +323,7 @@ impl DiskStore {
         if moved_any {
             tracing::info!("data directory converted");
         }
-        Ok(())
+        Ok(moved_any)
     }
 
     /// Writes `chunk` to the blocks file and the chain state, durably, then deletes it
@@ -341,6 +389,18 @@ impl DiskStore {
         self.flush_pause_ms.store(ms, Ordering::SeqCst);
     }
 
+    /// Test hook: see [`DiskStore::rich_pause_ms`]. Zero (the default) turns it off.
+    pub fn pause_between_commits(&self, pause: Duration) {
+        let ms = u64::try_from(pause.as_millis()).unwrap_or(u64::MAX);
+        self.rich_pause_ms.store(ms, Ordering::SeqCst);
+    }
+
+    /// Makes a commit that fails part way abort the process (see
+    /// [`DiskStore::abort_when_stopped`]).
+    pub fn abort_when_stopped(&self) {
+        self.abort_when_stopped.store(true, Ordering::SeqCst);
+    }
+
     /// Test hook: see [`DiskStore::fail_rich_writes`].
     #[cfg(test)]
     pub(crate) fn fail_rich_writes(&self, fail: bool) {
@@ -350,10 +410,11 @@ impl DiskStore {
     /// Writes the chain state part of a commit: fjall's batch with the redo record of
     /// `rich`, then `rich` to redb.
     fn commit_state(&self, state: Vec<Write<'_>>, rich: Vec<Write<'_>>) -> Result<(), StoreError> {
-        let _one = self
-            .state_commits
-            .lock()
-            .map_err(|_| StoreError("a chain state commit panicked".into()))?;
+        // A commit that panicked while holding the lock may have written part of itself.
+        let _one = self.state_commits.lock().map_err(|_| self.stop())?;
+        // Checked again under the lock: a commit that failed while this one waited must
+        // not have its redo record replaced.
+        self.check_running()?;
         let pause = self.flush_pause_ms.load(Ordering::SeqCst);
         if pause > 0 && state.iter().any(|(t, _, _)| *t == Table::Utxo) {
             tracing::warn!(
@@ -379,24 +440,42 @@ impl DiskStore {
         for i in chunks.len()..before {
             out.remove(&self.state.redo, redo_key(i));
         }
-        let written = out.commit().map_err(err).and_then(|()| {
-            self.redo_chunks.store(chunks.len(), Ordering::SeqCst);
-            if rich.is_empty() {
-                Ok(())
-            } else if self.fail_rich_writes.load(Ordering::SeqCst) {
-                Err(StoreError("test hook: the rich list's write failed".into()))
-            } else {
-                Self::write(&self.rich, rich)
+        // From here until both parts are written, an error or a panic stops the store.
+        let guard = StopOnDrop(self);
+        out.commit().map_err(err)?;
+        self.redo_chunks.store(chunks.len(), Ordering::SeqCst);
+        if !rich.is_empty() {
+            let pause = self.rich_pause_ms.load(Ordering::SeqCst);
+            if pause > 0 && state.iter().any(|(t, _, _)| *t == Table::Utxo) {
+                tracing::warn!(
+                    ms = pause,
+                    "test hook: chain state committed, pausing before the rich list is written"
+                );
+                std::thread::sleep(Duration::from_millis(pause));
             }
-        });
-        if let Err(e) = &written {
-            self.stopped.store(true, Ordering::SeqCst);
-            tracing::error!(
-                error = %e,
-                "a chain state commit failed part way: the chain store refuses every read and write until the node restarts, which repairs it"
-            );
+            if self.fail_rich_writes.load(Ordering::SeqCst) {
+                return Err(StoreError("test hook: the rich list's write failed".into()));
+            }
+            Self::write(&self.rich, rich)?;
         }
-        written
+        std::mem::forget(guard);
+        Ok(())
+    }
+
+    /// Stops the store after a commit failed part way; see [`DiskStore::stopped`].
+    fn stop(&self) -> StoreError {
+        self.stopped.store(true, Ordering::SeqCst);
+        tracing::error!(
+            "a chain state commit failed part way: the chain store refuses every read and write until the node restarts, which repairs it"
+        );
+        if self.abort_when_stopped.load(Ordering::SeqCst) {
+            tracing::error!("aborting the node so that it restarts");
+            std::process::abort();
+        }
+        StoreError(
+            "a chain state commit failed part way; restart the node to repair the chain store"
+                .into(),
+        )
     }
 
     /// Refuses to go on after a commit failed part way (see [`DiskStore::stopped`]).
@@ -408,6 +487,17 @@ impl DiskStore {
             ));
         }
         Ok(())
+    }
+}
+
+/// Stops the store when dropped: armed while a chain state commit is part written, so an
+/// error returned or a panic unwinding from there stops it, and forgotten once both parts
+/// are written.
+struct StopOnDrop<'a>(&'a DiskStore);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.stop();
     }
 }
 

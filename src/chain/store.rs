@@ -486,7 +486,11 @@ pub trait ChainStore: Send + Sync {
     ) -> Result<Entries, StoreError>;
 
     /// Applies every write of `batch` in one atomic, durable transaction. On failure
-    /// nothing is written and the caller still has the batch.
+    /// nothing of the chain state is written and the caller still has the batch (a batch
+    /// that also stores blocks may have stored them: blocks are written first, and a
+    /// stored block is only a candidate until the chain state says otherwise). A store
+    /// that cannot promise this for a failure part way (`DiskStore`) refuses every later
+    /// call instead.
     fn commit(&self, batch: &Batch) -> Result<(), StoreError>;
 }
 
