@@ -69,11 +69,14 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<RunningNode> {
     let db = config.data_dir.join("chain.redb");
     let network = config.network.clone();
     let cache = config.db_cache;
+    let abort_on_store_failure = config.abort_on_store_failure;
     let chain = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let store = DiskStore::open(&db)?;
         let chain = ChainState::open_with_cache(store, network, cache)?;
         // A commit failing part way aborts the node; its restart repairs the store.
-        chain.store().abort_when_stopped();
+        if abort_on_store_failure {
+            chain.store().abort_when_stopped();
+        }
         // Crash tests only: make every chain state flush wait before it commits, or
         // between the chain state's commit and the rich list's.
         let test_pause = |name: &str| {

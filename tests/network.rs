@@ -280,7 +280,7 @@ enum KillPoint {
     /// the stored blocks the chain state had not flushed.
     BeforeCommit,
     /// The chain state committed (fjall, with the rich list's redo record), the rich list
-    /// (redb) not yet: the restart writes the redo record to the rich list.
+    /// (redb) not yet: the restart repairs the rich list from the redo record.
     BetweenCommits,
 }
 
@@ -304,7 +304,7 @@ fn killed_mid_flush_converges(
         KillPoint::BetweenCommits => (
             "FULL_NODE_TEST_RICH_PAUSE_MS",
             "pausing before the rich list is written",
-            "writing the rich list's last changes again",
+            "rich list repaired from the redo record",
         ),
     };
     let mut g = net.start_node_env(name, seed, &["--db-cache", "0"], &[(hook, "120000")])?;

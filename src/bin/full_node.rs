@@ -266,6 +266,8 @@ fn run_node(genesis: Option<PathBuf>, args: NodeArgs) -> anyhow::Result<()> {
     }
     let mut config = NodeConfig::new(network, args.data_dir, args.listen);
     config.public_address = args.public_address;
+    // A chain state commit failing part way aborts the process; the restart repairs it.
+    config.abort_on_store_failure = true;
     // With no way to find peers given, the network's own DNS seeds.
     let dns_seeds = if args.seeds.is_empty() && args.peers.is_empty() && args.dns_seeds.is_empty() {
         config.network.defaults.dns_seeds.clone()

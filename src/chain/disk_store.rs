@@ -18,14 +18,15 @@
 //! Then one fjall batch, durable when it returns, holds the chain state's writes *and* a
 //! redo record of the rich list's writes; then the rich list is written to redb. A crash
 //! before fjall's commit leaves the old chain state (replayed from the blocks at open); a
-//! crash after it leaves the redo record, which the next open writes to redb again before
-//! anything reads (the same puts and deletes: writing them twice changes nothing). Each
-//! later fjall batch deletes the record of the one before, whose redb write had returned.
+//! crash after it leaves the redo record, whose writes the next open makes where redb
+//! lacks them, before anything reads (the same puts and deletes: writing them twice
+//! changes nothing). Each later fjall batch replaces the record of the one before, whose
+//! redb write had returned.
 //!
-//! A chain state commit that fails part way (an I/O error in fjall's commit, or in redb's
-//! after it) stops the store: every later read and write fails until the node restarts,
-//! and the restart repairs it as after a crash; nothing goes on over two parts that may
-//! disagree.
+//! A chain state commit that fails part way (an error or a panic in fjall's commit, or in
+//! redb's after it) stops the store: every later read and write fails until the node
+//! restarts (the `full_node` process aborts), and the restart repairs it as after a crash;
+//! nothing goes on over two parts that may disagree.
 //!
 //! redb commits use two-phase commit (redb's recommendation when written data can come
 //! from untrusted peers) and quick repair; fjall batches are journalled and fsynced
@@ -36,7 +37,7 @@ use super::store::{
     bounds_empty, scan_bounds, Batch, ChainStore, Direction, Entries, StoreError, Table,
 };
 use fjall::{Keyspace, KeyspaceCreateOptions, PersistMode};
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -256,34 +257,59 @@ impl DiskStore {
             commit_seconds: std::sync::OnceLock::new(),
         };
         let mut store = store;
-        if store.move_out_of_rich_file()? {
-            // Give the moved chain state's pages back to the file system.
+        store.move_out_of_rich_file()?;
+        if store.mark_layout()? {
+            // The first open after a conversion: give the moved pages back to the file
+            // system.
             if let Err(e) = store.rich.compact() {
                 tracing::warn!(error = %e, "chain.redb not compacted after the conversion");
             }
         }
-        store.mark_layout()?;
         store.redo_rich_list()?;
         Ok(store)
     }
 
     /// Writes the layout marker (see [`LAYOUT`]), replacing the old `meta` table once the
-    /// conversion has emptied it.
-    fn mark_layout(&self) -> Result<(), StoreError> {
+    /// conversion has emptied it; refuses a directory of a later layout. Whether it
+    /// replaced the old table (the first open after a conversion).
+    fn mark_layout(&self) -> Result<bool, StoreError> {
         let mut txn = self.rich.begin_write().map_err(err)?;
         txn.set_two_phase_commit(true);
-        match txn.open_table(LAYOUT) {
+        txn.set_quick_repair(true);
+        let replaced = match txn.open_table(LAYOUT) {
             Ok(mut t) => {
+                let version = t.get(0).map_err(err)?.map(|v| v.value());
+                match version {
+                    Some(v) if v == LAYOUT_VERSION => return Ok(false),
+                    Some(v) if v > LAYOUT_VERSION => {
+                        return Err(StoreError(format!(
+                            "this data directory has layout {v}, written by a later release; this release reads layout {LAYOUT_VERSION}"
+                        )))
+                    }
+                    _ => {}
+                }
                 t.insert(0, LAYOUT_VERSION).map_err(err)?;
+                false
             }
             Err(redb::TableError::TableTypeMismatch { .. }) => {
+                {
+                    let old = txn.open_table(definition(Table::Meta)).map_err(err)?;
+                    if old.len().map_err(err)? > 0 {
+                        return Err(StoreError(
+                            "chain.redb still holds chain state records after its conversion"
+                                .into(),
+                        ));
+                    }
+                }
                 txn.delete_table(definition(Table::Meta)).map_err(err)?;
                 let mut t = txn.open_table(LAYOUT).map_err(err)?;
                 t.insert(0, LAYOUT_VERSION).map_err(err)?;
+                true
             }
             Err(e) => return Err(err(e)),
-        }
-        txn.commit().map_err(err)
+        };
+        txn.commit().map_err(err)?;
+        Ok(replaced)
     }
 
     /// A data directory of an older layout keeps more than the rich list in
@@ -292,8 +318,8 @@ impl DiskStore {
     /// it from `chain.redb`, [`MIGRATION_CHUNK`] entries per pair of commits (a big
     /// directory is never held in memory at once). A crash in between repeats the copy of
     /// what is left at the next start, which writes the same entries again; nothing reads
-    /// the chain before this is done. Whether anything moved.
-    fn move_out_of_rich_file(&self) -> Result<bool, StoreError> {
+    /// the chain before this is done.
+    fn move_out_of_rich_file(&self) -> Result<(), StoreError> {
         let read = self.rich.begin_read().map_err(err)?;
         let mut chunk = Batch::default();
         let mut moved_any = false;
@@ -323,7 +349,7 @@ impl DiskStore {
         if moved_any {
             tracing::info!("data directory converted");
         }
-        Ok(moved_any)
+        Ok(())
     }
 
     /// Writes `chunk` to the blocks file and the chain state, durably, then deletes it
@@ -353,8 +379,10 @@ impl DiskStore {
         Ok(())
     }
 
-    /// Writes the redo record a crash left (the rich list's writes of the last chain
-    /// state commit, which may not have reached redb) to the rich list file.
+    /// Writes the redo record of the last chain state commit to the rich list file where
+    /// it is not there yet (a crash came between fjall's commit and redb's). The record
+    /// stays until the next commit replaces it, so every open finds one; only a write that
+    /// redb lacks is written again, and logged.
     fn redo_rich_list(&self) -> Result<(), StoreError> {
         let mut writes: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
         let mut chunks = 0;
@@ -363,10 +391,24 @@ impl DiskStore {
             decode_redo(&value, &mut writes)?;
             chunks += 1;
         }
+        let recorded = writes.len();
+        {
+            let txn = self.rich.begin_read().map_err(err)?;
+            let rich = txn.open_table(definition(Table::Rich)).map_err(err)?;
+            let mut missing = Vec::new();
+            for (key, value) in writes {
+                let stored = rich.get(key.as_slice()).map_err(err)?;
+                if stored.as_ref().map(|v| v.value()) != value.as_deref() {
+                    missing.push((key, value));
+                }
+            }
+            writes = missing;
+        }
         if !writes.is_empty() {
-            tracing::info!(
-                writes = writes.len(),
-                "writing the rich list's last changes again (the node stopped between the chain state's commit and the rich list's)"
+            tracing::warn!(
+                missing = writes.len(),
+                recorded,
+                "rich list repaired from the redo record (the node stopped between the chain state's commit and the rich list's)"
             );
             let ops = writes
                 .iter()
@@ -410,8 +452,12 @@ impl DiskStore {
     /// Writes the chain state part of a commit: fjall's batch with the redo record of
     /// `rich`, then `rich` to redb.
     fn commit_state(&self, state: Vec<Write<'_>>, rich: Vec<Write<'_>>) -> Result<(), StoreError> {
-        // A commit that panicked while holding the lock may have written part of itself.
-        let _one = self.state_commits.lock().map_err(|_| self.stop())?;
+        // A commit that panicked part way has stopped the store already (its guard); one
+        // that panicked before writing anything left nothing to repair.
+        let _one = self
+            .state_commits
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         // Checked again under the lock: a commit that failed while this one waited must
         // not have its redo record replaced.
         self.check_running()?;

@@ -1457,9 +1457,10 @@ fn a_crash_between_the_chain_state_and_the_rich_list_commits_is_redone_at_open()
     assert_eq!(reads(&again), reads(&source));
 }
 
-/// The previous release (redb 2.6, the chain state in `chain.redb` with a `meta` table of
-/// byte keys) refuses a data directory this release wrote or converted, before writing
-/// anything, instead of taking the rich list file for an empty chain state.
+/// An earlier release (the chain state in `chain.redb` with a `meta` table of byte keys:
+/// redb 2.6, or redb 4 before the chain state moved to fjall) refuses a data directory
+/// this release wrote or converted, before writing anything, instead of taking the rich
+/// list file for an empty chain state. A directory of a later layout is refused here.
 #[test]
 fn the_previous_release_refuses_a_converted_data_directory() {
     let net = network();
@@ -1495,4 +1496,19 @@ fn the_previous_release_refuses_a_converted_data_directory() {
     // And this release still opens it, unchanged.
     let chain = ChainState::open(DiskStore::open(&path).expect("db"), net).expect("opens");
     assert_eq!(reads(&chain), reads(&source));
+    drop(chain);
+    {
+        let db = redb::Database::create(&path).expect("db");
+        let txn = db.begin_write().expect("txn");
+        let layout: redb::TableDefinition<'_, u64, u64> = redb::TableDefinition::new("meta");
+        txn.open_table(layout)
+            .expect("marker")
+            .insert(0, 4)
+            .expect("insert");
+        txn.commit().expect("commit");
+    }
+    let later = DiskStore::open(&path)
+        .err()
+        .expect("a later layout is refused");
+    assert!(later.0.contains("layout 4"), "{later}");
 }

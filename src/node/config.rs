@@ -47,6 +47,10 @@ pub struct NodeConfig {
     /// Txids one peer's relay outbox holds before it falls back to re-reading the
     /// mempool (docs/relay.md).
     pub relay_outbox_txids: usize,
+    /// Abort the process when a chain state commit fails part way, so that a supervisor
+    /// restarts it and the restart repairs the store (the `full_node` binary); off, the
+    /// store only refuses every later call (nodes run inside a test process).
+    pub abort_on_store_failure: bool,
 }
 
 /// Default `--db-cache`, MB.
@@ -76,6 +80,7 @@ impl NodeConfig {
             db_cache: DEFAULT_DB_CACHE_MB * 1024 * 1024,
             max_event_streams: super::events::DEFAULT_MAX_EVENT_STREAMS,
             relay_outbox_txids: crate::net::relay::MAX_OUTBOX_TXIDS,
+            abort_on_store_failure: false,
         }
     }
 }
