@@ -335,7 +335,7 @@ impl DiskStore {
                 let (k, v) = item.map_err(err)?;
                 if !moved_any {
                     tracing::info!(
-                        "converting the data directory: moving the blocks to chain.blocks.redb and the chain state to chain.state"
+                        "converting the data directory: moving what chain.redb holds besides the rich list to chain.blocks.redb and chain.state"
                     );
                     moved_any = true;
                 }
