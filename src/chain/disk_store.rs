@@ -40,7 +40,7 @@ use fjall::{Keyspace, KeyspaceCreateOptions, PersistMode};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -170,10 +170,9 @@ pub struct DiskStore {
     blocks: Database,
     /// The chain state (fjall).
     state: State,
-    /// Chunks of the redo record in fjall, deleted by the next commit.
-    redo_chunks: AtomicUsize,
-    /// One chain state commit at a time (the redo record is the last commit's).
-    state_commits: Mutex<()>,
+    /// Chunks of the redo record in fjall, replaced by the next commit; the lock makes
+    /// chain state commits one at a time (the redo record is the last commit's).
+    redo_chunks: Mutex<usize>,
     /// Test hook (crash tests): milliseconds to wait inside a commit that writes the
     /// UTXO set (a chain state flush or a reorg), after its writes are staged and before
     /// anything of the chain state is committed, so a test can kill the process mid-flush.
@@ -243,12 +242,11 @@ impl DiskStore {
             &[Table::Blocks, Table::Headers, Table::Meta],
         )?;
         let state = State::open(&Self::state_path(path))?;
-        let store = DiskStore {
+        let mut store = DiskStore {
             rich,
             blocks,
             state,
-            redo_chunks: AtomicUsize::new(0),
-            state_commits: Mutex::new(()),
+            redo_chunks: Mutex::new(0),
             flush_pause_ms: AtomicU64::new(0),
             rich_pause_ms: AtomicU64::new(0),
             fail_rich_writes: AtomicBool::new(false),
@@ -256,7 +254,6 @@ impl DiskStore {
             stopped: AtomicBool::new(false),
             commit_seconds: std::sync::OnceLock::new(),
         };
-        let mut store = store;
         store.move_out_of_rich_file()?;
         if store.mark_layout()? {
             // The first open after a conversion: give the moved pages back to the file
@@ -416,7 +413,10 @@ impl DiskStore {
                 .collect();
             Self::write(&self.rich, ops)?;
         }
-        self.redo_chunks.store(chunks, Ordering::SeqCst);
+        *self
+            .redo_chunks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = chunks;
         Ok(())
     }
 
@@ -427,14 +427,12 @@ impl DiskStore {
 
     /// Test hook: see [`DiskStore::flush_pause_ms`]. Zero (the default) turns it off.
     pub fn pause_flushes(&self, pause: Duration) {
-        let ms = u64::try_from(pause.as_millis()).unwrap_or(u64::MAX);
-        self.flush_pause_ms.store(ms, Ordering::SeqCst);
+        set_pause(&self.flush_pause_ms, pause);
     }
 
     /// Test hook: see [`DiskStore::rich_pause_ms`]. Zero (the default) turns it off.
     pub fn pause_between_commits(&self, pause: Duration) {
-        let ms = u64::try_from(pause.as_millis()).unwrap_or(u64::MAX);
-        self.rich_pause_ms.store(ms, Ordering::SeqCst);
+        set_pause(&self.rich_pause_ms, pause);
     }
 
     /// Makes a commit that fails part way abort the process (see
@@ -454,21 +452,20 @@ impl DiskStore {
     fn commit_state(&self, state: Vec<Write<'_>>, rich: Vec<Write<'_>>) -> Result<(), StoreError> {
         // A commit that panicked part way has stopped the store already (its guard); one
         // that panicked before writing anything left nothing to repair.
-        let _one = self
-            .state_commits
+        let mut redo_chunks = self
+            .redo_chunks
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         // Checked again under the lock: a commit that failed while this one waited must
         // not have its redo record replaced.
         self.check_running()?;
-        let pause = self.flush_pause_ms.load(Ordering::SeqCst);
-        if pause > 0 && state.iter().any(|(t, _, _)| *t == Table::Utxo) {
-            tracing::warn!(
-                entries = state.len() + rich.len(),
-                ms = pause,
-                "test hook: chain state commit staged, pausing before it is written"
+        // The crash tests' hooks pause flushes and reorgs: commits that write the UTXO set.
+        let writes_utxo = state.iter().any(|(t, _, _)| *t == Table::Utxo);
+        if writes_utxo {
+            pause_here(
+                &self.flush_pause_ms,
+                "test hook: chain state commit staged, pausing before it is written",
             );
-            std::thread::sleep(Duration::from_millis(pause));
         }
         let chunks = encode_redo(&rich)?;
         let mut out = self.state.db.batch().durability(Some(PersistMode::SyncAll));
@@ -479,7 +476,7 @@ impl DiskStore {
                 None => out.remove(keyspace, *key),
             }
         }
-        let before = self.redo_chunks.load(Ordering::SeqCst);
+        let before = *redo_chunks;
         for (i, chunk) in chunks.iter().enumerate() {
             out.insert(&self.state.redo, redo_key(i), chunk.as_slice());
         }
@@ -489,15 +486,13 @@ impl DiskStore {
         // From here until both parts are written, an error or a panic stops the store.
         let guard = StopOnDrop(self);
         out.commit().map_err(err)?;
-        self.redo_chunks.store(chunks.len(), Ordering::SeqCst);
+        *redo_chunks = chunks.len();
         if !rich.is_empty() {
-            let pause = self.rich_pause_ms.load(Ordering::SeqCst);
-            if pause > 0 && state.iter().any(|(t, _, _)| *t == Table::Utxo) {
-                tracing::warn!(
-                    ms = pause,
-                    "test hook: chain state committed, pausing before the rich list is written"
+            if writes_utxo {
+                pause_here(
+                    &self.rich_pause_ms,
+                    "test hook: chain state committed, pausing before the rich list is written",
                 );
-                std::thread::sleep(Duration::from_millis(pause));
             }
             if self.fail_rich_writes.load(Ordering::SeqCst) {
                 return Err(StoreError("test hook: the rich list's write failed".into()));
@@ -509,7 +504,7 @@ impl DiskStore {
     }
 
     /// Stops the store after a commit failed part way; see [`DiskStore::stopped`].
-    fn stop(&self) -> StoreError {
+    fn stop(&self) {
         self.stopped.store(true, Ordering::SeqCst);
         tracing::error!(
             "a chain state commit failed part way: the chain store refuses every read and write until the node restarts, which repairs it"
@@ -518,10 +513,6 @@ impl DiskStore {
             tracing::error!("aborting the node so that it restarts");
             std::process::abort();
         }
-        StoreError(
-            "a chain state commit failed part way; restart the node to repair the chain store"
-                .into(),
-        )
     }
 
     /// Refuses to go on after a commit failed part way (see [`DiskStore::stopped`]).
@@ -533,6 +524,23 @@ impl DiskStore {
             ));
         }
         Ok(())
+    }
+}
+
+/// Sets a test hook's pause (zero: off).
+fn set_pause(hook: &AtomicU64, pause: Duration) {
+    hook.store(
+        u64::try_from(pause.as_millis()).unwrap_or(u64::MAX),
+        Ordering::SeqCst,
+    );
+}
+
+/// Waits as long as the test hook `hook` says, saying why.
+fn pause_here(hook: &AtomicU64, why: &str) {
+    let ms = hook.load(Ordering::SeqCst);
+    if ms > 0 {
+        tracing::warn!(ms, "{why}");
+        std::thread::sleep(Duration::from_millis(ms));
     }
 }
 
@@ -754,90 +762,23 @@ impl ChainStore for DiskStore {
 /// One write of a batch: table, key, value (`None`: delete).
 type Write<'a> = (Table, &'a [u8], Option<&'a [u8]>);
 
-/// A table's writes in one transaction: the table, open, and its keys in order.
-type TableWrites<'t, 'a> = (
-    Table,
-    redb::Table<'t, &'static [u8], &'static [u8]>,
-    Vec<(&'a [u8], Option<&'a [u8]>)>,
-);
-
-/// Writes smaller than this are written on the calling thread.
-const PARALLEL_WRITE_MIN: usize = 4_096;
-
-/// Threads writing the tables of one commit at once: one a core, at most four (a flush
-/// writes seven large tables; more threads than that would wait on the smaller ones).
-fn write_threads() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4))
-}
-
-fn write_table(group: &mut TableWrites<'_, '_>) -> Result<(), StoreError> {
-    let (_, table, writes) = group;
-    for (key, value) in writes.iter() {
-        match value {
-            Some(v) => {
-                table.insert(*key, *v).map_err(err)?;
-            }
-            None => {
-                table.remove(*key).map_err(err)?;
-            }
-        }
-    }
-    Ok(())
-}
-
 impl DiskStore {
-    /// One durable redb transaction writing `ops` (in table order) into `db`. A large
-    /// write (a data directory's conversion) has its tables written on up to one thread a
-    /// core (at most four) at once (redb 4 lets separate tables of one transaction be
-    /// written concurrently), and committed together.
+    /// One durable redb transaction writing `ops` (in table order) into `db`.
     fn write(db: &Database, ops: Vec<Write<'_>>) -> Result<(), StoreError> {
         let mut txn = db.begin_write().map_err(err)?;
         txn.set_two_phase_commit(true);
         txn.set_quick_repair(true);
-        let count = ops.len();
-        {
-            let mut groups: Vec<TableWrites<'_, '_>> = Vec::new();
-            for (table, key, value) in ops {
-                match groups.last_mut() {
-                    Some(group) if group.0 == table => group.2.push((key, value)),
-                    _ => {
-                        let open = txn.open_table(definition(table)).map_err(err)?;
-                        groups.push((table, open, vec![(key, value)]));
+        for writes in ops.chunk_by(|a, b| a.0 == b.0) {
+            let mut t = txn.open_table(definition(writes[0].0)).map_err(err)?;
+            for (_, key, value) in writes {
+                match value {
+                    Some(v) => {
+                        t.insert(*key, *v).map_err(err)?;
+                    }
+                    None => {
+                        t.remove(*key).map_err(err)?;
                     }
                 }
-            }
-            let threads = if count < PARALLEL_WRITE_MIN {
-                1
-            } else {
-                groups.len().min(write_threads()).max(1)
-            };
-            if threads == 1 {
-                for group in &mut groups {
-                    write_table(group)?;
-                }
-            } else {
-                // Largest tables first, each to the thread with the least to write so far.
-                groups.sort_by_key(|g| std::cmp::Reverse(g.2.len()));
-                let mut shares: Vec<(usize, Vec<TableWrites<'_, '_>>)> =
-                    (0..threads).map(|_| (0, Vec::new())).collect();
-                for group in groups {
-                    if let Some(share) = shares.iter_mut().min_by_key(|s| s.0) {
-                        share.0 += group.2.len();
-                        share.1.push(group);
-                    }
-                }
-                std::thread::scope(|scope| {
-                    let workers: Vec<_> = shares
-                        .into_iter()
-                        .map(|(_, mut share)| {
-                            scope.spawn(move || share.iter_mut().try_for_each(write_table))
-                        })
-                        .collect();
-                    workers.into_iter().try_for_each(|w| {
-                        w.join()
-                            .unwrap_or_else(|_| Err(StoreError("a table writer panicked".into())))
-                    })
-                })?;
             }
         }
         txn.commit().map_err(err)
